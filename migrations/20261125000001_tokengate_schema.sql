@@ -124,14 +124,17 @@ create table tokengate.buckets (
   period_start        timestamptz,
   period_end          timestamptz,
   allowance           int not null default 0 check (allowance >= 0),
+  -- Allowance taken this period (charged or held), net of same-period refunds. Kept through
+  -- plan changes, so switching plans back and forth never re-grants what was spent.
+  allowance_spent     bigint not null default 0 check (allowance_spent >= 0),
   allowance_remaining int not null default 0 check (allowance_remaining >= 0),
   purchased_remaining bigint not null default 0 check (purchased_remaining >= 0),
   held                bigint not null default 0 check (held >= 0),
   used                bigint not null default 0 check (used >= 0),
   updated_at          timestamptz not null default now(),
   primary key (org_id, token_type_id),
-  -- Refunds and plan changes never lift what is left above what the period granted.
-  check (allowance_remaining <= allowance),
+  -- What is left of the allowance is always derived the same way (see tokengate._append).
+  check (allowance_remaining = greatest(allowance - allowance_spent, 0)),
   check ((period_start is null) = (period_end is null)),
   check (period_start is null or period_end > period_start)
 );

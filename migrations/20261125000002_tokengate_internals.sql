@@ -282,16 +282,18 @@ $$;
 /* ───────────────────────────── the one place buckets change ───────────────────────────── */
 
 /*
-  Apply deltas to a locked bucket and append the matching ledger row. Returns the ledger id.
-  p_allowance, when given, replaces the period's allowance in the same statement (refresh, plan
-  change), so the CHECK allowance_remaining <= allowance holds throughout.
+  Apply a change to a locked bucket and append the matching ledger row. Returns the ledger id.
+
+  Allowance is tracked as allowance_spent (taken this period, charged or held); what remains is
+  always greatest(allowance - allowance_spent, 0), and the entry's allowance_delta is the change of
+  that. p_allowance, when given, replaces the period's allowance (refresh, plan change).
   The CHECK constraints on buckets make any overspend a hard error rather than a negative balance.
 */
 create function tokengate._append(
   p_org_id uuid,
   p_token_type_id text,
   p_kind text,
-  p_allowance_delta bigint,
+  p_spent_delta bigint,
   p_purchased_delta bigint,
   p_held_delta bigint,
   p_charged bigint,
@@ -306,12 +308,16 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+  v_before int;
   v_bucket tokengate.buckets;
   v_id bigint;
 begin
+  select b.allowance_remaining into v_before from tokengate.buckets b
+  where b.org_id = p_org_id and b.token_type_id = p_token_type_id;
   update tokengate.buckets b set
     allowance = coalesce(p_allowance, b.allowance),
-    allowance_remaining = b.allowance_remaining + p_allowance_delta,
+    allowance_spent = b.allowance_spent + p_spent_delta,
+    allowance_remaining = greatest(coalesce(p_allowance, b.allowance) - (b.allowance_spent + p_spent_delta), 0),
     purchased_remaining = b.purchased_remaining + p_purchased_delta,
     held = b.held + p_held_delta,
     used = b.used + p_charged,
@@ -324,7 +330,7 @@ begin
     allowance_after, purchased_after, held_after, period_start, user_id, reservation_id,
     idempotency_key, metadata, created_at
   ) values (
-    p_org_id, p_token_type_id, p_kind, p_allowance_delta, p_purchased_delta, p_held_delta, p_charged,
+    p_org_id, p_token_type_id, p_kind, v_bucket.allowance_remaining - v_before, p_purchased_delta, p_held_delta, p_charged,
     v_bucket.allowance_remaining, v_bucket.purchased_remaining, v_bucket.held, v_bucket.period_start,
     p_user_id, p_reservation_id, p_idempotency_key, coalesce(p_metadata, '{}'), tokengate.clock()
   )
@@ -366,6 +372,7 @@ $$;
 
   Refunds return held tokens to where they came from. Allowance held in an earlier period is not
   returned: that period's allowance has expired (returning it would mint tokens in the new one).
+  Neither is allowance the plan no longer grants (after a downgrade): it is recorded as forfeited.
 
   Commit above the estimate (policy "cap"): the excess is charged from what is available,
   allowance first, and whatever cannot be covered is recorded as `uncharged` in the entry's
@@ -393,6 +400,8 @@ declare
   v_extra_p bigint := 0;
   v_refund_a bigint;
   v_refund_p bigint;
+  v_spent_refund bigint;
+  v_remaining_after_refund bigint;
   v_forfeited bigint := 0;
   v_uncharged int := 0;
   v_charged bigint;
@@ -413,21 +422,18 @@ begin
   v_refund_a := r.held_allowance - v_charged_a;
   v_refund_p := r.held_purchased - v_charged_p;
 
-  -- Allowance refunds never lift the remaining allowance above this period's allowance.
-  if r.period_start is distinct from v_bucket.period_start then
-    v_forfeited := v_refund_a;
-    v_refund_a := 0;
-  elsif v_bucket.allowance_remaining + v_refund_a > v_bucket.allowance then
-    v_forfeited := v_bucket.allowance_remaining + v_refund_a - v_bucket.allowance;
-    v_refund_a := v_refund_a - v_forfeited;
-  end if;
+  -- Only allowance taken in this period goes back to this period.
+  v_spent_refund := case when r.period_start is not distinct from v_bucket.period_start then v_refund_a else 0 end;
+  v_remaining_after_refund := greatest(v_bucket.allowance - (v_bucket.allowance_spent - v_spent_refund), 0);
+  v_forfeited := v_refund_a - (v_remaining_after_refund - v_bucket.allowance_remaining);
+  v_refund_a := v_refund_a - v_forfeited;
 
   if v_extra > 0 then
     if v_unlimited then
       v_extra_a := 0;
       v_extra_p := 0;
     else
-      v_extra_a := least(v_extra, v_bucket.allowance_remaining + v_refund_a);
+      v_extra_a := least(v_extra, v_remaining_after_refund);
       v_extra_p := least(v_extra - v_extra_a, v_bucket.purchased_remaining + v_refund_p);
       v_uncharged := v_extra - v_extra_a - v_extra_p;
     end if;
@@ -436,7 +442,7 @@ begin
 
   v_ledger_id := tokengate._append(
     r.org_id, r.token_type_id, p_kind,
-    v_refund_a - v_extra_a, v_refund_p - v_extra_p,
+    v_extra_a - v_spent_refund, v_refund_p - v_extra_p,
     -(r.held_allowance + r.held_purchased)::bigint, v_charged,
     coalesce(p_user_id, case when p_kind = 'expire' then null else r.user_id end),
     r.id, null,
@@ -526,7 +532,7 @@ begin
     -- One entry: the unspent allowance of the old period expires, the new one is granted.
     perform tokengate._append(
       p_account.org_id, p_token_type_id, 'refresh',
-      v_allowance - v_bucket.allowance_remaining, 0, 0, 0, null, null, null,
+      -v_bucket.allowance_spent, 0, 0, 0, null, null, null,
       jsonb_build_object(
         'planId', v_plan.id,
         'allowance', v_allowance,

@@ -261,7 +261,7 @@ begin
   end if;
   v_ledger_id := tokengate._append(
     p_org_id, v_type.id, 'deduct',
-    -v_from_allowance,
+    v_from_allowance,
     case when v_plan.access = 'unlimited' then 0 else -(v_cost - v_from_allowance) end,
     0, v_cost, p_user_id, null, p_idempotency_key, p_metadata || jsonb_build_object('units', p_units));
   perform tokengate._record_usage(p_org_id, v_type.id, p_user_id, v_bucket.period_start, v_cost, 1, 0);
@@ -344,7 +344,7 @@ begin
     v_expires, p_idempotency_key, p_metadata, tokengate.clock()
   ) returning id into v_id;
   perform tokengate._append(
-    p_org_id, v_type.id, 'reserve', -v_held_a, -v_held_p, v_held_a + v_held_p, 0,
+    p_org_id, v_type.id, 'reserve', v_held_a, -v_held_p, v_held_a + v_held_p, 0,
     p_user_id, v_id, p_idempotency_key, p_metadata || jsonb_build_object('estimate', v_estimate));
   perform tokengate._record_usage(p_org_id, v_type.id, p_user_id, v_bucket.period_start, 0, 0, v_estimate);
 
@@ -583,7 +583,7 @@ begin
     v_from_allowance := least(-p_amount, v_bucket.allowance_remaining);
     v_from_purchased := -p_amount - v_from_allowance;
   end if;
-  v_ledger_id := tokengate._append(p_org_id, v_type.id, 'adjust', -v_from_allowance, -v_from_purchased, 0, 0,
+  v_ledger_id := tokengate._append(p_org_id, v_type.id, 'adjust', v_from_allowance, -v_from_purchased, 0, 0,
     p_actor_id, null, p_idempotency_key, p_metadata || jsonb_build_object('reason', p_reason));
   return tokengate._remember(p_org_id, p_idempotency_key, jsonb_build_object(
     'ledgerId', v_ledger_id,
@@ -610,7 +610,6 @@ declare
   v_type text;
   v_bucket tokengate.buckets;
   v_allowance int;
-  v_remaining int;
 begin
   perform tokengate._arg(p_org_id is not null, 'p_org_id', 'required');
   v_plan := tokengate._plan(p_plan_id);
@@ -625,9 +624,9 @@ begin
       -- Settle the bucket under the old plan (expire, refresh), then re-grant under the new one.
       v_bucket := tokengate._touch(v_account, v_type);
       v_allowance := tokengate._plan_allowance(v_plan, v_type);
-      v_remaining := greatest(0, v_allowance - (v_bucket.allowance - v_bucket.allowance_remaining));
-      if v_allowance <> v_bucket.allowance or v_remaining <> v_bucket.allowance_remaining then
-        perform tokengate._append(p_org_id, v_type, 'adjust', v_remaining - v_bucket.allowance_remaining, 0, 0, 0,
+      -- What was spent this period stays spent: remaining = max(0, new allowance - spent).
+      if v_allowance <> v_bucket.allowance then
+        perform tokengate._append(p_org_id, v_type, 'adjust', 0, 0, 0, 0,
           p_actor_id, null, null,
           jsonb_build_object('reason', 'plan_change', 'fromPlan', v_account.plan_id, 'toPlan', v_plan.id, 'allowance', v_allowance),
           v_allowance);
@@ -689,7 +688,7 @@ begin
       select jsonb_agg(jsonb_build_object(
           'tokenType', f.token_type,
           'available', f.available,
-          'burnPerDay', round(f.burn, 2),
+          'burnPerDay', round(f.week_tokens / 7.0, 2),
           'runsOutOn', f.runs_out_on,
           'refreshesOn', f.refreshes_on,
           'runsOutBeforeRefresh', f.runs_out_on is not null and f.runs_out_on < f.refreshes_on)
@@ -697,17 +696,18 @@ begin
       from (
         select e.ord, e.item ->> 'tokenType' as token_type,
                (e.item ->> 'available')::bigint as available,
-               w.burn,
+               w.week_tokens,
                ((e.item ->> 'refreshesAt')::timestamptz at time zone 'UTC')::date as refreshes_on,
                case
                  when (e.item ->> 'unlimited')::boolean or (e.item ->> 'blocked')::boolean then null
                  when (e.item ->> 'available')::bigint = 0 then v_today
-                 when w.burn = 0 then null
-                 else v_today + ceil((e.item ->> 'available')::bigint / w.burn)::int
+                 when w.week_tokens = 0 then null
+                 -- available / (week_tokens / 7), in exact integer arithmetic
+                 else v_today + ceil((e.item ->> 'available')::bigint * 7.0 / w.week_tokens)::int
                end as runs_out_on
         from jsonb_array_elements(v_balances -> 'tokenTypes') with ordinality as e(item, ord)
         cross join lateral (
-          select coalesce(sum(u.tokens), 0)::numeric / 7 as burn from tokengate.usage_daily u
+          select coalesce(sum(u.tokens), 0) as week_tokens from tokengate.usage_daily u
           where u.org_id = p_org_id and u.token_type_id = e.item ->> 'tokenType'
             and u.day between v_today - 6 and v_today) w
       ) f), '[]'));
