@@ -7,6 +7,9 @@
 
   Lock order, everywhere: account (FOR SHARE, or FOR UPDATE in set_plan) → idempotency key →
   buckets in (org_id, token_type_id) order → reservation. One order means no deadlocks.
+  set_plan is the one exception: it settles existing buckets, then _balances provisions missing
+  ones, which can lock out of type order. That is safe only because set_plan holds the account
+  row FOR UPDATE, and every other path takes it FOR SHARE first.
 */
 
 /* ───────────────────────────── errors ───────────────────────────── */

@@ -279,7 +279,7 @@ $$;
 /*
   Hold p_estimate tokens (default: one use) for AI work that reports its real usage later.
   Resolve with commit(actual) or release; unresolved, it expires after p_ttl_seconds and is
-  refunded. Exactly once per idempotency key.
+  refunded. Exactly once per idempotency key; a replay reports the reservation's current status.
 */
 create function tokengate.reserve(
   p_org_id uuid,
@@ -321,7 +321,9 @@ begin
     'tokenType', v_type.id, 'userId', p_user_id, 'estimate', v_estimate,
     'ttlSeconds', p_ttl_seconds, 'metadata', p_metadata));
   if v_replay is not null then
-    return v_replay;
+    -- A retry must know whether the first attempt is still pending, or was committed or refunded.
+    return v_replay || jsonb_build_object('status', (
+      select x.status from tokengate.reservations x where x.id = (v_replay ->> 'reservationId')::uuid));
   end if;
 
   v_bucket := tokengate._touch(v_account, v_type.id);

@@ -1,0 +1,156 @@
+/**
+ * Wire types: the JSON the SQL ledger returns and the HTTP API serves, shared by the server and
+ * the client. Timestamps are ISO 8601 strings; days are `YYYY-MM-DD` (UTC).
+ */
+
+/** Id of a token type, e.g. `quest_generation`. Token types are data, so any string. */
+export type TokenTypeId = string;
+
+/** How a plan gives access to AI features. */
+export type PlanAccess = 'blocked' | 'metered' | 'unlimited';
+
+/** The balance of one token type for one organization. */
+export interface TokenBalance {
+  tokenType: TokenTypeId;
+  /** Display name from the catalog. */
+  name: string;
+  /** Tokens one use costs. */
+  cost: number;
+  access: PlanAccess;
+  /** Enterprise: never blocked; `available` is null. */
+  unlimited: boolean;
+  /** Starter: AI features not in the plan. */
+  blocked: boolean;
+  /** Tokens this period's plan grants. */
+  allowance: number;
+  /** What is left of this period's allowance (excluding held tokens). */
+  allowanceRemaining: number;
+  /** Purchased (top-up) tokens left; they survive refreshes and are spent after the allowance. */
+  purchased: number;
+  /** Tokens held by pending reservations. */
+  held: number;
+  /** Tokens charged this period. */
+  used: number;
+  /** allowanceRemaining + purchased; null when unlimited. */
+  available: number | null;
+  periodStart: string;
+  /** When the period ends and the allowance refreshes. */
+  refreshesAt: string;
+}
+
+/** A member's own cap on a token type. */
+export interface MemberQuota {
+  tokenType: TokenTypeId;
+  quota: number;
+  /** Charged plus held this period. */
+  spent: number;
+}
+
+/** Everything the dashboard needs about an organization's balances. */
+export interface Balances {
+  orgId: string;
+  plan: { id: string; name: string; access: PlanAccess };
+  periodAnchor: string;
+  tokenTypes: TokenBalance[];
+  member: { userId: string; role: 'owner' | 'admin' | 'member'; quotas: MemberQuota[] };
+}
+
+/** Why an action cannot run. */
+export type DenialReason = 'plan_blocked' | 'insufficient_tokens' | 'member_quota_exceeded';
+
+/** Result of a check: may this member spend `required` tokens now? */
+export interface CheckResult {
+  allowed: boolean;
+  reason: DenialReason | null;
+  tokenType: TokenTypeId;
+  cost: number;
+  required: number;
+  balance: TokenBalance;
+}
+
+/** Result of a deduction (`replayed` when an idempotency key was seen before). */
+export interface DeductResult {
+  ledgerId: number;
+  tokenType: TokenTypeId;
+  charged: number;
+  fromAllowance: number;
+  fromPurchased: number;
+  balance: TokenBalance;
+  replayed: boolean;
+}
+
+/** A reservation just made (`pending`), or — when `replayed` — its current status. */
+export interface ReserveResult {
+  reservationId: string;
+  status: 'pending' | 'committed' | 'released' | 'expired';
+  tokenType: TokenTypeId;
+  estimate: number;
+  held: number;
+  expiresAt: string;
+  balance: TokenBalance;
+  replayed: boolean;
+}
+
+/** A resolved reservation (commit, release or expiry). */
+export interface ResolveResult {
+  reservationId: string;
+  status: 'committed' | 'released' | 'expired';
+  tokenType: TokenTypeId;
+  estimate: number;
+  actual: number | null;
+  charged: number;
+  refunded: number;
+  /** Usage above the estimate that could not be charged (see the commit policy). */
+  uncharged: number;
+  ledgerId: number;
+  balance: TokenBalance;
+  replayed: boolean;
+}
+
+/** Result of a top-up grant. */
+export interface GrantResult {
+  ledgerId: number;
+  tokenType: TokenTypeId;
+  granted: number;
+  balance: TokenBalance;
+  replayed: boolean;
+}
+
+/** Result of a manual adjustment. */
+export interface AdjustResult {
+  ledgerId: number;
+  tokenType: TokenTypeId;
+  amount: number;
+  balance: TokenBalance;
+  replayed: boolean;
+}
+
+/** Usage totals. */
+export interface UsageTotals {
+  tokens: number;
+  events: number;
+}
+
+/** When a token type runs out at the recent burn rate. */
+export interface Forecast {
+  tokenType: TokenTypeId;
+  available: number | null;
+  /** Average tokens per day over the last 7 days. */
+  burnPerDay: number;
+  /** Day the tokens run out at that pace; null when unlimited, blocked or idle. */
+  runsOutOn: string | null;
+  refreshesOn: string;
+  runsOutBeforeRefresh: boolean;
+}
+
+/** Usage statistics for a date range. */
+export interface Stats {
+  orgId: string;
+  from: string;
+  to: string;
+  totals: UsageTotals;
+  byType: (UsageTotals & { tokenType: TokenTypeId })[];
+  byDay: (UsageTotals & { day: string; tokenType: TokenTypeId })[];
+  byMember: (UsageTotals & { userId: string })[];
+  forecast: Forecast[];
+}
