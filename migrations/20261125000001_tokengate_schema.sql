@@ -18,8 +18,9 @@ create schema if not exists tokengate;
 comment on schema tokengate is 'Tokengate: AI token ledger. Read via RLS, write via functions (server role only).';
 
 revoke all on schema tokengate from public;
--- Functions created from here on are not executable by PUBLIC unless granted explicitly.
-alter default privileges in schema tokengate revoke execute on functions from public;
+-- Postgres grants EXECUTE on every new function to PUBLIC, and a per-schema default privilege
+-- cannot take that back. So every migration revokes EXECUTE on the functions it creates (see
+-- ..._security.sql); the security suite fails on any function PUBLIC can execute.
 
 /* ───────────────────────────── catalog (data, editable by the app) ───────────────────────────── */
 

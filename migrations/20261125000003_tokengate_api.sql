@@ -32,7 +32,8 @@ begin
   values (p_org_id, v_plan.id, coalesce(p_period_anchor, tokengate.clock()))
   on conflict do nothing;
   if not found then
-    return jsonb_build_object('orgId', p_org_id, 'created', false);
+    return jsonb_build_object('orgId', p_org_id, 'created', false,
+      'planId', (select a.plan_id from tokengate.accounts a where a.org_id = p_org_id));
   end if;
   insert into tokengate.members (org_id, user_id, role) values (p_org_id, p_owner_id, 'owner');
   return jsonb_build_object('orgId', p_org_id, 'created', true, 'planId', v_plan.id);

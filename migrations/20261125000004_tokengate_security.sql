@@ -112,6 +112,8 @@ begin
 end
 $$;
 
+revoke execute on function tokengate._ledger_is_append_only() from public, anon, authenticated, service_role;
+
 create trigger ledger_is_append_only
   before update or delete on tokengate.ledger
   for each row execute function tokengate._ledger_is_append_only();

@@ -1,0 +1,210 @@
+import type {
+  AdjustResult,
+  Balances,
+  CheckResult,
+  DeductResult,
+  GrantResult,
+  ReserveResult,
+  ResolveResult,
+  Stats,
+  TokenTypeId,
+} from '../src/core/types.ts';
+import type { LedgerArgs, LedgerFunction } from './ledger-call.ts';
+import type { TokenStore } from './store.ts';
+
+/** A verified caller: the user the server authenticated, and the organization they act in. */
+export interface GateContext {
+  userId: string;
+  orgId: string;
+}
+
+/** An administrative caller: an owner/admin user, or `null` for the server itself (webhooks, CLI). */
+export interface AdminContext {
+  orgId: string;
+  actorId: string | null;
+}
+
+/** Options of `createTokenGate`. */
+export interface TokenGateOptions {
+  /** Where the ledger lives: `postgresStore`, `pgliteStore` or `supabaseStore`. */
+  store: TokenStore;
+  /** The ledger's clock for every call (tests, simulations). Default: the database's `now()`. */
+  now?: () => Date;
+}
+
+/** One page of the usage export. */
+export interface ExportPage {
+  entries: LedgerEntry[];
+  /** Pass as `afterId` for the next page; null on the last page. */
+  nextAfterId: number | null;
+}
+
+/** One ledger entry, as exported. */
+export interface LedgerEntry {
+  id: number;
+  createdAt: string;
+  kind: 'refresh' | 'grant' | 'deduct' | 'reserve' | 'commit' | 'release' | 'expire' | 'adjust';
+  tokenType: TokenTypeId;
+  userId: string | null;
+  amount: number;
+  charged: number;
+  allowanceAfter: number;
+  purchasedAfter: number;
+  heldAfter: number;
+  reservationId: string | null;
+  metadata: Record<string, unknown>;
+}
+
+/** The typed domain API over the SQL ledger. Every method is one call, one transaction. */
+export type TokenGate = ReturnType<typeof createTokenGate>;
+
+/**
+ * The typed domain API over the ledger's SQL functions. Every decision is made in SQL; this only
+ * names the arguments. Methods throw `TokenGateError`.
+ *
+ * @example
+ * const gate = createTokenGate({ store: postgresStore({ connectionString: process.env.DATABASE_URL }) });
+ * const ctx = { userId, orgId };
+ * if ((await gate.check(ctx, 'quest_generation')).allowed) {
+ *   await gate.deduct(ctx, 'quest_generation', { idempotencyKey: crypto.randomUUID() });
+ * }
+ */
+export function createTokenGate(options: TokenGateOptions) {
+  const { store, now } = options;
+  const rpc = <T>(fn: LedgerFunction, args: LedgerArgs) => store.rpc<T>(fn, args, now ? { now: now() } : undefined);
+  const member = (ctx: GateContext) => ({ p_org_id: ctx.orgId, p_user_id: ctx.userId });
+  const admin = (ctx: AdminContext) => ({ p_org_id: ctx.orgId, p_actor_id: ctx.actorId });
+
+  return {
+    /** The store this gate calls. */
+    store,
+
+    /** Balances of every token type, refreshed if a period ended, with the member's quotas. */
+    balances: (ctx: GateContext) => rpc<Balances>('balances', member(ctx)),
+
+    /** May the member spend `amount` tokens (default: one use) now? Advisory: deduct decides again. */
+    check: (ctx: GateContext, tokenType: TokenTypeId, opts: { amount?: number } = {}) =>
+      rpc<CheckResult>('check', { ...member(ctx), p_token_type: tokenType, p_amount: opts.amount ?? null }),
+
+    /** Charge `units` uses (default 1) at the catalog's cost, exactly once per idempotency key. */
+    deduct: (
+      ctx: GateContext,
+      tokenType: TokenTypeId,
+      opts: { idempotencyKey: string; metadata?: Record<string, unknown>; units?: number },
+    ) =>
+      rpc<DeductResult>('deduct', {
+        ...member(ctx),
+        p_token_type: tokenType,
+        p_idempotency_key: opts.idempotencyKey,
+        p_metadata: opts.metadata ?? {},
+        p_units: opts.units ?? 1,
+      }),
+
+    /** Hold an estimate (default: one use) for AI work; resolve with commit or release. */
+    reserve: (
+      ctx: GateContext,
+      tokenType: TokenTypeId,
+      opts: { idempotencyKey: string; estimate?: number; ttlSeconds?: number; metadata?: Record<string, unknown> },
+    ) =>
+      rpc<ReserveResult>('reserve', {
+        ...member(ctx),
+        p_token_type: tokenType,
+        p_idempotency_key: opts.idempotencyKey,
+        p_estimate: opts.estimate ?? null,
+        p_ttl_seconds: opts.ttlSeconds ?? 300,
+        p_metadata: opts.metadata ?? {},
+      }),
+
+    /** Charge the actual usage of a reservation and refund the rest. */
+    commit: (ctx: GateContext, reservationId: string, opts: { actual: number; metadata?: Record<string, unknown> }) =>
+      rpc<ResolveResult>('commit', {
+        ...member(ctx),
+        p_reservation_id: reservationId,
+        p_actual: opts.actual,
+        p_metadata: opts.metadata ?? {},
+      }),
+
+    /** Refund a reservation in full. Idempotent. */
+    release: (ctx: GateContext, reservationId: string, opts: { metadata?: Record<string, unknown> } = {}) =>
+      rpc<ResolveResult>('release', { ...member(ctx), p_reservation_id: reservationId, p_metadata: opts.metadata ?? {} }),
+
+    /** Usage by type, day and member for [from, to] (UTC days, `YYYY-MM-DD`), with a runway forecast. */
+    stats: (ctx: GateContext, range: { from: string; to: string }) =>
+      rpc<Stats>('stats', { ...member(ctx), p_from: range.from, p_to: range.to }),
+
+    /** One page of ledger entries for [from, to], for exports. */
+    exportPage: (ctx: GateContext, range: { from: string; to: string; afterId?: number; limit?: number }) =>
+      rpc<ExportPage>('usage_export', {
+        ...member(ctx),
+        p_from: range.from,
+        p_to: range.to,
+        p_after_id: range.afterId ?? 0,
+        p_limit: range.limit ?? 1000,
+      }),
+
+    /** Expire and refund stale reservations (call from a timer or pg_cron). */
+    expireReservations: (opts: { limit?: number } = {}) =>
+      rpc<{ expired: number; buckets: number }>('expire_reservations', { p_limit: opts.limit ?? 1000 }),
+
+    /** Register an organization on a plan with its first owner. Idempotent. */
+    createAccount: (account: { orgId: string; planId: string; ownerId: string; periodAnchor?: Date | string }) =>
+      rpc<{ orgId: string; created: boolean; planId: string }>('create_account', {
+        p_org_id: account.orgId,
+        p_plan_id: account.planId,
+        p_owner_id: account.ownerId,
+        p_period_anchor: account.periodAnchor ?? null,
+      }),
+
+    /** Add a member or change their role. */
+    addMember: (ctx: AdminContext, userId: string, role: 'owner' | 'admin' | 'member' = 'member') =>
+      rpc<{ orgId: string; userId: string; role: string }>('add_member', { ...admin(ctx), p_user_id: userId, p_role: role }),
+
+    /** Remove a member (their history stays). */
+    removeMember: (ctx: AdminContext, userId: string) =>
+      rpc<{ orgId: string; userId: string; removed: true }>('remove_member', { ...admin(ctx), p_user_id: userId }),
+
+    /** Cap a member's spend of a token type per period; `null` removes the cap. */
+    setMemberQuota: (ctx: AdminContext, userId: string, tokenType: TokenTypeId, quota: number | null) =>
+      rpc<{ orgId: string; userId: string; tokenType: string; quota: number | null }>('set_member_quota', {
+        ...admin(ctx),
+        p_user_id: userId,
+        p_token_type: tokenType,
+        p_quota: quota,
+      }),
+
+    /** Move the organization to another plan, effective now. */
+    setPlan: (ctx: AdminContext, planId: string) => rpc<Omit<Balances, 'member'>>('set_plan', { ...admin(ctx), p_plan_id: planId }),
+
+    /** Add purchased (top-up) tokens, exactly once per idempotency key (use the payment id). */
+    grant: (
+      ctx: AdminContext,
+      tokenType: TokenTypeId,
+      opts: { amount: number; idempotencyKey: string; metadata?: Record<string, unknown> },
+    ) =>
+      rpc<GrantResult>('grant_tokens', {
+        ...admin(ctx),
+        p_token_type: tokenType,
+        p_amount: opts.amount,
+        p_idempotency_key: opts.idempotencyKey,
+        p_metadata: opts.metadata ?? {},
+      }),
+
+    /** Manual correction with a reason: credits add purchased tokens, debits never go negative. */
+    adjust: (
+      ctx: AdminContext,
+      tokenType: TokenTypeId,
+      opts: { amount: number; reason: string; idempotencyKey: string; metadata?: Record<string, unknown> },
+    ) =>
+      rpc<AdjustResult>('adjust', {
+        ...admin(ctx),
+        p_token_type: tokenType,
+        p_amount: opts.amount,
+        p_reason: opts.reason,
+        p_idempotency_key: opts.idempotencyKey,
+        p_metadata: opts.metadata ?? {},
+      }),
+
+    /** Differences between the balances and the ledger (`[]` = reconciled). */
+    verifyLedger: (orgId?: string) => rpc<unknown[]>('verify_ledger', { p_org_id: orgId ?? null }),
+  };
+}

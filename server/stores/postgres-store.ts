@@ -1,0 +1,59 @@
+import pg from 'pg';
+import { ledgerCall } from '../ledger-call.ts';
+import type { TokenStore } from '../store.ts';
+import { databaseError } from './database-error.ts';
+
+/** Options of `postgresStore`. */
+export interface PostgresStoreOptions {
+  /** A connection string (Supabase's pooler or direct URL, or any Postgres)… */
+  connectionString?: string;
+  /**
+   * …or a pool the app already has (the store will not close it). Its connections must act as the
+   * server role (`service_role`): `role` is only applied to pools the store creates.
+   */
+  pool?: pg.Pool;
+  /** Pool size when the store creates the pool. Default 10. */
+  max?: number;
+  /**
+   * Role to act as on every connection the store opens. Default `service_role`, which can execute
+   * the ledger functions; set null when the connecting user already is the server role.
+   */
+  role?: string | null;
+}
+
+/**
+ * A store on any Postgres through node-postgres with a connection pool: Supabase's connection
+ * string, or your own server with the migrations applied.
+ *
+ * @example
+ * const store = postgresStore({ connectionString: process.env.DATABASE_URL });
+ * const gate = createTokenGate({ store });
+ */
+export function postgresStore(options: PostgresStoreOptions): TokenStore {
+  const owned = !options.pool;
+  const role = options.role === undefined ? 'service_role' : options.role;
+  const pool =
+    options.pool ??
+    new pg.Pool({
+      connectionString: options.connectionString,
+      max: options.max ?? 10,
+      connectionTimeoutMillis: 5000,
+      ...(role ? { options: `-c role=${role}` } : {}),
+    });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  if (owned) pool.on('error', () => {});
+  return {
+    async rpc(fn, args, rpcOptions) {
+      const { text, values } = ledgerCall(fn, args, rpcOptions);
+      try {
+        const { rows } = await pool.query(text, values);
+        return rows[0].result;
+      } catch (error) {
+        throw databaseError(error);
+      }
+    },
+    async close() {
+      if (owned) await pool.end();
+    },
+  };
+}

@@ -1,0 +1,466 @@
+/**
+ * The ledger's security model (DESIGN.md §3), checked against the catalog and by acting as each
+ * role: RLS everywhere, who may read which rows, nobody writes directly, who executes which
+ * function, an append-only ledger, pinned search_paths, and Supabase's linter rules on policies.
+ * Tables and functions are discovered from pg_catalog, so a new one is checked without being listed.
+ */
+import { randomUUID } from 'node:crypto';
+import { beforeAll, expect, it } from 'vitest';
+import { describeEachDb, type Actor, type Querier } from '../db.ts';
+import { call, ledgerError, type LedgerFunction, type SeededOrg, createOrg } from '../ledger.ts';
+import * as catalog from '../security-catalog.ts';
+import type { CatalogTable, ClientRole } from '../security-catalog.ts';
+
+/* ───────────────────────────── expectations ───────────────────────────── */
+
+/** Tables everyone (anon included) reads in full. */
+const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes'];
+/** Tables only the server reads. */
+const SERVER_ONLY_TABLES = ['idempotency_keys'];
+/** Every other table must have an org_id: members read their own organizations' rows. */
+type TableClass = 'catalog' | 'org' | 'server';
+
+/** The SQL API: what service_role (and only it) executes. */
+const SERVER_API = [
+  'create_account', 'add_member', 'remove_member', 'set_member_quota', 'set_plan', 'balances', 'check',
+  'deduct', 'reserve', 'commit', 'release', 'expire_reservations', 'grant_tokens', 'adjust', 'stats',
+  'verify_ledger', 'usage_export',
+];
+/** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
+const CLIENT_FUNCTIONS = ['my_org_ids'];
+
+function expectedExecutors(functionName: string): ClientRole[] {
+  if (SERVER_API.includes(functionName)) return ['service_role'];
+  if (CLIENT_FUNCTIONS.includes(functionName)) return ['authenticated'];
+  return [];
+}
+
+/** The actors of the access matrix. */
+const ACTORS = ['anon', 'member of A', 'member of B', 'removed member of A', 'service_role'] as const;
+type ActorName = (typeof ACTORS)[number];
+
+/** What a SELECT returns: every row, one organization's rows, no row, or permission denied. */
+type Visibility = 'all' | 'org A' | 'org B' | 'none' | 'denied';
+const SELECT_EXPECTATION: Record<TableClass, Record<ActorName, Visibility>> = {
+  catalog: { anon: 'all', 'member of A': 'all', 'member of B': 'all', 'removed member of A': 'all', service_role: 'all' },
+  org: { anon: 'denied', 'member of A': 'org A', 'member of B': 'org B', 'removed member of A': 'none', service_role: 'all' },
+  server: { anon: 'denied', 'member of A': 'denied', 'member of B': 'denied', 'removed member of A': 'denied', service_role: 'all' },
+};
+/** Nobody but the owner writes: every write by every actor on every table is denied (42501). */
+const WRITE_COMMANDS = ['insert', 'update', 'delete', 'truncate'] as const;
+
+function writeSql(table: CatalogTable, command: (typeof WRITE_COMMANDS)[number]): string {
+  const t = `tokengate.${table.name}`;
+  switch (command) {
+    case 'insert':
+      return `insert into ${t} default values`;
+    case 'update':
+      return `update ${t} as t set ${table.writableColumn} = t.${table.writableColumn}`;
+    case 'delete':
+      return `delete from ${t}`;
+    case 'truncate':
+      return `truncate ${t}`;
+  }
+}
+
+/* ───────────────────────────── running SQL as an actor ───────────────────────────── */
+
+type Outcome = { ok: true; rows: string[] } | { ok: false; code: string; message: string };
+
+/** Thrown inside `as` so that the transaction always rolls back, even when a write unexpectedly succeeds. */
+class Rollback extends Error {
+  constructor(readonly value: unknown) {
+    super('rollback');
+  }
+}
+
+function describeOutcome(o: Outcome): string {
+  return o.ok ? `success (${o.rows.length} rows)` : `error ${o.code} "${o.message}"`;
+}
+
+/** Every row of a table as canonical JSON text, sorted: an exact, comparable row set. */
+const rowsSql = (table: string, where = '') =>
+  `select to_jsonb(t)::text as row from tokengate.${table} as t ${where} order by 1`;
+
+describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) => {
+  let orgA: SeededOrg;
+  let orgB: SeededOrg;
+  let memberA: string;
+  let memberB: string;
+  let removedA: string;
+  let pendingA: string;
+  let tables: CatalogTable[];
+
+  const actor = (name: ActorName): Actor => {
+    switch (name) {
+      case 'anon':
+        return { role: 'anon' };
+      case 'service_role':
+        return { role: 'service_role' };
+      case 'member of A':
+        return { role: 'authenticated', userId: memberA };
+      case 'member of B':
+        return { role: 'authenticated', userId: memberB };
+      case 'removed member of A':
+        return { role: 'authenticated', userId: removedA };
+    }
+  };
+
+  /** Run `work` as an actor and always roll back, so even a write that wrongly succeeds leaves no trace. */
+  async function rolledBack(who: Actor, work: (q: Querier) => Promise<string[]>): Promise<Outcome> {
+    try {
+      await db().as(who, async (q) => {
+        throw new Rollback(await work(q));
+      });
+    } catch (error) {
+      if (error instanceof Rollback) return { ok: true, rows: error.value as string[] };
+      const e = ledgerError(error);
+      return { ok: false, code: e.code, message: e.name };
+    }
+    throw new Error('unreachable: the transaction was not rolled back');
+  }
+
+  /** One statement as an actor (rolled back); rows are the `row` column, or each row as JSON. */
+  const attempt = (who: Actor, sql: string, params: unknown[] = []) =>
+    rolledBack(who, async (q) => (await q.query<{ row?: string }>(sql, params)).map((r) => String(r.row ?? JSON.stringify(r))));
+
+  /** One statement as the owner, inside a transaction that is always rolled back. */
+  async function ownerAttempt(sql: string): Promise<Outcome> {
+    try {
+      await db().exec(`begin; ${sql}; rollback;`);
+      return { ok: true, rows: [] };
+    } catch (error) {
+      const e = ledgerError(error);
+      return { ok: false, code: e.code, message: e.name };
+    } finally {
+      await db().exec('rollback'); // ends the aborted transaction (a warning when there is none)
+    }
+  }
+
+  async function ownerRows(table: string, orgId?: string): Promise<string[]> {
+    const rows = await db().query<{ row: string }>(rowsSql(table, orgId ? 'where t.org_id = $1' : ''), orgId ? [orgId] : []);
+    return rows.map((r) => r.row);
+  }
+
+  /** count and md5 of every row of every table: proves a failed attempt changed nothing. */
+  async function fingerprint(): Promise<Record<string, string>> {
+    const result: Record<string, string> = {};
+    for (const t of tables) {
+      const [r] = await db().query<{ f: string }>(
+        `select count(*) || ':' || coalesce(md5(string_agg(to_jsonb(t)::text, ',' order by to_jsonb(t)::text)), '') as f
+         from tokengate.${t.name} as t`,
+      );
+      result[t.name] = r!.f;
+    }
+    return result;
+  }
+
+  function tableClass(t: CatalogTable): TableClass | undefined {
+    if (CATALOG_TABLES.includes(t.name)) return 'catalog';
+    if (SERVER_ONLY_TABLES.includes(t.name)) return 'server';
+    if (t.columns.includes('org_id')) return 'org';
+    return undefined;
+  }
+
+  beforeAll(async () => {
+    // Two organizations with real activity, so every org-scoped table has rows of both.
+    orgA = await createOrg(db(), { plan: 'pro', members: 2 });
+    orgB = await createOrg(db(), { plan: 'pro', members: 1 });
+    [memberA, removedA] = orgA.members as [string, string];
+    memberB = orgB.members[0]!;
+    for (const [org, user] of [[orgA, memberA], [orgB, memberB]] as const) {
+      const o = { p_org_id: org.orgId };
+      await call(db(), 'deduct', { ...o, p_user_id: user, p_token_type: 'quest_generation', p_idempotency_key: 'seed-deduct' });
+      const r = await call(db(), 'reserve', { ...o, p_user_id: user, p_token_type: 'lead_generation', p_idempotency_key: 'seed-reserve', p_estimate: 10 });
+      await call(db(), 'commit', { ...o, p_user_id: user, p_reservation_id: r.reservationId, p_actual: 4 });
+      const pending = await call(db(), 'reserve', { ...o, p_user_id: user, p_token_type: 'goal_generation', p_idempotency_key: 'seed-pending' });
+      if (org === orgA) pendingA = pending.reservationId;
+      await call(db(), 'grant_tokens', { ...o, p_actor_id: org.owner, p_token_type: 'goal_generation', p_amount: 25, p_idempotency_key: 'seed-grant' });
+      await call(db(), 'set_member_quota', { ...o, p_actor_id: org.admin, p_user_id: user, p_token_type: 'strategy_analysis', p_quota: 30 });
+    }
+    // The removed member leaves history in A (ledger, usage) and must still see none of it.
+    await call(db(), 'deduct', { p_org_id: orgA.orgId, p_user_id: removedA, p_token_type: 'goal_generation', p_idempotency_key: 'seed-removed' });
+    await call(db(), 'remove_member', { p_org_id: orgA.orgId, p_actor_id: orgA.owner, p_user_id: removedA });
+    tables = await catalog.schemaTables(db());
+  });
+
+  /* ───────────────────────────── 1. RLS on every table ───────────────────────────── */
+
+  it('enables row level security on every table of the schema (read from the catalog)', async () => {
+    expect(tables.length).toBeGreaterThanOrEqual(13);
+    const withoutRls = tables.filter((t) => !t.rls).map((t) => t.name);
+    expect(withoutRls, 'tables of tokengate without RLS').toEqual([]);
+  });
+
+  it('knows every table: catalog, server-only, or organization-scoped with an org_id column', () => {
+    const names = tables.map((t) => t.name);
+    for (const listed of [...CATALOG_TABLES, ...SERVER_ONLY_TABLES]) expect(names, `listed table ${listed} exists`).toContain(listed);
+    const unclassified = tables.filter((t) => !tableClass(t)).map((t) => t.name);
+    expect(unclassified, 'tables with no access expectation (no org_id and not listed)').toEqual([]);
+  });
+
+  it('has no views or materialized views that could bypass RLS (or they are security_invoker)', async () => {
+    const views = await catalog.schemaViews(db());
+    const unsafe = views.filter((v) => v.kind === 'm' || !(v.options ?? []).includes('security_invoker=true'));
+    expect(unsafe.map((v) => v.name)).toEqual([]);
+  });
+
+  /* ───────────────────────────── 2. access matrix ───────────────────────────── */
+
+  it('seeds rows of both organizations in every org-scoped and server-only table', async () => {
+    const missing: string[] = [];
+    for (const t of tables.filter((t) => tableClass(t) !== 'catalog')) {
+      for (const [label, org] of [['A', orgA], ['B', orgB]] as const) {
+        if ((await ownerRows(t.name, org.orgId)).length === 0) missing.push(`${t.name} has no row of org ${label}`);
+      }
+    }
+    for (const t of tables.filter((t) => tableClass(t) === 'catalog')) {
+      if ((await ownerRows(t.name)).length === 0) missing.push(`${t.name} is empty`);
+    }
+    expect(missing).toEqual([]);
+    const [history] = await db().query<{ n: number }>(`select count(*)::int as n from tokengate.ledger where user_id = $1`, [removedA]);
+    expect(history!.n, 'the removed member left ledger history in A').toBeGreaterThan(0);
+  });
+
+  it.each(ACTORS)('%s: selects exactly the expected rows and may not insert, update, delete or truncate any table', async (name) => {
+    const mismatches: string[] = [];
+    const before = await fingerprint();
+    for (const table of tables) {
+      const cls = tableClass(table);
+      if (!cls) continue; // reported by the classification test
+      const where = `${table.name} × ${name} ×`;
+
+      // select
+      const visibility = SELECT_EXPECTATION[cls][name];
+      const got = await attempt(actor(name), rowsSql(table.name));
+      if (visibility === 'denied') {
+        if (got.ok || got.code !== '42501' || got.message !== `permission denied for table ${table.name}`)
+          mismatches.push(`${where} select: expected 42501 permission denied, got ${describeOutcome(got)}`);
+      } else {
+        const expected =
+          visibility === 'all' ? await ownerRows(table.name)
+          : visibility === 'org A' ? await ownerRows(table.name, orgA.orgId)
+          : visibility === 'org B' ? await ownerRows(table.name, orgB.orgId)
+          : [];
+        if (!got.ok) {
+          mismatches.push(`${where} select: expected ${expected.length} rows (${visibility}), got ${describeOutcome(got)}`);
+        } else if (JSON.stringify(got.rows) !== JSON.stringify(expected)) {
+          const extra = got.rows.filter((r) => !expected.includes(r)).length;
+          const missing = expected.filter((r) => !got.rows.includes(r)).length;
+          mismatches.push(`${where} select: expected ${expected.length} rows (${visibility}), got ${got.rows.length} (${extra} unexpected, ${missing} missing)`);
+        }
+      }
+
+      // writes
+      for (const command of WRITE_COMMANDS) {
+        const w = await attempt(actor(name), writeSql(table, command));
+        if (w.ok || w.code !== '42501' || w.message !== `permission denied for table ${table.name}`)
+          mismatches.push(`${where} ${command}: expected 42501 permission denied, got ${describeOutcome(w)}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+    expect(await fingerprint()).toEqual(before);
+  });
+
+  it('grants client roles nothing but SELECT on the tables, and nothing on the sequences, and nothing to PUBLIC', async () => {
+    const expected: { table: string; role: ClientRole; privilege: string }[] = [];
+    for (const t of tables) {
+      const cls = tableClass(t);
+      const readers: ClientRole[] = cls === 'catalog' ? ['anon', 'authenticated', 'service_role'] : cls === 'org' ? ['authenticated', 'service_role'] : ['service_role'];
+      for (const role of readers) expected.push({ table: t.name, role, privilege: 'SELECT' });
+    }
+    const sort = (a: { table: string; role: string }, b: { table: string; role: string }) =>
+      a.table.localeCompare(b.table) || a.role.localeCompare(b.role);
+    expect((await catalog.tablePrivileges(db())).sort(sort)).toEqual(expected.sort(sort));
+    expect(await catalog.sequencePrivileges(db())).toEqual([]);
+    const publicGrants = await db().query(
+      `select c.relname, x.privilege_type from pg_class c join pg_namespace n on n.oid = c.relnamespace,
+              aclexplode(c.relacl) x
+       where n.nspname = 'tokengate' and x.grantee = 0`,
+    );
+    expect(publicGrants).toEqual([]);
+  });
+
+  /* ───────────────────────────── 3. functions × roles ───────────────────────────── */
+
+  it('lets service_role execute exactly the API, authenticated only my_org_ids, anon nothing (every function, from pg_proc)', async () => {
+    const functions = await catalog.schemaFunctions(db());
+    const executors = await catalog.functionExecutors(db());
+    const names = new Set(functions.map((f) => f.name));
+    for (const fn of [...SERVER_API, ...CLIENT_FUNCTIONS]) expect(names.has(fn), `tokengate.${fn} exists`).toBe(true);
+
+    const mismatches: string[] = [];
+    for (const fn of functions) {
+      const expected = expectedExecutors(fn.name);
+      for (const role of catalog.CLIENT_ROLES) {
+        const has = executors.get(fn.oid)?.has(role) ?? false;
+        if (has !== expected.includes(role))
+          mismatches.push(`${fn.signature} × ${role}: expected ${expected.includes(role) ? 'EXECUTE' : 'no EXECUTE'}, has ${has ? 'EXECUTE' : 'none'}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+  });
+
+  it('grants EXECUTE on no function to PUBLIC (default privileges included)', async () => {
+    const functions = await catalog.schemaFunctions(db());
+    expect(functions.filter((f) => f.publicExecute).map((f) => f.signature)).toEqual([]);
+  });
+
+  it('refuses tokengate.deduct to anon and to an authenticated member with 42501, and charges nothing', async () => {
+    const before = await fingerprint();
+    const sql = `select tokengate.deduct($1::uuid, $2::uuid, 'goal_generation', 'direct-call') as row`;
+    for (const name of ['anon', 'member of A'] as const) {
+      const got = await attempt(actor(name), sql, [orgA.orgId, memberA]);
+      expect(got, `${name} calls deduct`).toEqual({ ok: false, code: '42501', message: 'permission denied for function deduct' });
+    }
+    // The server role can: the same call succeeds (and is rolled back by attempt()).
+    expect((await attempt(actor('service_role'), sql, [orgA.orgId, memberA])).ok).toBe(true);
+    expect(await fingerprint()).toEqual(before);
+  });
+
+  it('my_org_ids() returns the caller’s organizations only, and anon may not call it', async () => {
+    const sql = `select coalesce(jsonb_agg(id order by id), '[]')::text as row from tokengate.my_org_ids() as id`;
+    expect(await attempt(actor('member of A'), sql)).toEqual({ ok: true, rows: [JSON.stringify([orgA.orgId])] });
+    expect(await attempt(actor('member of B'), sql)).toEqual({ ok: true, rows: [JSON.stringify([orgB.orgId])] });
+    expect(await attempt(actor('removed member of A'), sql)).toEqual({ ok: true, rows: ['[]'] });
+    expect(await attempt(actor('anon'), sql)).toMatchObject({ ok: false, code: '42501' });
+  });
+
+  /* ───────────────────────────── 4. append-only ledger ───────────────────────────── */
+
+  const LEDGER_WRITES: Record<string, string> = {
+    update: `update tokengate.ledger set metadata = metadata`,
+    delete: `delete from tokengate.ledger`,
+    truncate: `truncate tokengate.ledger`,
+    // Cascades reach the ledger through its foreign keys; the truncate trigger still fires.
+    'truncate buckets cascade': `truncate tokengate.buckets cascade`,
+    'truncate reservations cascade': `truncate tokengate.reservations cascade`,
+    'truncate accounts cascade': `truncate tokengate.accounts cascade`,
+  };
+
+  it('refuses UPDATE, DELETE and TRUNCATE of the ledger to the owner with ledger_immutable (TGD01)', async () => {
+    const before = await fingerprint();
+    expect(Number(before.ledger!.split(':')[0])).toBeGreaterThan(0);
+    const mismatches: string[] = [];
+    for (const [operation, sql] of Object.entries(LEDGER_WRITES)) {
+      const got = await ownerAttempt(sql);
+      if (got.ok || got.code !== 'TGD01' || got.message !== 'ledger_immutable')
+        mismatches.push(`ledger × owner × ${operation}: expected TGD01 ledger_immutable, got ${describeOutcome(got)}`);
+    }
+    expect(mismatches).toEqual([]);
+    expect(await fingerprint()).toEqual(before);
+  });
+
+  it('refuses UPDATE, DELETE and TRUNCATE of the ledger to anon, members and service_role', async () => {
+    const before = await fingerprint();
+    const mismatches: string[] = [];
+    for (const name of ACTORS) {
+      for (const operation of ['update', 'delete', 'truncate']) {
+        const got = await attempt(actor(name), LEDGER_WRITES[operation]!);
+        if (got.ok || !['42501', 'TGD01'].includes(got.code))
+          mismatches.push(`ledger × ${name} × ${operation}: expected 42501 or TGD01, got ${describeOutcome(got)}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+    expect(await fingerprint()).toEqual(before);
+  });
+
+  /* ───────────────────────────── 5. search_path ───────────────────────────── */
+
+  it('pins search_path to an empty string on every SECURITY DEFINER function, and sets it on every function', async () => {
+    const functions = await catalog.schemaFunctions(db());
+    expect(functions.filter((f) => f.securityDefiner).length).toBeGreaterThanOrEqual(SERVER_API.length + CLIENT_FUNCTIONS.length);
+    const unpinned = functions.filter((f) => f.securityDefiner && !f.config.includes('search_path=""'));
+    expect(unpinned.map((f) => `${f.signature}: ${JSON.stringify(f.config)}`), 'SECURITY DEFINER without search_path=""').toEqual([]);
+    const mutable = functions.filter((f) => !f.config.some((c) => c.startsWith('search_path=')));
+    expect(mutable.map((f) => f.signature), 'function_search_path_mutable').toEqual([]);
+  });
+
+  /* ───────────────────────────── 6. policies (Supabase linter rules) ───────────────────────────── */
+
+  it('has only permissive SELECT policies for anon/authenticated, none reading user_metadata', async () => {
+    const policies = await catalog.schemaPolicies(db());
+    expect(policies.length).toBeGreaterThan(0);
+    const bad = policies
+      .filter((p) => p.command !== 'SELECT' || p.permissive !== 'PERMISSIVE' || p.roles.some((r) => r !== 'anon' && r !== 'authenticated'))
+      .map((p) => `${p.table}: "${p.name}" ${p.permissive} ${p.command} to ${p.roles.join(',')}`);
+    expect(bad).toEqual([]);
+    const metadata = policies
+      .filter((p) => /user_metadata|raw_user_meta_data/i.test(`${p.qual ?? ''} ${p.withCheck ?? ''}`))
+      .map((p) => `${p.table}: "${p.name}"`);
+    expect(metadata, 'rls_references_user_metadata').toEqual([]);
+  });
+
+  it('wraps every auth.uid()/auth.jwt()/my_org_ids() call of a policy in a sub-select (auth_rls_initplan)', async () => {
+    const policies = await catalog.schemaPolicies(db());
+    const call = /\b(?:auth\.(?:uid|jwt|role)|(?:tokengate\.)?my_org_ids|current_setting)\s*\(/gi;
+    const wrapped = /\(\s*SELECT\s+(?:auth\.(?:uid|jwt|role)|(?:tokengate\.)?my_org_ids|current_setting)\s*\(/gi;
+    const bare: string[] = [];
+    for (const p of policies) {
+      for (const [clause, text] of [['using', p.qual], ['with check', p.withCheck]] as const) {
+        if (!text) continue;
+        const calls = text.match(call)?.length ?? 0;
+        const sub = text.match(wrapped)?.length ?? 0;
+        if (calls !== sub) bare.push(`${p.table}: "${p.name}" ${clause} (${text})`);
+      }
+    }
+    expect(bare).toEqual([]);
+    // Permissive policies are OR-ed: every policy of an org-scoped table must filter by membership.
+    const orgTables = new Set(tables.filter((t) => tableClass(t) === 'org').map((t) => t.name));
+    const unscoped = policies
+      .filter((p) => orgTables.has(p.table) && !/^\(org_id IN \( SELECT tokengate\.my_org_ids\(\) AS my_org_ids\)\)$/.test(p.qual ?? ''))
+      .map((p) => `${p.table}: "${p.name}" using (${p.qual})`);
+    expect(unscoped, 'org-scoped policies not of the form org_id in (select my_org_ids())').toEqual([]);
+    expect([...orgTables].filter((t) => !policies.some((p) => p.table === t)), 'org-scoped tables without a policy').toEqual([]);
+  });
+
+  it('indexes every policy column as the leading column of an index, and members by user_id for my_org_ids()', async () => {
+    const columns = await catalog.policyColumns(db());
+    const leading = await catalog.leadingIndexColumns(db());
+    const orgTables = tables.filter((t) => tableClass(t) === 'org').map((t) => t.name);
+    // Every org-scoped table's policy depends on org_id (recorded by Postgres in pg_depend).
+    const scoped = new Set(columns.filter((c) => c.column === 'org_id').map((c) => c.table));
+    expect(orgTables.filter((t) => !scoped.has(t)), 'org-scoped tables whose policy does not read org_id').toEqual([]);
+    const unindexed = columns.filter((c) => !leading.has(`${c.table}.${c.column}`)).map((c) => `${c.table}.${c.column} ("${c.policy}")`);
+    expect(unindexed).toEqual([]);
+    expect(leading.has('members.user_id'), 'members(user_id, …) index for my_org_ids()').toBe(true);
+  });
+
+  /* ───────────────────────────── 7. no cross-organization reads through the API ───────────────────────────── */
+
+  it('answers not_a_member when service_role calls any member function of org A for a user of B or a removed member', async () => {
+    const calls: [LedgerFunction, (user: string) => Record<string, unknown>][] = [
+      ['balances', (u) => ({ p_user_id: u })],
+      ['stats', (u) => ({ p_user_id: u, p_from: '2000-01-01', p_to: '2000-12-31' })],
+      ['usage_export', (u) => ({ p_user_id: u, p_from: '2000-01-01', p_to: '2000-12-31' })],
+      ['check', (u) => ({ p_user_id: u, p_token_type: 'goal_generation' })],
+      ['deduct', (u) => ({ p_user_id: u, p_token_type: 'goal_generation', p_idempotency_key: 'cross-org' })],
+      ['reserve', (u) => ({ p_user_id: u, p_token_type: 'goal_generation', p_idempotency_key: 'cross-org-r' })],
+      ['commit', (u) => ({ p_user_id: u, p_reservation_id: pendingA, p_actual: 1 })],
+      ['release', (u) => ({ p_user_id: u, p_reservation_id: pendingA })],
+      ['grant_tokens', (u) => ({ p_actor_id: u, p_token_type: 'goal_generation', p_amount: 100, p_idempotency_key: 'cross-org-g' })],
+      ['adjust', (u) => ({ p_actor_id: u, p_token_type: 'goal_generation', p_amount: -1, p_reason: 'x', p_idempotency_key: 'cross-org-a' })],
+      ['set_member_quota', (u) => ({ p_actor_id: u, p_user_id: memberA, p_token_type: 'goal_generation', p_quota: 0 })],
+      ['add_member', (u) => ({ p_actor_id: u, p_user_id: randomUUID(), p_role: 'owner' })],
+      ['remove_member', (u) => ({ p_actor_id: u, p_user_id: orgA.owner })],
+      ['set_plan', (u) => ({ p_actor_id: u, p_plan_id: 'enterprise' })],
+    ];
+    const outsiders: [string, string][] = [['owner of B', orgB.owner], ['member of B', memberB], ['removed member of A', removedA]];
+    const before = await fingerprint();
+    const mismatches: string[] = [];
+    for (const [who, user] of outsiders) {
+      for (const [fn, args] of calls) {
+        const got = await rolledBack(actor('service_role'), async (q) => [
+          JSON.stringify(await call(q, fn, { p_org_id: orgA.orgId, ...args(user) })).slice(0, 120),
+        ]);
+        if (got.ok || got.code !== 'TGA05' || got.message !== 'not_a_member')
+          mismatches.push(`${fn} of org A × ${who}: expected TGA05 not_a_member, got ${describeOutcome(got)}${got.ok ? ` ${got.rows[0]}` : ''}`);
+      }
+    }
+    expect(mismatches).toEqual([]);
+    expect(await fingerprint()).toEqual(before);
+    // Sanity: the same calls work for A's own member (so the denial above is about membership).
+    const own = await attempt(actor('service_role'), `select tokengate.balances($1::uuid, $2::uuid) ->> 'orgId' as row`, [orgA.orgId, memberA]);
+    expect(own).toEqual({ ok: true, rows: [orgA.orgId] });
+  });
+});
