@@ -1,0 +1,45 @@
+/**
+ * Every error code Tokengate can produce, with its HTTP status. The SQL ledger raises the
+ * database codes (see `tokengate.error_codes`); the server adds the HTTP-only ones.
+ *
+ * The `type` of a problem+json response is `https://tokengate.dev/errors/<code>`.
+ */
+export const ERROR_STATUS = {
+  // raised by the ledger (SQLSTATE TG***)
+  invalid_argument: 400,
+  unknown_token_type: 404,
+  unknown_organization: 404,
+  unknown_plan: 404,
+  not_a_member: 403,
+  admin_required: 403,
+  insufficient_tokens: 402,
+  plan_blocked: 403,
+  member_quota_exceeded: 402,
+  idempotency_conflict: 409,
+  reservation_not_found: 404,
+  reservation_expired: 410,
+  reservation_not_pending: 409,
+  ledger_immutable: 403,
+  // added by the server and the client
+  invalid_request: 400,
+  unauthorized: 401,
+  not_found: 404,
+  method_not_allowed: 405,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  unavailable: 503,
+  internal: 500,
+  network: 0,
+  aborted: 0,
+} as const;
+
+/** A stable error code. */
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** Base of every problem `type` URI. */
+export const ERROR_TYPE_BASE = 'https://tokengate.dev/errors/';
+
+/** Whether a string is a known error code. */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_STATUS, value);
+}
