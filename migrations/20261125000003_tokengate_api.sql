@@ -322,7 +322,9 @@ begin
     'tokenType', v_type.id, 'userId', p_user_id, 'estimate', v_estimate,
     'ttlSeconds', p_ttl_seconds, 'metadata', p_metadata));
   if v_replay is not null then
-    -- A retry must know whether the first attempt is still pending, or was committed or refunded.
+    -- A retry must know whether the first attempt is still pending, or was committed or refunded;
+    -- touching the bucket first expires a stale hold, so "pending" is never a stale answer.
+    perform tokengate._touch(v_account, v_type.id);
     return v_replay || jsonb_build_object('status', (
       select x.status from tokengate.reservations x where x.id = (v_replay ->> 'reservationId')::uuid));
   end if;
