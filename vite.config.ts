@@ -8,7 +8,19 @@ export default defineConfig({
           name: 'db',
           environment: 'node',
           include: ['test/**/*.test.ts', 'server/**/*.test.ts'],
+          exclude: ['test/react/**'],
           // Builds the migrated Postgres template database and PGlite data dir once per run.
+          globalSetup: ['test/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        // The React kit: components and hooks in jsdom, hooks against the real handler on PGlite.
+        test: {
+          name: 'dom',
+          environment: 'jsdom',
+          include: ['src/**/*.test.{ts,tsx}', 'test/react/**/*.test.{ts,tsx}'],
           globalSetup: ['test/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,

@@ -15,13 +15,15 @@
  * Both run with `TimeZone = UTC`.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite, type ParserOptions } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
+import { COMPAT_MIGRATION, describeSqlError, migrationFiles, runMigrations } from '../server/migrate.ts';
+
+export { COMPAT_MIGRATION, describeSqlError, migrationFiles, runMigrations };
 
 /** A result row: column name → value, parsed as described in the module comment. */
 export type Row = Record<string, unknown>;
@@ -119,9 +121,6 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 /** `<repo>/migrations`. */
 export const DEFAULT_MIGRATIONS_DIR = path.join(REPO_ROOT, 'migrations');
 
-/** The Supabase compatibility script, relative to the migrations directory: always run first. */
-export const COMPAT_MIGRATION = 'compat/supabase-compat.sql';
-
 /** `DATABASE_URL` if set and non-empty, else `DEFAULT_DATABASE_URL`. */
 export function configuredDatabaseUrl(): string {
   return process.env.DATABASE_URL || DEFAULT_DATABASE_URL;
@@ -131,61 +130,6 @@ export function configuredDatabaseUrl(): string {
 export function configuredMigrationsDir(): string {
   const dir = process.env.TOKENGATE_MIGRATIONS_DIR;
   return dir ? path.resolve(dir) : DEFAULT_MIGRATIONS_DIR;
-}
-
-/**
- * The migrations in the order they run: `compat/supabase-compat.sql` first (when it exists), then
- * every top-level `*.sql` file of `dir` in file-name order (code-unit order, like Supabase's CLI;
- * subdirectories other than the compat file are ignored). `name` is relative to `dir`.
- */
-export async function migrationFiles(
-  dir: string = DEFAULT_MIGRATIONS_DIR,
-): Promise<{ name: string; sql: string }[]> {
-  const files: { name: string; sql: string }[] = [];
-  const compat = path.join(dir, COMPAT_MIGRATION);
-  if (existsSync(compat)) files.push({ name: COMPAT_MIGRATION, sql: await readFile(compat, 'utf8') });
-  const entries = await readdir(dir, { withFileTypes: true });
-  const names = entries
-    .filter((e) => e.isFile() && e.name.endsWith('.sql'))
-    .map((e) => e.name)
-    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  for (const name of names) files.push({ name, sql: await readFile(path.join(dir, name), 'utf8') });
-  return files;
-}
-
-/**
- * Run migration files in order with `exec` (a multi-statement, parameterless runner). A failure
- * is rethrown as `migration <name> failed: <message> [<sqlstate>] at line L:C …` with the
- * database error as `cause`.
- */
-export async function runMigrations(
-  exec: (sql: string) => Promise<unknown>,
-  files: readonly { name: string; sql: string }[],
-): Promise<void> {
-  for (const file of files) {
-    try {
-      await exec(file.sql);
-    } catch (err) {
-      throw new Error(`migration ${file.name} failed: ${describeSqlError(err, file.sql)}`, { cause: err });
-    }
-  }
-}
-
-/** A database error's message with its SQLSTATE, position (as line:column of `sql`), detail, hint and context. */
-export function describeSqlError(err: unknown, sql?: string): string {
-  if (!(err instanceof Error)) return String(err);
-  const e = err as Error & { code?: string; position?: string; detail?: string; hint?: string; where?: string };
-  let text = e.message;
-  if (e.code) text += ` [${e.code}]`;
-  const pos = Number(e.position);
-  if (sql !== undefined && Number.isInteger(pos) && pos > 0) {
-    const before = sql.slice(0, pos - 1).split('\n');
-    text += ` at line ${before.length}:${(before.at(-1)?.length ?? 0) + 1}`;
-  }
-  if (e.detail) text += `; detail: ${e.detail}`;
-  if (e.hint) text += `; hint: ${e.hint}`;
-  if (e.where) text += `; context: ${e.where}`;
-  return text;
 }
 
 // ---------------------------------------------------------------------------------------------

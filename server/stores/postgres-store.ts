@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { ledgerCall } from '../ledger-call.ts';
 import type { TokenStore } from '../store.ts';
 import { databaseError } from './database-error.ts';
@@ -23,7 +23,8 @@ export interface PostgresStoreOptions {
 
 /**
  * A store on any Postgres through node-postgres with a connection pool: Supabase's connection
- * string, or your own server with the migrations applied.
+ * string, or your own server with the migrations applied. `pg` is loaded on first use, so
+ * importing the server module does not require it.
  *
  * @example
  * const store = postgresStore({ connectionString: process.env.DATABASE_URL });
@@ -32,28 +33,31 @@ export interface PostgresStoreOptions {
 export function postgresStore(options: PostgresStoreOptions): TokenStore {
   const owned = !options.pool;
   const role = options.role === undefined ? 'service_role' : options.role;
-  const pool =
-    options.pool ??
-    new pg.Pool({
-      connectionString: options.connectionString,
-      max: options.max ?? 10,
-      connectionTimeoutMillis: 5000,
-      ...(role ? { options: `-c role=${role}` } : {}),
-    });
-  // An idle client losing its connection must not crash the process; the next query reconnects.
-  if (owned) pool.on('error', () => {});
+  let pool: Promise<pg.Pool> | undefined = options.pool ? Promise.resolve(options.pool) : undefined;
+  const getPool = () =>
+    (pool ??= import('pg').then(({ default: pgModule }) => {
+      const created = new pgModule.Pool({
+        connectionString: options.connectionString,
+        max: options.max ?? 10,
+        connectionTimeoutMillis: 5000,
+        ...(role ? { options: `-c role=${role}` } : {}),
+      });
+      // An idle client losing its connection must not crash the process; the next query reconnects.
+      created.on('error', () => {});
+      return created;
+    }));
   return {
     async rpc(fn, args, rpcOptions) {
       const { text, values } = ledgerCall(fn, args, rpcOptions);
       try {
-        const { rows } = await pool.query(text, values);
+        const { rows } = await (await getPool()).query(text, values);
         return rows[0].result;
       } catch (error) {
         throw databaseError(error);
       }
     },
     async close() {
-      if (owned) await pool.end();
+      if (owned && pool) await (await pool).end();
     },
   };
 }
