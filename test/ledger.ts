@@ -123,3 +123,24 @@ export async function bucket(db: SqlRunner, orgId: string, tokenType: string) {
   );
   return rows[0];
 }
+
+/**
+ * Fingerprint of everything a request could write: row counts and a digest of mutable rows.
+ *
+ * @example
+ * const before = await fingerprint(db); …; expect(await fingerprint(db)).toEqual(before);
+ */
+export async function fingerprint(db: SqlRunner): Promise<Record<string, unknown>> {
+  const [row] = await db.query(`
+    select (select count(*) from tokengate.ledger)::int as ledger,
+           (select count(*) from tokengate.idempotency_keys)::int as keys,
+           (select count(*) from tokengate.buckets)::int as buckets,
+           (select count(*) from tokengate.usage_daily)::int as usage,
+           (select count(*) from tokengate.member_usage)::int as member_usage,
+           (select coalesce(sum(allowance_remaining + purchased_remaining + held + used), 0)::bigint::text from tokengate.buckets) as balance,
+           (select md5(coalesce(string_agg(id::text || status, ',' order by id), '')) from tokengate.reservations) as reservations,
+           (select md5(coalesce(string_agg(org_id::text || user_id::text || role, ',' order by org_id, user_id), '')) from tokengate.members) as members,
+           (select md5(coalesce(string_agg(org_id::text || user_id::text || token_type_id || monthly_quota, ',' order by org_id, user_id, token_type_id), '')) from tokengate.member_quotas) as quotas,
+           (select md5(coalesce(string_agg(org_id::text || plan_id, ',' order by org_id), '')) from tokengate.accounts) as accounts`);
+  return row!;
+}

@@ -1,22 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import { describeEachDb } from '../db.ts';
-import { call, createOrg, failure, type LedgerFunction, type SeededOrg } from '../ledger.ts';
-
-/** Row counts of every table a call could write. */
-async function snapshot(db: { query: (sql: string) => Promise<Record<string, unknown>[]> }) {
-  const [row] = await db.query(`
-    select (select count(*) from tokengate.ledger)::int as ledger,
-           (select count(*) from tokengate.buckets)::int as buckets,
-           (select count(*) from tokengate.reservations)::int as reservations,
-           (select count(*) from tokengate.idempotency_keys)::int as keys,
-           (select count(*) from tokengate.usage_daily)::int as usage,
-           (select count(*) from tokengate.member_usage)::int as member_usage,
-           (select count(*) from tokengate.members)::int as members,
-           (select count(*) from tokengate.member_quotas)::int as quotas,
-           (select count(*) from tokengate.accounts)::int as accounts,
-           (select coalesce(sum(allowance_remaining + purchased_remaining + held + used), 0)::bigint::text as balance from tokengate.buckets) as balance`);
-  return row;
-}
+import { call, createOrg, failure, fingerprint, type LedgerFunction, type SeededOrg } from '../ledger.ts';
 
 describeEachDb('bad arguments raise a named error and write nothing', (db) => {
   let org: SeededOrg;
@@ -82,12 +66,12 @@ describeEachDb('bad arguments raise a named error and write nothing', (db) => {
 
   for (const [title, fn, args, name, argument] of cases) {
     it(`${fn}: ${title} → ${name}`, async () => {
-      const before = await snapshot(db());
+      const before = await fingerprint(db());
       const error = await failure(call(db(), fn, args()));
       expect(error.name).toBe(name);
       expect(error.code).toMatch(/^TG[A-Z0-9]{3}$/);
       if (argument) expect(error.detail).toMatchObject({ argument });
-      expect(await snapshot(db())).toEqual(before);
+      expect(await fingerprint(db())).toEqual(before);
     });
   }
 
