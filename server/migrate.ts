@@ -8,7 +8,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 /** The `migrations/` folder shipped with this package. */
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
+// path.join, not new URL(): under jsdom the global URL resolves relative to the page, not the file.
+export const MIGRATIONS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'migrations');
 
 /** The Supabase compatibility script, relative to the migrations folder: runs first on non-Supabase Postgres. */
 export const COMPAT_MIGRATION = 'compat/supabase-compat.sql';

@@ -1,0 +1,21 @@
+/**
+ * The headless core of Tokengate: wire types, the one error type, the HTTP client and query keys.
+ * Never imports React.
+ *
+ * @example
+ * import { createTokenClient, tokenGateKeys, TokenGateError } from 'tokengate/core';
+ */
+export * from './types.ts';
+export { TokenGateError, type ProblemDetails } from './token-gate-error.ts';
+export { ERROR_STATUS, ERROR_TYPE_BASE, isErrorCode, type ErrorCode } from './error-codes.ts';
+export {
+  createTokenClient,
+  readGuardInfo,
+  type CallOptions,
+  type DateRange,
+  type GuardedRequestInit,
+  type GuardInfo,
+  type TokenClient,
+  type TokenClientOptions,
+} from './create-token-client.ts';
+export { tokenGateKeys } from './query-keys.ts';

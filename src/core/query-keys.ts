@@ -1,0 +1,23 @@
+import type { DateRange } from './create-token-client.ts';
+
+/**
+ * Query keys of Tokengate's data, built like TanStack Query's recommended key factories: every key
+ * starts with `['tokengate', orgId]`, so one organization's data can be invalidated at once.
+ *
+ * @example
+ * queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(orgId) });          // everything of the org
+ * queryClient.invalidateQueries({ queryKey: tokenGateKeys.balances(orgId) });     // its balances
+ * queryClient.getQueryData(tokenGateKeys.stats(orgId, { from: '2028-01-01', to: '2028-01-31' }));
+ */
+export const tokenGateKeys = {
+  /** Every Tokengate query. */
+  all: ['tokengate'] as const,
+  /** Every query of one organization. */
+  org: (orgId: string) => ['tokengate', orgId] as const,
+  /** The organization's `Balances`. */
+  balances: (orgId: string) => ['tokengate', orgId, 'balances'] as const,
+  /** Every stats query of the organization. */
+  allStats: (orgId: string) => ['tokengate', orgId, 'stats'] as const,
+  /** The organization's `Stats` for one range. */
+  stats: (orgId: string, range: DateRange) => ['tokengate', orgId, 'stats', { from: range.from, to: range.to }] as const,
+};

@@ -1,0 +1,310 @@
+'use client';
+import { useQueryClient } from '@tanstack/react-query';
+import { useCallback, useRef, useState } from 'react';
+import { readGuardInfo } from '../core/create-token-client.ts';
+import { tokenGateKeys } from '../core/query-keys.ts';
+import { TokenGateError } from '../core/token-gate-error.ts';
+import type { Balances, DeductResult, DenialReason, ReserveResult, TokenBalance, TokenTypeId } from '../core/types.ts';
+import { DENIAL_CODES, denialReason } from './denial-reason.ts';
+import { applyOptimisticCharge, setCachedBalance } from './optimistic-balance.ts';
+import { useTokenGateContext } from './token-gate-context.ts';
+import { useTokenBalances } from './use-token-balances.ts';
+
+/**
+ * Why an action cannot run: the plan, the organization's tokens, or the member's quota (the
+ * ledger's error codes, so a refusal maps 1:1).
+ *
+ * @example
+ * const copy: Record<TokenGateReason, string> = { plan_blocked: 'Not in your plan', insufficient_tokens: 'Out of tokens', member_quota_exceeded: 'Your quota is used up' };
+ */
+export type TokenGateReason = DenialReason;
+
+/**
+ * Where a run stands. `refunded`: the action failed and nothing was charged (the guard or the kit
+ * released the hold). `error`: it failed after a charge (or before the action could start).
+ * A refusal (blocked) or an abort leaves it `idle` with `error` set.
+ *
+ * @example
+ * if (gate.status === 'refunded') toast('That failed; you were not charged.');
+ */
+export type TokenGateStatus = 'idle' | 'running' | 'success' | 'refunded' | 'error';
+
+/**
+ * What the wrapped action receives first.
+ *
+ * @example
+ * const action = async ({ fetch, signal }: TokenGateActionContext, prompt: string) =>
+ *   (await fetch('/api/summarize', { method: 'POST', body: prompt, signal })).json();
+ */
+export interface TokenGateActionContext {
+  /** This run's key: sent as `Idempotency-Key` by `fetch` (one run = at most one charge). */
+  idempotencyKey: string;
+  /** Aborted by `abort()`: pass it on to long work. */
+  signal: AbortSignal;
+  /**
+   * A pre-authorised fetch to one of the app's guarded routes (`client.callGuarded`): it adds
+   * `Authorization`, `X-Tokengate-Org`, this run's `Idempotency-Key` and the signal, and rejects
+   * with a `TokenGateError` on a non-2xx answer (a 402/403 refusal becomes `blocked` + `reason`).
+   */
+  fetch: (url: string, init?: RequestInit) => Promise<Response>;
+  /** In `mode: 'reserve'`, the hold taken for this run (else null). */
+  reservation: ReserveResult | null;
+}
+
+/**
+ * Options of `useTokenGate`.
+ *
+ * @example
+ * const options: UseTokenGateOptions<[goalId: string], Quest[]> = {
+ *   action: async ({ fetch }, goalId) => (await fetch('/api/quests', { method: 'POST', body: goalId })).json(),
+ * };
+ */
+export interface UseTokenGateOptions<TArgs extends unknown[], TResult> {
+  /** The work: `(ctx, ...args) => Promise<result>`; its argument and result types flow to `run` and `data`. */
+  action: (ctx: TokenGateActionContext, ...args: TArgs) => Promise<TResult>;
+  /**
+   * `'guarded'` (default): the action calls a route protected by `guard(...)`, which charges on the
+   * server. `'reserve'`: the hook holds `estimate` through the kit's API, runs the action, then
+   * commits `actualUsage(result)` — or releases the hold if the action throws.
+   */
+  mode?: 'guarded' | 'reserve';
+  /** Tokens one run is expected to cost (shown as `cost`, applied optimistically, held in `reserve` mode). Default: the catalog cost. */
+  estimate?: number | ((...args: TArgs) => number);
+  /** `reserve` mode: the tokens the run really used, from its result. Default: the estimate. */
+  actualUsage?: (result: TResult) => number;
+  /**
+   * Allow overlapping runs. Default false: a `run` while one is in flight returns that run's
+   * promise (it does not start the action again, whatever its arguments).
+   */
+  concurrent?: boolean;
+}
+
+/**
+ * Options of `useTokenGate` without an action: `run()` charges `units` uses through the kit's `deduct`
+ * (for work the client does itself; server work belongs behind `guard`).
+ *
+ * @example
+ * const { run } = useTokenGate('goal_generation', { units: 2 });
+ */
+export interface UseTokenGateDeductOptions {
+  /** Uses charged per run (1 to 1000). Default 1. */
+  units?: number;
+  /** See `UseTokenGateOptions.concurrent`. */
+  concurrent?: boolean;
+}
+
+/**
+ * What `useTokenGate` returns.
+ *
+ * @example
+ * const { run, canRun, blocked, reason, cost, status, data } = useTokenGate('quest_generation', { action });
+ */
+export interface UseTokenGateResult<TArgs extends unknown[], TResult> {
+  /**
+   * Run the action. Resolves with its result, or `undefined` when it did not succeed (blocked,
+   * refunded, aborted, failed: see `status`, `error` and `reason`); it never rejects.
+   */
+  run: (...args: TArgs) => Promise<TResult | undefined>;
+  /** Abort the runs in flight (their `signal` aborts; fetches through `ctx.fetch` reject). */
+  abort: () => void;
+  /** Back to `idle`, clearing `data` and `error`. */
+  reset: () => void;
+  status: TokenGateStatus;
+  /** The last successful run's result. */
+  data: TResult | undefined;
+  error: TokenGateError | null;
+  /** Tokens one run costs (the estimate, else the catalog cost); null until balances load. */
+  cost: number | null;
+  /** Balances are loaded, nothing blocks the run, and (unless `concurrent`) none is in flight. */
+  canRun: boolean;
+  /** `reason !== null`. */
+  blocked: boolean;
+  /** Why it cannot run: from the cached balance before the click, or from the server's refusal. */
+  reason: TokenGateReason | null;
+  /** The cached balance of the token type (undefined while loading or if unknown). */
+  balance: TokenBalance | undefined;
+  /** Balances are still loading. */
+  isLoading: boolean;
+}
+
+/**
+ * Wrap an AI action with Tokengate: knows its cost and whether it can run before the click, runs
+ * it (server-guarded by default, or reserve → commit/release), updates the cached balance
+ * optimistically and rolls it back when nothing was charged, and reports `blocked` + `reason`.
+ *
+ * @example
+ * const quests = useTokenGate('quest_generation', {
+ *   action: async ({ fetch }, goalId: string) => {
+ *     const res = await fetch('/api/generate-quests', { method: 'POST', body: JSON.stringify({ goalId }) });
+ *     return (await res.json()) as { quests: string[] };
+ *   },
+ * });
+ * <button disabled={!quests.canRun} onClick={() => quests.run(goal.id)}>Generate ({quests.cost} tokens)</button>
+ * {quests.blocked && <UpgradePrompt reason={quests.reason} />}
+ */
+export function useTokenGate<TArgs extends unknown[], TResult>(
+  tokenType: TokenTypeId,
+  options: UseTokenGateOptions<TArgs, TResult>,
+): UseTokenGateResult<TArgs, TResult>;
+export function useTokenGate(tokenType: TokenTypeId, options?: UseTokenGateDeductOptions): UseTokenGateResult<[], DeductResult>;
+export function useTokenGate(
+  tokenType: TokenTypeId,
+  options: Partial<UseTokenGateOptions<unknown[], unknown>> & UseTokenGateDeductOptions = {},
+): UseTokenGateResult<unknown[], unknown> {
+  const { client, resolvedOrgId: orgId } = useTokenGateContext();
+  const queryClient = useQueryClient();
+  const balances = useTokenBalances();
+  const [state, setState] = useState<{ status: TokenGateStatus; data: unknown; error: TokenGateError | null }>(IDLE);
+
+  // The latest options and org, read when a run starts (so `run` keeps one identity).
+  const latest = useRef({ options, orgId, tokenType });
+  latest.current = { options, orgId, tokenType };
+  const inflight = useRef<Promise<unknown> | null>(null);
+  const controllers = useRef(new Set<AbortController>());
+  const seq = useRef(0);
+
+  const balance = balances.data?.tokenTypes.find((b) => b.tokenType === tokenType);
+  // Without an action, run() deducts `units` uses.
+  const uses = options.action ? 1 : (options.units ?? 1);
+  const cost = typeof options.estimate === 'number' ? options.estimate : balance ? balance.cost * uses : null;
+  const cachedReason = balances.data && balance && cost !== null ? denialReason(balances.data, tokenType, cost) : null;
+  const refusal = state.error && isDenial(state.error.code) ? state.error.code : null;
+  const reason = cachedReason ?? refusal;
+  const running = state.status === 'running';
+
+  const execute = useCallback(
+    async (args: unknown[]): Promise<unknown> => {
+      const { options: o, orgId: org, tokenType: type } = latest.current;
+      const mine = ++seq.current;
+      // With concurrent runs, the latest one owns the visible state.
+      const set = (next: typeof IDLE) => {
+        if (mine === seq.current) setState(next);
+      };
+      const key = tokenGateKeys.balances(org);
+      const controller = new AbortController();
+      controllers.current.add(controller);
+      const { signal } = controller;
+      set({ status: 'running', data: undefined, error: null });
+
+      const cached = queryClient.getQueryData<Balances>(key);
+      const cachedType = cached?.tokenTypes.find((b) => b.tokenType === type);
+      const estimate = typeof o.estimate === 'function' ? o.estimate(...args) : o.estimate;
+      const runCost = estimate ?? (cachedType ? cachedType.cost * (o.action ? 1 : (o.units ?? 1)) : null);
+      // The cache says no: do not even ask the server (it would refuse the same way).
+      const denied = cached && cachedType && runCost !== null ? denialReason(cached, type, runCost) : null;
+      if (denied) {
+        set({ status: 'idle', data: undefined, error: new TokenGateError(denied, 'Not enough tokens, or not in the plan.', { facts: { reason: denied } }) });
+        controllers.current.delete(controller);
+        return undefined;
+      }
+
+      // Optimistic: a refetch landing now would overwrite it, so cancel those first.
+      await queryClient.cancelQueries({ queryKey: key });
+      const undo = runCost !== null ? applyOptimisticCharge(queryClient, key, type, runCost) : () => {};
+
+      const idempotencyKey = crypto.randomUUID();
+      let started = false;
+      let charged = false;
+      let exact: TokenBalance | null = null;
+      let guardAvailable: number | null = null;
+      const fetchGuarded = async (url: string, init: RequestInit = {}) => {
+        const response = await client.callGuarded(url, { ...init, idempotencyKey, orgId: org, signal: init.signal ?? signal });
+        charged = true;
+        const { available } = readGuardInfo(response);
+        if (typeof available === 'number') guardAvailable = available;
+        return response;
+      };
+      try {
+        let result: unknown;
+        if (!o.action) {
+          started = true;
+          const deducted = await client.deduct(type, { idempotencyKey, orgId: org, signal, ...(o.units ? { units: o.units } : {}) });
+          charged = true;
+          exact = deducted.balance;
+          result = deducted;
+        } else if (o.mode === 'reserve') {
+          const reservation = await client.reserve(type, { idempotencyKey, orgId: org, signal, ...(estimate === undefined ? {} : { estimate }) });
+          started = true;
+          try {
+            result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation }, ...args);
+            if (signal.aborted) throw new TokenGateError('aborted', 'The run was cancelled.');
+          } catch (error) {
+            // Not under the aborted signal: the refund must reach the server.
+            await client.release(reservation.reservationId, { orgId: org }).catch(() => {});
+            throw error;
+          }
+          const actual = o.actualUsage ? o.actualUsage(result) : reservation.estimate;
+          const resolved = await client.commit(reservation.reservationId, { actual, orgId: org });
+          charged = true;
+          exact = resolved.balance;
+        } else {
+          started = true;
+          result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation: null }, ...args);
+        }
+        if (exact) setCachedBalance(queryClient, key, type, exact);
+        else if (guardAvailable !== null) setCachedBalance(queryClient, key, type, { available: guardAvailable });
+        set({ status: 'success', data: result, error: null });
+        return result;
+      } catch (thrown) {
+        const error = toTokenGateError(thrown, signal);
+        if (!charged) undo();
+        if (isDenial(error.code) || error.code === 'aborted') set({ status: 'idle', data: undefined, error });
+        else set({ status: charged || !started ? 'error' : 'refunded', data: undefined, error });
+        return undefined;
+      } finally {
+        controllers.current.delete(controller);
+        // The server is the truth: balances and stats of the org, after every run.
+        void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(org) });
+      }
+    },
+    [client, queryClient],
+  );
+
+  const run = useCallback(
+    (...args: unknown[]): Promise<unknown> => {
+      if (inflight.current && !latest.current.options.concurrent) return inflight.current;
+      const promise = execute(args);
+      inflight.current = promise;
+      void promise.then(() => {
+        if (inflight.current === promise) inflight.current = null;
+      });
+      return promise;
+    },
+    [execute],
+  );
+
+  const abort = useCallback(() => {
+    for (const controller of controllers.current) controller.abort();
+  }, []);
+  const reset = useCallback(() => {
+    seq.current++;
+    setState(IDLE);
+  }, []);
+
+  return {
+    run,
+    abort,
+    reset,
+    status: state.status,
+    data: state.data,
+    error: state.error,
+    cost,
+    canRun: balance !== undefined && cachedReason === null && (options.concurrent === true || !running),
+    blocked: reason !== null,
+    reason,
+    balance,
+    isLoading: balances.isPending,
+  };
+}
+
+const IDLE: { status: TokenGateStatus; data: unknown; error: TokenGateError | null } = { status: 'idle', data: undefined, error: null };
+
+function isDenial(code: string): code is DenialReason {
+  return (DENIAL_CODES as readonly string[]).includes(code);
+}
+
+function toTokenGateError(error: unknown, signal: AbortSignal): TokenGateError {
+  if (error instanceof TokenGateError) return error;
+  if (signal.aborted) return new TokenGateError('aborted', 'The run was cancelled.', { cause: error });
+  return new TokenGateError('internal', error instanceof Error ? error.message : 'The action failed.', { cause: error });
+}
