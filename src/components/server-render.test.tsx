@@ -1,0 +1,90 @@
+// @vitest-environment node
+/**
+ * Server render of every component with react-dom/server in plain Node: there is no `window` or
+ * `document` here, so any access during render throws and fails the test.
+ */
+import { renderToString } from 'react-dom/server';
+import { describe, expect, it } from 'vitest';
+import {
+  FIXTURE_NOW,
+  balance,
+  enterpriseBalances,
+  exhaustedBalances,
+  proBalances,
+  proStats,
+  starterBalances,
+  zeroAllowanceBalances,
+} from './fixtures.ts';
+import { TokenDashboardView } from './token-dashboard/token-dashboard-view.tsx';
+import { UpgradePrompt } from './upgrade-prompt/upgrade-prompt.tsx';
+import { TokenGateI18nProvider } from '../i18n/i18n-context.tsx';
+import { TokenDashboard } from './token-dashboard/token-dashboard.tsx';
+import { TokenGateProvider } from '../react/token-gate-provider.tsx';
+import { createTokenClient } from '../core/create-token-client.ts';
+
+describe('server render', () => {
+  it('runs in an environment without window or document', () => {
+    expect(typeof window).toBe('undefined');
+    expect(typeof document).toBe('undefined');
+  });
+
+  it('TokenDashboardView in every state', () => {
+    const states = [
+      { balances: undefined, status: 'loading' as const },
+      { balances: undefined, status: 'error' as const, onRetry: () => {} },
+      { balances: proBalances, stats: proStats, status: 'success' as const, onExport: () => {}, onUpgrade: () => {}, onTopUp: () => {} },
+      { balances: exhaustedBalances, status: 'success' as const },
+      { balances: enterpriseBalances, status: 'success' as const },
+      { balances: starterBalances, status: 'success' as const },
+      { balances: zeroAllowanceBalances, status: 'success' as const },
+      { balances: proBalances, stats: proStats, status: 'success' as const, variant: 'compact' as const },
+    ];
+    for (const props of states) {
+      const html = renderToString(<TokenDashboardView now={FIXTURE_NOW} {...props} />);
+      expect(html).toContain('data-slot="token-dashboard"');
+      expect(html).not.toMatch(/NaN|Infinity/);
+    }
+    const html = renderToString(<TokenDashboardView now={FIXTURE_NOW} balances={proBalances} stats={proStats} status="success" />);
+    expect(html).toContain('role="progressbar"');
+    expect(html).toContain('Refreshes in 12 days');
+    expect(html).toContain('role="img"');
+  });
+
+  it('renders English on the server (the browser locale applies after hydration) unless a locale is given', () => {
+    expect(renderToString(<TokenDashboardView balances={proBalances} status="success" now={FIXTURE_NOW} />)).toContain('Refreshes in 12 days');
+    const de = renderToString(
+      <TokenGateI18nProvider locale="de-DE">
+        <TokenDashboardView balances={proBalances} status="success" now={FIXTURE_NOW} />
+      </TokenGateI18nProvider>,
+    );
+    expect(de).toContain('Refreshes in 12 Tagen');
+  });
+
+  it('UpgradePrompt: every reason, inline and as an open dialog', () => {
+    for (const reason of ['plan_blocked', 'insufficient_tokens', 'member_quota_exceeded', 'low'] as const) {
+      const inline = renderToString(<UpgradePrompt reason={reason} balance={balance()} onUpgrade={() => {}} onTopUp={() => {}} />);
+      expect(inline).toContain('data-slot="upgrade-prompt"');
+      const dialog = renderToString(<UpgradePrompt reason={reason} variant="dialog" open onOpenChange={() => {}} balance={balance()} />);
+      expect(dialog).toContain('role="dialog"');
+      expect(dialog).toContain('aria-modal="true"');
+    }
+  });
+
+  it('TokenDashboard (connected) renders its loading state inside the provider', () => {
+    const client = createTokenClient({
+      baseUrl: 'http://localhost/api/tokengate',
+      getAccessToken: async () => 'token',
+      orgId: 'org_1',
+      fetch: async () => {
+        throw new Error('no fetch during a server render');
+      },
+    });
+    const html = renderToString(
+      <TokenGateProvider client={client}>
+        <TokenDashboard now={FIXTURE_NOW} />
+      </TokenGateProvider>,
+    );
+    expect(html).toContain('aria-busy="true"');
+    expect(html).toContain('Loading token balances…');
+  });
+});

@@ -1,0 +1,258 @@
+'use client';
+import { useId, type ComponentProps, type ReactNode } from 'react';
+import type { Balances, Stats } from '../../core/types.ts';
+import { useTokenGateI18n } from '../../i18n/i18n-context.tsx';
+import type { MessageOverrides } from '../../i18n/messages.ts';
+import { cn } from '../cn.ts';
+import { Button } from '../ui/button.tsx';
+import { Skeleton } from '../ui/skeleton.tsx';
+import { VisuallyHidden } from '../ui/visually-hidden.tsx';
+import { TokenBalanceRow } from './token-balance-row.tsx';
+import { UsageChart } from './usage-chart.tsx';
+import { useBalanceAnnouncement } from './use-balance-announcement.ts';
+
+/** Export formats the dashboard offers. */
+export type ExportFormat = 'csv' | 'json';
+
+/** Props of {@link TokenDashboardView}. */
+export interface TokenDashboardViewProps extends Omit<ComponentProps<'section'>, 'children'> {
+  /** The organization's balances; `undefined` while the first load runs or after it failed. */
+  balances: Balances | undefined;
+  /** Usage statistics (full variant): chart, by member, forecast. Omit to hide those sections. */
+  stats?: Stats;
+  /** Load status of `balances`. With data present, `loading` is a refetch and `error` a failed refetch. */
+  status: 'loading' | 'error' | 'success';
+  /** Retry button of the error state. */
+  onRetry?: () => void;
+  /** Export buttons (full variant); shown only when given. The app builds and downloads the file. */
+  onExport?: (format: ExportFormat) => void;
+  /** Upgrade button; shown when given and the plan is not unlimited. */
+  onUpgrade?: () => void;
+  /** Top-up button; shown when given and the plan is metered. */
+  onTopUp?: () => void;
+  /** Upgrade button text, e.g. "Upgrade to Pro — $20/month", so its accessible name includes the price. */
+  upgradeLabel?: ReactNode;
+  /** Top-up button text, e.g. "Buy 1,000 tokens for $10". */
+  topUpLabel?: ReactNode;
+  /** `full` (default): everything; `compact`: plan and bars only. */
+  variant?: 'full' | 'compact';
+  /** BCP 47 locale for numbers and dates (default: the provider's, else the browser's). */
+  locale?: string;
+  /** Text overrides. */
+  messages?: MessageOverrides;
+  /** Reference time for "refreshes in N days" (default: now); pass it for deterministic renders. */
+  now?: Date;
+  /** Display name of a member in "usage by member" (default: the user id). */
+  getMemberName?: (userId: string) => string;
+}
+
+/**
+ * The token dashboard as a pure view of data passed in: plan badge, a labelled progress bar per
+ * token type (low / exhausted / unlimited / not-in-plan states), purchased and held tokens, refresh
+ * date, usage chart, usage by member, runway forecast, export, and loading / empty / error states.
+ * Balance changes are announced in a polite live region. Use `TokenDashboard` for the version
+ * wired to the hooks.
+ *
+ * @example
+ * <TokenDashboardView balances={data} stats={stats} status="success" onTopUp={openCheckout} />
+ */
+export function TokenDashboardView({
+  balances,
+  stats,
+  status,
+  onRetry,
+  onExport,
+  onUpgrade,
+  onTopUp,
+  upgradeLabel,
+  topUpLabel,
+  variant = 'full',
+  locale,
+  messages: overrides,
+  now,
+  getMemberName = (id) => id,
+  className,
+  ...props
+}: TokenDashboardViewProps) {
+  const { messages: m, format: f } = useTokenGateI18n({ locale, messages: overrides });
+  const titleId = useId();
+  const membersId = useId();
+  const announcement = useBalanceAnnouncement(balances, m, f);
+  const at = now ?? new Date();
+  const full = variant === 'full';
+  const nameOf = (t: string) => balances?.tokenTypes.find((b) => b.tokenType === t)?.name ?? t;
+  const access = balances?.plan.access;
+
+  let body: ReactNode;
+  if (!balances && status === 'error') {
+    body = (
+      <div role="alert" data-slot="token-dashboard-error" className="flex flex-col items-start gap-2 text-sm">
+        <p className="font-medium text-tg-danger-foreground">{m.errorTitle}</p>
+        <p className="text-tg-muted-foreground">{m.errorBody}</p>
+        {onRetry && <Button onClick={onRetry}>{m.retry}</Button>}
+      </div>
+    );
+  } else if (!balances) {
+    body = (
+      <div data-slot="token-dashboard-skeleton" className="flex flex-col gap-4">
+        <VisuallyHidden>{m.loading}</VisuallyHidden>
+        {[0, 1].map((i) => (
+          <div key={i} data-slot="token-dashboard-skeleton-row" className="flex flex-col gap-2">
+            <Skeleton className="h-4 w-32" />
+            <Skeleton className="h-2 w-full" />
+          </div>
+        ))}
+      </div>
+    );
+  } else {
+    const usageEmpty = !stats || stats.totals.tokens === 0;
+    const forecasts = (stats?.forecast ?? []).filter((fc) => fc.runsOutOn || fc.burnPerDay > 0);
+    body = (
+      <>
+        {status === 'error' && (
+          <div role="alert" data-slot="token-dashboard-error" className="flex items-center justify-between gap-2 text-sm">
+            <span className="text-tg-danger-foreground">{m.errorTitle}</span>
+            {onRetry && <Button onClick={onRetry}>{m.retry}</Button>}
+          </div>
+        )}
+        {balances.tokenTypes.length === 0 ? (
+          <p data-slot="token-dashboard-empty" className="text-sm text-tg-muted-foreground">
+            {m.noTokenTypes}
+          </p>
+        ) : (
+          <ul data-slot="token-balances" className="flex flex-col gap-4">
+            {balances.tokenTypes.map((b) => (
+              <TokenBalanceRow
+                key={b.tokenType}
+                balance={b}
+                quota={balances.member.quotas.find((q) => q.tokenType === b.tokenType)}
+                messages={m}
+                format={f}
+                now={at}
+                variant={variant}
+              />
+            ))}
+          </ul>
+        )}
+
+        {full && stats && (
+          <section data-slot="token-dashboard-usage" aria-labelledby={`${titleId}-usage`} className="flex flex-col gap-2">
+            <h3 id={`${titleId}-usage`} className="text-sm font-semibold">
+              {m.usageTitle}
+            </h3>
+            {usageEmpty ? (
+              <p data-slot="token-dashboard-usage-empty" className="text-sm text-tg-muted-foreground">
+                {m.usageEmpty}
+              </p>
+            ) : (
+              <UsageChart stats={stats} nameOf={nameOf} messages={m} format={f} />
+            )}
+          </section>
+        )}
+
+        {full && stats && stats.byMember.length > 0 && (
+          <section data-slot="token-dashboard-members" aria-labelledby={membersId} className="flex flex-col gap-2">
+            <h3 id={membersId} className="text-sm font-semibold">
+              {m.byMemberTitle}
+            </h3>
+            <table data-slot="token-dashboard-members-table" aria-labelledby={membersId} className="w-full text-left text-sm">
+              <thead className="text-xs text-tg-muted-foreground">
+                <tr>
+                  <th scope="col" className="font-medium">{m.memberColumn}</th>
+                  <th scope="col" className="text-right font-medium">{m.tokensColumn}</th>
+                  <th scope="col" className="text-right font-medium">{m.usesColumn}</th>
+                </tr>
+              </thead>
+              <tbody>
+                {stats.byMember.map((row) => (
+                  <tr key={row.userId} data-slot="token-dashboard-member" className="border-t border-tg-border">
+                    <th scope="row" className="py-1 font-normal">{getMemberName(row.userId)}</th>
+                    <td className="py-1 text-right tabular-nums">{f.number(row.tokens)}</td>
+                    <td className="py-1 text-right tabular-nums">{f.number(row.events)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </section>
+        )}
+
+        {full && forecasts.length > 0 && (
+          <section data-slot="token-dashboard-forecast" aria-labelledby={`${titleId}-forecast`} className="flex flex-col gap-1">
+            <h3 id={`${titleId}-forecast`} className="text-sm font-semibold">
+              {m.forecastTitle}
+            </h3>
+            <ul data-slot="token-dashboard-forecast-list" className="flex flex-col gap-1 text-sm">
+              {forecasts.map((fc) => (
+                <li
+                  key={fc.tokenType}
+                  data-slot="token-dashboard-forecast-item"
+                  data-state={fc.runsOutBeforeRefresh ? 'runs-out' : 'lasts'}
+                  className={cn(fc.runsOutBeforeRefresh ? 'text-tg-warning-foreground' : 'text-tg-muted-foreground')}
+                >
+                  {fc.runsOutOn ? (
+                    m.runsOutOn({ name: nameOf(fc.tokenType), date: f.date(fc.runsOutOn), beforeRefresh: fc.runsOutBeforeRefresh })
+                  ) : (
+                    m.lastsUntilRefresh({ name: nameOf(fc.tokenType) })
+                  )}
+                </li>
+              ))}
+            </ul>
+          </section>
+        )}
+
+        {full && onExport && stats && !usageEmpty && (
+          <div data-slot="token-dashboard-export" className="flex gap-2">
+            <Button onClick={() => onExport('csv')}>{m.exportCsv}</Button>
+            <Button onClick={() => onExport('json')}>{m.exportJson}</Button>
+          </div>
+        )}
+      </>
+    );
+  }
+
+  return (
+    <section
+      aria-labelledby={titleId}
+      aria-busy={status === 'loading' ? true : undefined}
+      data-slot="token-dashboard"
+      data-state={status}
+      data-variant={variant}
+      className={cn(
+        'flex flex-col gap-4 rounded-tg border border-tg-border bg-tg-surface p-4 text-tg-foreground',
+        className,
+      )}
+      {...props}
+    >
+      <header data-slot="token-dashboard-header" className="flex flex-wrap items-center justify-between gap-2">
+        <div data-slot="token-dashboard-heading" className="flex items-center gap-2">
+          <h2 id={titleId} className={cn('text-base font-semibold', !full && 'sr-only')}>
+            {m.dashboardTitle}
+          </h2>
+          {balances && (
+            <span
+              data-slot="plan-badge"
+              data-state={balances.plan.access}
+              className="rounded-full bg-tg-primary-subtle px-2 py-0.5 text-xs font-medium text-tg-primary-subtle-foreground"
+            >
+              {m.planBadge({ plan: balances.plan.name })}
+            </span>
+          )}
+        </div>
+        {balances && access !== 'unlimited' && (onUpgrade || (onTopUp && access === 'metered')) && (
+          <div data-slot="token-dashboard-actions" className="flex gap-2">
+            {onTopUp && access === 'metered' && <Button onClick={onTopUp}>{topUpLabel ?? m.topUp}</Button>}
+            {onUpgrade && (
+              <Button variant="primary" onClick={onUpgrade}>
+                {upgradeLabel ?? m.upgrade}
+              </Button>
+            )}
+          </div>
+        )}
+      </header>
+      {body}
+      <div aria-live="polite" aria-atomic="true" data-slot="token-dashboard-live" className="sr-only">
+        {announcement}
+      </div>
+    </section>
+  );
+}

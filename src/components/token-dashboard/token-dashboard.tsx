@@ -1,0 +1,86 @@
+'use client';
+import type { DateRange } from '../../core/create-token-client.ts';
+import type { Stats } from '../../core/types.ts';
+import { useTokenBalances, useTokenClient, useTokenStats } from '../../react/index.ts';
+import { TokenDashboardView, type ExportFormat, type TokenDashboardViewProps } from './token-dashboard-view.tsx';
+
+/** Props of {@link TokenDashboard}: the view's props, minus the data the hooks supply. */
+export interface TokenDashboardProps
+  extends Omit<TokenDashboardViewProps, 'balances' | 'stats' | 'status' | 'onRetry' | 'onExport'> {
+  /** Date range of the usage statistics (full variant). Default: the last 30 days (UTC) up to `now`. */
+  range?: DateRange;
+  /**
+   * Export handler. Default: downloads `client.exportUsage(range, { format })` as
+   * `tokengate-usage-<from>-<to>.<format>`. Pass `false` to hide the export buttons.
+   */
+  onExport?: ((format: ExportFormat, range: DateRange) => void) | false;
+}
+
+const DAY_MS = 86_400_000;
+
+/** The last 30 calendar days (UTC) up to `now`, as `YYYY-MM-DD`. */
+export function last30Days(now: Date): DateRange {
+  const to = now.toISOString().slice(0, 10);
+  const from = new Date(Date.parse(`${to}T00:00:00Z`) - 29 * DAY_MS).toISOString().slice(0, 10);
+  return { from, to };
+}
+
+/**
+ * The token dashboard wired to `TokenGateProvider`: balances from `useTokenBalances()`, usage
+ * statistics from `useTokenStats(range)` (full variant only), Retry refetches, Export downloads
+ * the server's usage export. All other props go to {@link TokenDashboardView}.
+ *
+ * @example
+ * <TokenGateProvider client={client}>
+ *   <TokenDashboard onUpgrade={() => router.push('/billing')} upgradeLabel="Upgrade to Pro — $20/month" />
+ * </TokenGateProvider>
+ */
+export function TokenDashboard({ variant = 'full', range, now, ...props }: TokenDashboardProps) {
+  const r = range ?? last30Days(now ?? new Date());
+  return variant === 'full' ? (
+    <FullDashboard {...props} now={now} range={r} />
+  ) : (
+    <Dashboard {...props} now={now} range={r} variant="compact" stats={undefined} refetchStats={undefined} />
+  );
+}
+
+type InnerProps = Omit<TokenDashboardProps, 'range'> & { range: DateRange };
+
+// Separate components so the compact variant never subscribes to (or fetches) the statistics.
+function FullDashboard(props: InnerProps) {
+  const stats = useTokenStats(props.range);
+  return <Dashboard {...props} variant="full" stats={stats.data} refetchStats={() => void stats.refetch()} />;
+}
+
+function Dashboard({
+  range,
+  stats,
+  refetchStats,
+  onExport,
+  ...props
+}: InnerProps & { stats: Stats | undefined; refetchStats: (() => void) | undefined }) {
+  const balances = useTokenBalances();
+  const client = useTokenClient();
+  const status = balances.isError ? 'error' : balances.data ? 'success' : 'loading';
+  const download = async (format: ExportFormat) => {
+    const blob = await (await client.exportUsage(range, { format })).blob();
+    const url = URL.createObjectURL(blob);
+    const a = Object.assign(document.createElement('a'), { href: url, download: `tokengate-usage-${range.from}-${range.to}.${format}` });
+    a.click();
+    // Revoked a moment later: some browsers start the download asynchronously after click().
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  };
+  return (
+    <TokenDashboardView
+      {...props}
+      balances={balances.data}
+      stats={stats}
+      status={status}
+      onRetry={() => {
+        void balances.refetch();
+        refetchStats?.();
+      }}
+      onExport={onExport === false ? undefined : (format) => (onExport ? onExport(format, range) : void download(format))}
+    />
+  );
+}

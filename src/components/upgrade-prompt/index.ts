@@ -1,0 +1,2 @@
+export { UpgradePrompt } from './upgrade-prompt.tsx';
+export type { UpgradePromptProps } from './upgrade-prompt.tsx';
