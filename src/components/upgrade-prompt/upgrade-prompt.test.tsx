@@ -74,7 +74,7 @@ describe('UpgradePrompt inline', () => {
 
   it('shows no action buttons the app did not supply, and uses message overrides', () => {
     render(<UpgradePrompt reason="plan_blocked" tokenType="image_generation" locale="en-US" messages={{ promptTitle: { plan_blocked: () => 'Nope' } }} />);
-    expect(screen.getByRole('region', { name: 'Nope' }).textContent).toContain('doesn’t include image_generation');
+    expect(screen.getByRole('region', { name: 'Nope' }).textContent).toContain('doesn’t include image generation');
     expect(screen.queryByRole('button')).toBeNull();
   });
 });

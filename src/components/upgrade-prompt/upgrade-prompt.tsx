@@ -68,7 +68,8 @@ export function UpgradePrompt({
   const titleId = useId();
   const bodyId = useId();
   const args: PromptArgs = {
-    name: balance?.name ?? tokenType ?? m.fallbackName,
+    // Without a balance, the id reads better as words ("quest generation") than as an identifier.
+    name: balance?.name ?? (tokenType ? tokenType.replaceAll('_', ' ') : m.fallbackName),
     available: balance && balance.available !== null ? f.number(balance.available) : '',
     cost: balance ? f.number(balance.cost) : '',
     refreshDate: balance && !balance.unlimited ? f.date(balance.refreshesAt, 'long') : '',
