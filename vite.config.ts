@@ -26,6 +26,17 @@ export default defineConfig({
           hookTimeout: 120_000,
         },
       },
+      {
+        // End-to-end: the demo (`npm start`) driven in Debian's Chromium with playwright-core.
+        test: {
+          name: 'e2e',
+          environment: 'node',
+          include: ['test/e2e/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });
