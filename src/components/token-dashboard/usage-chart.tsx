@@ -14,9 +14,9 @@ export interface UsageChartProps extends ComponentProps<'div'> {
   format: Formatter;
 }
 
-// Four theme series colours; a fifth type reuses the first (a legend names every type anyway).
-const SERIES = ['fill-tg-chart-1', 'fill-tg-chart-2', 'fill-tg-chart-3', 'fill-tg-chart-4'] as const;
-const SWATCH = ['bg-tg-chart-1', 'bg-tg-chart-2', 'bg-tg-chart-3', 'bg-tg-chart-4'] as const;
+// Five theme series colours, one per default token type; a sixth type reuses the first (the legend names every type).
+const SERIES = ['fill-tg-chart-1', 'fill-tg-chart-2', 'fill-tg-chart-3', 'fill-tg-chart-4', 'fill-tg-chart-5'] as const;
+const SWATCH = ['bg-tg-chart-1', 'bg-tg-chart-2', 'bg-tg-chart-3', 'bg-tg-chart-4', 'bg-tg-chart-5'] as const;
 const DAY_MS = 86_400_000;
 // A range longer than this is drawn from its last MAX_DAYS days, so the SVG stays small.
 const MAX_DAYS = 92;
