@@ -57,7 +57,14 @@ describe('server render', () => {
         <TokenDashboardView balances={proBalances} status="success" now={FIXTURE_NOW} />
       </TokenGateI18nProvider>,
     );
-    expect(de).toContain('Refreshes in 12 Tagen');
+    // English messages keep their sentence English; a German translation brings German phrases.
+    expect(de).toContain('Refreshes in 12 days');
+    const translated = renderToString(
+      <TokenGateI18nProvider locale="de-DE" messages={{ language: 'de', refreshes: ({ relative }) => `Auffüllung ${relative}` }}>
+        <TokenDashboardView balances={proBalances} status="success" now={FIXTURE_NOW} />
+      </TokenGateI18nProvider>,
+    );
+    expect(translated).toContain('Auffüllung in 12 Tagen');
   });
 
   it('UpgradePrompt: every reason, inline and as an open dialog', () => {

@@ -6,7 +6,7 @@ export interface Formatter {
   number: (n: number) => string;
   /** A date (`YYYY-MM-DD` day or ISO timestamp), e.g. `May 12` or `12. Mai`. */
   date: (iso: string, style?: 'short' | 'long') => string;
-  /** Whole days from `now` to `iso`, e.g. `in 12 days`, `tomorrow`, `in 12 Tagen`. */
+  /** Whole days from `now` to `iso`, e.g. `in 12 days`, `tomorrow`, `in 12 Tagen` (in the phrase locale). */
   relativeDays: (iso: string, now: Date) => string;
 }
 
@@ -23,7 +23,7 @@ const isDay = (iso: string) => /^\d{4}-\d{2}-\d{2}$/.test(iso);
  * f.number(1234) // '1.234'
  * f.relativeDays('2026-12-08T00:00:00Z', new Date('2026-11-26T00:00:00Z')) // 'in 12 Tagen'
  */
-export function createFormatter(locale: string, timeZone?: string): Formatter {
+export function createFormatter(locale: string, timeZone?: string, phraseLocale: string = locale): Formatter {
   const num = new Intl.NumberFormat(locale);
   const dateFmt = (style: 'short' | 'long', tz: string | undefined) =>
     new Intl.DateTimeFormat(locale, {
@@ -32,7 +32,8 @@ export function createFormatter(locale: string, timeZone?: string): Formatter {
       ...(style === 'long' ? { year: 'numeric' } : {}),
       ...(tz ? { timeZone: tz } : {}),
     });
-  const rel = new Intl.RelativeTimeFormat(locale, { numeric: 'auto' });
+  // Relative times are words inside a sentence: they follow the sentence's language.
+  const rel = new Intl.RelativeTimeFormat(phraseLocale, { numeric: 'auto' });
   return {
     locale,
     number: (n) => num.format(n),

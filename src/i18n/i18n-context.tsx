@@ -67,10 +67,13 @@ export function useTokenGateI18n(own: { locale?: string; messages?: MessageOverr
   const ctx = useContext(I18nContext);
   const detected = useSyncExternalStore(subscribe, browserLocale, serverLocale);
   const locale = own.locale ?? ctx.locale ?? detected;
-  const format = useMemo(() => createFormatter(locale, ctx.timeZone), [locale, ctx.timeZone]);
   const messages = useMemo(
     () => mergeMessages(defaultMessages, ctx.messages, own.messages),
     [ctx.messages, own.messages],
+  );
+  const format = useMemo(
+    () => createFormatter(locale, ctx.timeZone, messages.language),
+    [locale, ctx.timeZone, messages.language],
   );
   return { messages, format };
 }

@@ -3,6 +3,12 @@
  * translation can put the (already `Intl`-formatted) values anywhere in the sentence.
  */
 export interface TokenGateMessages {
+  /**
+   * BCP 47 language these messages are written in. Phrases set inside them (the relative refresh
+   * time) use it, so a sentence never mixes languages; numbers and dates follow the display locale.
+   * Translations set it along with their strings.
+   */
+  language: string;
   /** Heading of the dashboard. */
   dashboardTitle: string;
   /** Plan badge, e.g. "Pro plan". */
@@ -111,6 +117,7 @@ const untilRefresh = (d: string) => (d ? ` or wait until your allowance refreshe
  * <TokenDashboardView locale="de-DE" messages={de} … />
  */
 export const defaultMessages: TokenGateMessages = {
+  language: 'en',
   dashboardTitle: 'AI token balance',
   planBadge: ({ plan }) => `${plan} plan`,
   loading: 'Loading token balances…',

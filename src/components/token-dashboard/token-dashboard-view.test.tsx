@@ -198,12 +198,17 @@ describe('TokenDashboardView', () => {
       balances: big,
       stats: proStats,
       locale: 'de-DE',
-      messages: { refreshes: ({ relative }) => `Wird ${relative} aufgefüllt`, left: ({ available }) => `${available} übrig` },
+      messages: { language: 'de', refreshes: ({ relative }) => `Wird ${relative} aufgefüllt`, left: ({ available }) => `${available} übrig` },
     });
     expect(screen.getByRole('progressbar', { name: 'Quest generation' }).getAttribute('aria-valuetext')).toBe('4.000 of 5.000 used');
     expect(screen.getByText('3.500 übrig')).toBeTruthy();
     expect(screen.getByText('Wird in 12 Tagen aufgefüllt')).toBeTruthy();
     expect(screen.getByText(/run out of Quest generation on 5\. Dez\./)).toBeTruthy();
+  });
+
+  it('keeps a sentence in one language: English messages with a German locale say "in 12 days"', () => {
+    renderView({ locale: 'de-DE' });
+    expect(screen.getAllByText('Refreshes in 12 days').length).toBeGreaterThan(0);
   });
 
   it('merges className and exposes data-slot on its parts', () => {

@@ -1,0 +1,162 @@
+import type { Meta, StoryObj } from '@storybook/react-vite';
+import { expect, fn, userEvent, within } from 'storybook/test';
+import { TokenDashboardView, type TokenDashboardViewProps } from '../src/components/index.ts';
+import {
+  balance,
+  emptyStats,
+  enterpriseBalances,
+  exhaustedBalances,
+  FIXTURE_NOW,
+  lowBalances,
+  noTokenTypesBalances,
+  proBalances,
+  proStats,
+  purchasedHeldBalances,
+  starterBalances,
+  zeroAllowanceBalances,
+} from '../src/components/fixtures.ts';
+import type { Balances } from '../src/core/types.ts';
+
+/** Pro with tokens held by two running generations (no top-up). */
+const heldBalances: Balances = {
+  ...proBalances,
+  tokenTypes: [balance({ allowanceRemaining: 220, held: 45, used: 235 })],
+};
+
+/** Every token type of the catalog, in different states. */
+const manyTypesBalances: Balances = {
+  ...proBalances,
+  tokenTypes: [
+    balance({ tokenType: 'goal_generation', name: 'Goal generation', cost: 1, allowance: 20, allowanceRemaining: 17, used: 3 }),
+    balance({ tokenType: 'quest_generation', name: 'Quest generation', cost: 3, allowance: 60, allowanceRemaining: 6, used: 54 }),
+    balance({ tokenType: 'lead_generation', name: 'Lead generation', cost: 2, allowance: 100, allowanceRemaining: 0, used: 100 }),
+    balance({ tokenType: 'revenue_forecast', name: 'Revenue forecast', cost: 5, allowance: 50, allowanceRemaining: 50, used: 0, purchased: 100 }),
+    balance({ tokenType: 'strategy_analysis', name: 'Strategy analysis', cost: 10, allowance: 100, allowanceRemaining: 40, held: 20, used: 40 }),
+    balance({ tokenType: 'image_generation', name: 'Image generation with a rather long feature name', cost: 10, allowance: 200, allowanceRemaining: 170, used: 30 }),
+  ],
+};
+
+/** Numbers in the billions: labels and bars must not overflow. */
+const hugeBalances: Balances = {
+  ...proBalances,
+  tokenTypes: [
+    balance({ allowance: 2_000_000_000, allowanceRemaining: 1_234_567_890, used: 765_432_110, purchased: 987_654_321, held: 12_345_678 }),
+  ],
+};
+const hugeStats = {
+  ...proStats,
+  totals: { tokens: 765_432_110, events: 98_765_432 },
+  byType: [{ tokenType: 'quest_generation', tokens: 765_432_110, events: 98_765_432 }],
+  byDay: proStats.byDay.filter((d) => d.tokenType === 'quest_generation').map((d) => ({ ...d, tokens: d.tokens * 5_000_000 })),
+  byMember: [{ userId: 'user_ada', tokens: 765_432_110, events: 98_765_432 }],
+  forecast: [{ ...proStats.forecast[0]!, available: 2_222_222_211, burnPerDay: 25_514_403.7 }],
+};
+
+const meta = {
+  title: 'Components/TokenDashboard',
+  component: TokenDashboardView,
+  args: {
+    balances: proBalances,
+    stats: proStats,
+    status: 'success',
+    now: FIXTURE_NOW,
+    onRetry: fn(),
+    onExport: fn(),
+    onUpgrade: fn(),
+    onTopUp: fn(),
+    upgradeLabel: 'Upgrade to Enterprise — $99/month',
+    topUpLabel: 'Buy 1,000 tokens — $10',
+    getMemberName: (id: string) => ({ user_ada: 'Ada Lovelace', user_grace: 'Grace Hopper' })[id] ?? id,
+  },
+} satisfies Meta<typeof TokenDashboardView>;
+export default meta;
+type Story = StoryObj<typeof meta>;
+
+export const Loading: Story = { args: { balances: undefined, stats: undefined, status: 'loading' } };
+export const ProPartlyUsed: Story = {};
+export const Low: Story = { args: { balances: lowBalances, stats: undefined } };
+export const Exhausted: Story = { args: { balances: exhaustedBalances, stats: undefined } };
+export const PurchasedTokens: Story = { args: { balances: purchasedHeldBalances, stats: undefined } };
+export const HeldByReservations: Story = { args: { balances: heldBalances, stats: undefined } };
+export const EnterpriseUnlimited: Story = { args: { balances: enterpriseBalances, stats: undefined } };
+export const StarterBlocked: Story = { args: { balances: starterBalances, stats: undefined } };
+export const ZeroAllowance: Story = { args: { balances: zeroAllowanceBalances, stats: undefined } };
+export const ManyTokenTypes: Story = { args: { balances: manyTypesBalances, stats: undefined } };
+export const HugeNumbers: Story = { args: { balances: hugeBalances, stats: hugeStats } };
+export const Compact: Story = { args: { variant: 'compact' } };
+/** The dark theme (toolbar: Theme → Dark); the a11y check runs on it too (contrast). */
+export const Dark: Story = {
+  globals: { theme: 'dark' },
+  play: async () => {
+    await expect(document.documentElement).toHaveClass('dark');
+  },
+};
+export const ExhaustedDark: Story = { args: { balances: exhaustedBalances, stats: undefined }, globals: { theme: 'dark' } };
+
+/** Numbers and dates follow the locale (toolbar: Locale). */
+export const HugeNumbersGerman: Story = {
+  args: { balances: hugeBalances, stats: undefined },
+  globals: { locale: 'de' },
+  play: async ({ canvasElement }) => {
+    await expect(await within(canvasElement).findByText(/2\.222\.222\.211 left/)).toBeInTheDocument();
+  },
+};
+export const ProPartlyUsedJapanese: Story = { globals: { locale: 'ja' } };
+export const Empty: Story = { args: { balances: noTokenTypesBalances, stats: emptyStats } };
+
+export const ErrorState: Story = {
+  name: 'Error',
+  args: { balances: undefined, stats: undefined, status: 'error' },
+  play: async ({ canvasElement, args }) => {
+    const canvas = within(canvasElement);
+    await userEvent.click(await canvas.findByRole('button', { name: /retry/i }));
+    await expect(args.onRetry).toHaveBeenCalledTimes(1);
+  },
+};
+
+/** Export and top-up buttons call the app's handlers. */
+export const Actions: Story = {
+  play: async ({ canvasElement, args }) => {
+    const canvas = within(canvasElement);
+    await userEvent.click(canvas.getByRole('button', { name: /csv/i }));
+    await expect(args.onExport).toHaveBeenCalledWith('csv');
+    await userEvent.click(canvas.getByRole('button', { name: /buy 1,000 tokens/i }));
+    await expect(args.onTopUp).toHaveBeenCalledTimes(1);
+  },
+};
+
+const allStates: [string, Partial<TokenDashboardViewProps>][] = [
+  ['Loading', { balances: undefined, stats: undefined, status: 'loading' }],
+  ['Error', { balances: undefined, stats: undefined, status: 'error' }],
+  ['Pro, partly used', {}],
+  ['Low', { balances: lowBalances, stats: undefined }],
+  ['Exhausted', { balances: exhaustedBalances, stats: undefined }],
+  ['Purchased + held', { balances: purchasedHeldBalances, stats: undefined }],
+  ['Held by reservations', { balances: heldBalances, stats: undefined }],
+  ['Enterprise', { balances: enterpriseBalances, stats: undefined }],
+  ['Starter', { balances: starterBalances, stats: undefined }],
+  ['Many token types', { balances: manyTypesBalances, stats: undefined }],
+  ['Huge numbers', { balances: hugeBalances, stats: undefined }],
+  ['Compact', { variant: 'compact' }],
+  ['Empty', { balances: noTokenTypesBalances, stats: emptyStats }],
+];
+
+/** Every state side by side, for visual review. */
+export const AllStates: Story = {
+  parameters: {
+    layout: 'fullscreen',
+    // Thirteen dashboards on one page repeat the same landmark names ("Token usage", "Usage", …) by
+    // design; every state is checked with this rule on in its own story above.
+    a11y: { config: { rules: [{ id: 'landmark-unique', enabled: false }] } },
+  },
+  render: (args) => (
+    <div className="grid gap-6 p-4 md:grid-cols-2 xl:grid-cols-3">
+      {allStates.map(([label, overrides]) => (
+        <figure key={label} className="flex flex-col gap-2">
+          <figcaption className="text-xs font-medium uppercase tracking-wide text-tg-muted-foreground">{label}</figcaption>
+          <TokenDashboardView {...args} {...overrides} />
+        </figure>
+      ))}
+    </div>
+  ),
+};
