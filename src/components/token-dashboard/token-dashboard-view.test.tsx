@@ -206,6 +206,15 @@ describe('TokenDashboardView', () => {
     expect(screen.getByText(/run out of Quest generation on 5\. Dez\./)).toBeTruthy();
   });
 
+  it('shows no runway forecast for unlimited token types', () => {
+    const unlimitedForecast = enterpriseBalances.tokenTypes.map((b) => ({
+      tokenType: b.tokenType, available: null, burnPerDay: 12, runsOutOn: null, refreshesOn: '2026-12-08', runsOutBeforeRefresh: false,
+    }));
+    renderView({ balances: enterpriseBalances, stats: { ...proStats, forecast: unlimitedForecast } });
+    expect(screen.queryByRole('heading', { name: 'Forecast' })).toBeNull();
+    expect(screen.queryByText(/last until the refresh/)).toBeNull();
+  });
+
   it('keeps a sentence in one language: English messages with a German locale say "in 12 days"', () => {
     renderView({ locale: 'de-DE' });
     expect(screen.getAllByText('Refreshes in 12 days').length).toBeGreaterThan(0);

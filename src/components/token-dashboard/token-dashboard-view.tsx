@@ -106,7 +106,13 @@ export function TokenDashboardView({
     );
   } else {
     const usageEmpty = !stats || stats.totals.tokens === 0;
-    const forecasts = (stats?.forecast ?? []).filter((fc) => fc.runsOutOn || fc.burnPerDay > 0);
+    // Unlimited and blocked types have no runway (available is null or nothing can be spent).
+    const forecasts = (stats?.forecast ?? []).filter(
+      (fc) =>
+        fc.available !== null &&
+        !balances.tokenTypes.some((b) => b.tokenType === fc.tokenType && (b.unlimited || b.blocked)) &&
+        (fc.runsOutOn || fc.burnPerDay > 0),
+    );
     body = (
       <>
         {status === 'error' && (

@@ -97,7 +97,9 @@ export function UsageChart({ stats, nameOf, messages: m, format: f, className, .
           </li>
         ))}
       </ul>
-      <table data-slot="usage-chart-table" className="sr-only" aria-labelledby={captionId}>
+      {/* sr-only on the wrapper: a table will not shrink to 1px and would widen the page. */}
+      <div className="sr-only">
+      <table data-slot="usage-chart-table" aria-labelledby={captionId}>
         <caption id={captionId}>{summary}</caption>
         <thead>
           <tr>
@@ -122,6 +124,7 @@ export function UsageChart({ stats, nameOf, messages: m, format: f, className, .
           ))}
         </tbody>
       </table>
+      </div>
     </div>
   );
 }

@@ -1,0 +1,333 @@
+/**
+ * `npm start`: the Tokengate playground. ONE Node process serves the demo's Vite app and the real
+ * API on the same origin:
+ *
+ * - `/api/tokengate/*` — the real REST handler (`createHandler`),
+ * - `/api/ai/<tokenType>` — the app's own AI routes behind `guard(...)` (a fake, deterministic model),
+ * - `/api/demo/*` — demo-only helpers (the user switcher's sign-in, a directory, a raw SQL view),
+ *
+ * over embedded PGlite persisted in `.tokengate/` (or `TOKENGATE_DEMO_DIR`), migrated and seeded on
+ * first start. `DATABASE_URL=postgres://…` uses that database instead (see README).
+ *
+ * Flags: `--port <n>` (or `PORT`, default 5173), `--host <h>` (default 127.0.0.1), `--reset`
+ * (wipe the local data and reseed). Env: `TOKENGATE_DEMO_DIR`, `DATABASE_URL`, `TOKENGATE_SUPABASE=1`
+ * (the database is Supabase: skip the compatibility script), `TOKENGATE_DEMO_AI_DELAY_MS` (default 1000).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { SignJWT } from 'jose';
+import { supabaseAuth } from '../server/auth.ts';
+import { createTokenGate } from '../server/gate.ts';
+import { guard } from '../server/guard.ts';
+import { createHandler } from '../server/http/handler.ts';
+import { migrationFiles, runMigrations } from '../server/migrate.ts';
+import { toNodeHandler } from '../server/adapters/node.ts';
+import type { TokenStore } from '../server/store.ts';
+import { pgliteStore } from '../server/stores/pglite-store.ts';
+import { postgresStore } from '../server/stores/postgres-store.ts';
+import { AI_FEATURES, DEMO_ORGS, DEMO_USERS, type AiFeature } from './directory.ts';
+import { fakeAi } from './fake-ai.ts';
+import { seedDemo } from './seed.ts';
+
+const DEMO_ROOT = path.dirname(fileURLToPath(import.meta.url));
+const REPO_ROOT = path.dirname(DEMO_ROOT);
+/** Issuer of the demo's own tokens (a Supabase project would be `https://<ref>.supabase.co/auth/v1`). */
+const ISSUER = 'https://tokengate-demo.local/auth/v1';
+
+/** Options of `startDemo`. */
+export interface DemoOptions {
+  /** Port to listen on; 0 picks a free one. Default 5173. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1 (the demo signs tokens for anyone who asks). */
+  host?: string;
+  /** Folder of the local data (PGlite database, signing secret). Default `.tokengate/` in the repository. */
+  dir?: string;
+  /** Wipe the local data first and reseed. */
+  reset?: boolean;
+  /** A Postgres/Supabase connection string to use instead of PGlite. */
+  databaseUrl?: string;
+  /** The database is Supabase: do not run the compatibility script. */
+  supabase?: boolean;
+  /** Delay of the fake AI model, in ms. Default 1000. */
+  aiDelayMs?: number;
+  /** Progress lines. Default console.log. */
+  log?: (line: string) => void;
+}
+
+/** A running playground. */
+export interface RunningDemo {
+  url: string;
+  close(): Promise<void>;
+}
+
+interface Database {
+  store: TokenStore;
+  /** Raw SQL (the demo's database view; not the API). */
+  query<T>(sql: string, params?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+  kind: 'pglite' | 'postgres';
+}
+
+/** Open (and on first use migrate) the database. */
+async function openDatabase(options: Required<Pick<DemoOptions, 'dir' | 'log'>> & DemoOptions): Promise<{ db: Database; fresh: boolean }> {
+  const files = await migrationFiles(undefined, { compat: !options.supabase });
+  const fingerprint = createHash('sha256').update(files.map((f) => f.name + '\0' + f.sql).join('\0')).digest('hex');
+  if (options.databaseUrl) {
+    const { default: pg } = await import('pg');
+    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
+    pool.on('error', () => {});
+    const query = async <T,>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[];
+    const exists = (await query<{ exists: boolean }>(`select to_regnamespace('tokengate') is not null as exists`))[0]?.exists === true;
+    if (!exists) {
+      options.log('Applying the migrations to DATABASE_URL…');
+      const client = await pool.connect();
+      try {
+        await runMigrations((sql) => client.query(sql), files);
+      } finally {
+        client.release();
+      }
+    }
+    // The pool connects as the database user; the store acts as service_role on its own pool.
+    const store = postgresStore({ connectionString: options.databaseUrl });
+    return {
+      db: { kind: 'postgres', store, query, close: async () => { await store.close?.(); await pool.end(); } },
+      fresh: !exists,
+    };
+  }
+  const dataDir = path.join(options.dir, 'pgdata');
+  // Written after the migrations: without it, a first start was interrupted and the data is discarded.
+  const markFile = path.join(options.dir, 'migrations.sha256');
+  const fresh = !existsSync(markFile);
+  const { PGlite } = await import('@electric-sql/pglite');
+  if (fresh) await rm(dataDir, { recursive: true, force: true });
+  await mkdir(options.dir, { recursive: true });
+  const pglite = await PGlite.create(dataDir);
+  if (fresh) {
+    options.log('First start: creating the database in ' + (path.relative(process.cwd(), dataDir) || dataDir) + '…');
+    await runMigrations((sql) => pglite.exec(sql), files);
+    await writeFile(markFile, fingerprint);
+  } else if ((await readFile(markFile, 'utf8').catch(() => '')) !== fingerprint) {
+    options.log('The migrations changed since this database was created: run `npm run demo:reset` to recreate it.');
+  }
+  const query = async <T,>(sql: string, params?: unknown[]) => (await pglite.query<T>(sql, params ?? [])).rows;
+  return { db: { kind: 'pglite', store: pgliteStore(pglite), query, close: () => pglite.close() }, fresh };
+}
+
+/** The per-install signing secret of the demo's tokens (created on first start). */
+async function demoSecret(dir: string): Promise<string> {
+  const file = path.join(dir, 'demo-jwt-secret');
+  const existing = await readFile(file, 'utf8').catch(() => '');
+  if (existing.trim().length >= 32) return existing.trim();
+  const secret = randomBytes(32).toString('base64url');
+  await mkdir(dir, { recursive: true });
+  await writeFile(file, secret, { mode: 0o600 });
+  return secret;
+}
+
+/**
+ * Start the playground: database, seed, API and Vite app on one port.
+ *
+ * @example
+ * const demo = await startDemo({ port: 0, dir: await mkdtemp(...), aiDelayMs: 50 });
+ * console.log(demo.url); await demo.close();
+ */
+export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo> {
+  const started = performance.now();
+  const log = options.log ?? ((line: string) => console.log(line));
+  const dir = path.resolve(options.dir ?? path.join(REPO_ROOT, '.tokengate'));
+  const aiDelayMs = options.aiDelayMs ?? 1000;
+  // One playground per data folder: PGlite is single-process, and --reset must not pull the data
+  // from under a running instance.
+  const lockFile = path.join(dir, 'playground.pid');
+  const other = Number((await readFile(lockFile, 'utf8').catch(() => '')).trim());
+  if (Number.isInteger(other) && other > 0 && other !== process.pid && isAlive(other)) {
+    throw new Error(`Another playground (pid ${other}) is using ${dir}: stop it first.`);
+  }
+  if (options.reset) {
+    if (options.databaseUrl) throw new Error('--reset only wipes the local PGlite data; the ledger in DATABASE_URL is append-only by design.');
+    log('Resetting ' + dir + '…');
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  await mkdir(dir, { recursive: true });
+  await writeFile(lockFile, String(process.pid));
+  const { db } = await openDatabase({ ...options, dir, log });
+  // Seeding is idempotent per organization; the marker only saves the check on later starts.
+  const seededMark = path.join(dir, db.kind === 'pglite' ? 'seeded' : 'seeded-postgres');
+  if (db.kind === 'postgres' || !existsSync(seededMark)) {
+    const events = await seedDemo(db.store);
+    if (events > 0) log(`Seeded 3 organizations and ${events} usage events over the last 30 days (ledger reconciles).`);
+    if (db.kind === 'pglite') await writeFile(seededMark, new Date().toISOString());
+  }
+
+  const secret = await demoSecret(dir);
+  const key = new TextEncoder().encode(secret);
+  const gate = createTokenGate({ store: db.store });
+  const authenticate = supabaseAuth({ issuer: ISSUER, secret });
+  const api = toNodeHandler(createHandler({ gate, authenticate, basePath: '/api/tokengate' }));
+
+  // The app's own AI routes, each charged by the guard. `X-Demo-Fail: 1` (the UI's "make the next
+  // call fail" switch) makes the fake model fail after its delay, so the guard refunds the hold.
+  const aiRoutes = new Map(
+    AI_FEATURES.map((feature) => [
+      feature,
+      toNodeHandler(
+        guard({ gate, authenticate, tokenType: feature }, async (request) => {
+          const input = (await request.json().catch(() => ({}))) as { goal?: string; n?: number };
+          await new Promise((resolve) => setTimeout(resolve, aiDelayMs));
+          if (request.headers.get('x-demo-fail') === '1') {
+            return Response.json({ error: 'The model timed out (simulated).' }, { status: 502 });
+          }
+          return Response.json(fakeAi(feature, input));
+        }),
+      ),
+    ]),
+  );
+
+  // Demo-only helpers. NOT for production: /session hands out a signed token for any seeded user
+  // (that is the user switcher), and /inspect shows raw rows without asking who you are.
+  const demoApi = toNodeHandler(async (request) => {
+    const url = new URL(request.url);
+    if (request.method !== 'GET') return Response.json({ error: 'method not allowed' }, { status: 405 });
+    if (url.pathname === '/api/demo/directory') {
+      return Response.json({ orgs: DEMO_ORGS, storage: db.kind, aiDelayMs });
+    }
+    if (url.pathname === '/api/demo/session') {
+      const user = DEMO_USERS.get(url.searchParams.get('userId') ?? '');
+      if (!user) return Response.json({ error: 'unknown demo user' }, { status: 404 });
+      const token = await new SignJWT({ role: 'authenticated', email: `${user.name.split(' ')[0]!.toLowerCase()}@example.com` })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setIssuer(ISSUER)
+        .setAudience('authenticated')
+        .setSubject(user.id)
+        .setIssuedAt()
+        .setExpirationTime('1h')
+        .sign(key);
+      return Response.json({ token, expiresIn: 3600 }, { headers: { 'cache-control': 'no-store' } });
+    }
+    if (url.pathname === '/api/demo/inspect') {
+      const orgId = url.searchParams.get('orgId') ?? '';
+      if (!DEMO_ORGS.some((o) => o.id === orgId)) return Response.json({ error: 'unknown demo org' }, { status: 404 });
+      const buckets = await db.query<Record<string, unknown>>(
+        `select token_type_id as "tokenType", allowance_remaining::int as "allowanceRemaining",
+                purchased_remaining::int as "purchased", held::int as held, used::int as used
+           from tokengate.buckets where org_id = $1 order by token_type_id`,
+        [orgId],
+      );
+      const [account] = await db.query<{ planId: string }>(`select plan_id as "planId" from tokengate.accounts where org_id = $1`, [orgId]);
+      const problems = await gate.verifyLedger(orgId);
+      return Response.json({ planId: account?.planId ?? null, buckets, reconciles: problems.length === 0, problems }, { headers: { 'cache-control': 'no-store' } });
+    }
+    return Response.json({ error: 'not found' }, { status: 404 });
+  });
+
+  const server = http.createServer();
+  const { createServer: createViteServer } = await import('vite');
+  const { default: tailwindcss } = await import('@tailwindcss/vite');
+  const vite = await createViteServer({
+    configFile: false,
+    root: DEMO_ROOT,
+    appType: 'spa',
+    logLevel: 'warn',
+    cacheDir: path.join(REPO_ROOT, 'node_modules', '.vite', 'demo'),
+    plugins: [tailwindcss()],
+    server: { middlewareMode: true, hmr: { server }, fs: { allow: [REPO_ROOT] } },
+    // Pre-bundled at start, so the first page load never triggers a re-optimization and reload.
+    optimizeDeps: {
+      entries: ['index.html'],
+      include: ['react', 'react/jsx-runtime', 'react/jsx-dev-runtime', 'react-dom', 'react-dom/client', '@tanstack/react-query'],
+    },
+  });
+
+  server.on('request', (req, res) => {
+    const pathname = (req.url ?? '/').split('?')[0]!;
+    if (pathname === '/api/tokengate' || pathname.startsWith('/api/tokengate/')) return void api(req, res);
+    const ai = /^\/api\/ai\/([a-z_]+)$/.exec(pathname);
+    if (ai) {
+      const route = aiRoutes.get(ai[1] as AiFeature);
+      if (route) return void route(req, res);
+    }
+    if (pathname.startsWith('/api/')) {
+      if (pathname.startsWith('/api/demo/')) return void demoApi(req, res);
+      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
+      return;
+    }
+    vite.middlewares(req, res, () => {
+      res.writeHead(404).end();
+    });
+  });
+
+  const port = options.port ?? 5173;
+  const host = options.host ?? '127.0.0.1';
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
+  } catch (error) {
+    await vite.close();
+    await db.close();
+    await rm(lockFile, { force: true });
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`Port ${port} is in use: try \`npm start -- --port ${port + 1}\` (or PORT=${port + 1}).`);
+    }
+    throw error;
+  }
+  const address = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  log(`Tokengate playground: ${url}  (${db.kind === 'pglite' ? `PGlite in ${path.relative(process.cwd(), dir) || '.'}` : 'DATABASE_URL'}; ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+
+  return {
+    url,
+    async close() {
+      server.closeAllConnections();
+      await Promise.all([vite.close(), new Promise<void>((resolve) => server.close(() => resolve()))]);
+      await db.close();
+      await rm(lockFile, { force: true });
+    },
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: { port: { type: 'string' }, host: { type: 'string' }, reset: { type: 'boolean', default: false } },
+    allowPositionals: false,
+  });
+  const port = Number(values.port ?? process.env.PORT ?? 5173);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`invalid port: ${values.port ?? process.env.PORT}`);
+  const delay = process.env.TOKENGATE_DEMO_AI_DELAY_MS;
+  const demo = await startDemo({
+    port,
+    host: values.host,
+    reset: values.reset,
+    dir: process.env.TOKENGATE_DEMO_DIR || undefined,
+    databaseUrl: process.env.DATABASE_URL || undefined,
+    supabase: process.env.TOKENGATE_SUPABASE === '1',
+    aiDelayMs: delay === undefined || delay === '' ? undefined : Number(delay),
+  });
+  const stop = () => void demo.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,429 @@
+/**
+ * The Tokengate playground: an app with five AI features, gated by the kit's hooks and components
+ * against the real server (see demo/server.ts).
+ */
+import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
+import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from 'react';
+import { createTokenClient } from '../../src/core/index.ts';
+import type { TokenBalance } from '../../src/core/index.ts';
+import { tokenGateKeys } from '../../src/core/index.ts';
+import { TokenDashboard, UpgradePrompt } from '../../src/components/index.ts';
+import { useTokenBalances, useTokenGate, TokenGateProvider } from '../../src/react/index.ts';
+import type { AiResult } from '../fake-ai.ts';
+import { AI_FEATURES, type AiFeature, type DemoOrg, type DemoUser } from '../directory.ts';
+
+interface Directory {
+  orgs: DemoOrg[];
+  storage: 'pglite' | 'postgres';
+  aiDelayMs: number;
+}
+
+// Demo-only sign-in: the server signs a token for whichever seeded user the switcher picks.
+const tokens = new Map<string, { token: string; expires: number }>();
+async function tokenFor(userId: string): Promise<string> {
+  const cached = tokens.get(userId);
+  if (cached && cached.expires > Date.now() + 60_000) return cached.token;
+  const res = await fetch(`/api/demo/session?userId=${encodeURIComponent(userId)}`);
+  if (!res.ok) throw new Error('demo sign-in failed');
+  const { token, expiresIn } = (await res.json()) as { token: string; expiresIn: number };
+  tokens.set(userId, { token, expires: Date.now() + expiresIn * 1000 });
+  return token;
+}
+
+const GOAL = 'Save $10,000 for a house deposit by December';
+const FEATURE_LABELS: Record<AiFeature, string> = {
+  quest_generation: 'Generate New Quest',
+  goal_generation: 'Suggest goals',
+  lead_generation: 'Find leads',
+  revenue_forecast: 'Forecast revenue',
+  strategy_analysis: 'Analyze strategy',
+};
+const PLANS = [
+  { id: 'starter', name: 'Starter', price: '$0' },
+  { id: 'pro', name: 'Pro', price: '$20/month' },
+  { id: 'enterprise', name: 'Enterprise', price: '$99/month' },
+] as const;
+const TOP_UP = { tokenType: 'quest_generation', amount: 30, label: 'Buy 30 quest tokens — $5' } as const;
+
+/** The root: directory, org and user switchers (kept in the URL: `?org=pro&user=<id>`). */
+export function App() {
+  const [directory, setDirectory] = useState<Directory | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const params = new URLSearchParams(window.location.search);
+  const [orgSlug, setOrgSlug] = useState(params.get('org') ?? 'pro');
+  const [userId, setUserId] = useState(params.get('user') ?? '');
+
+  useEffect(() => {
+    fetch('/api/demo/directory')
+      .then((r) => r.json() as Promise<Directory>)
+      .then(setDirectory, () => setError('The playground server is not answering.'));
+  }, []);
+
+  const org = directory?.orgs.find((o) => o.slug === orgSlug) ?? directory?.orgs[1];
+  const user = org?.members.find((m) => m.id === userId) ?? org?.members[0];
+
+  useEffect(() => {
+    if (!org || !user) return;
+    const url = new URL(window.location.href);
+    url.searchParams.set('org', org.slug);
+    url.searchParams.set('user', user.id);
+    window.history.replaceState(null, '', url);
+  }, [org, user]);
+
+  return (
+    // overflow-clip: the kit's screen-reader table of the chart overflows the page (see report).
+    <div className="relative min-h-screen overflow-clip bg-slate-50 text-slate-900">
+      <header className="border-b border-slate-200 bg-white">
+        <div className="mx-auto flex max-w-6xl flex-wrap items-center gap-4 px-6 py-3">
+          <p className="mr-auto text-lg font-semibold">
+            Tokengate <span className="font-normal text-slate-600">playground</span>
+          </p>
+          {directory && org && user && (
+            <>
+              <label className="flex items-center gap-2 text-sm">
+                Organization
+                <select
+                  className="rounded border border-slate-300 bg-white px-2 py-1"
+                  value={org.slug}
+                  onChange={(e) => {
+                    setOrgSlug(e.target.value);
+                    setUserId('');
+                  }}
+                >
+                  {directory.orgs.map((o) => (
+                    <option key={o.slug} value={o.slug}>
+                      {o.name} ({o.planId === 'starter' ? 'Starter' : o.planId === 'pro' ? 'Pro' : 'Enterprise'})
+                    </option>
+                  ))}
+                </select>
+              </label>
+              <label className="flex items-center gap-2 text-sm">
+                Signed in as
+                <select className="rounded border border-slate-300 bg-white px-2 py-1" value={user.id} onChange={(e) => setUserId(e.target.value)}>
+                  {org.members.map((m) => (
+                    <option key={m.id} value={m.id}>
+                      {m.name} ({m.role})
+                    </option>
+                  ))}
+                </select>
+              </label>
+            </>
+          )}
+        </div>
+      </header>
+      {error && <p role="alert" className="p-6 text-red-700">{error}</p>}
+      {directory && org && user ? (
+        <Workspace key={`${org.id}:${user.id}`} org={org} user={user} directory={directory} />
+      ) : (
+        !error && <p className="p-6">Loading…</p>
+      )}
+    </div>
+  );
+}
+
+/** One organization as one user: a fresh client and cache, so a switch never shows stale data. */
+function Workspace({ org, user, directory }: { org: DemoOrg; user: DemoUser; directory: Directory }) {
+  const [queryClient] = useState(() => new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } }));
+  const client = useMemo(
+    () => createTokenClient({ baseUrl: '/api/tokengate', getAccessToken: () => tokenFor(user.id), orgId: org.id }),
+    [org.id, user.id],
+  );
+  return (
+    <QueryClientProvider client={queryClient}>
+      <TokenGateProvider client={client} orgId={org.id}>
+        <Page org={org} user={user} directory={directory} />
+      </TokenGateProvider>
+    </QueryClientProvider>
+  );
+}
+
+/** Calls an admin route of the real handler as the signed-in user (owner/admin only). */
+function useAdmin(org: DemoOrg, user: DemoUser) {
+  const queryClient = useQueryClient();
+  const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
+  async function call(method: 'POST' | 'PUT', path: string, body: unknown, done: string): Promise<boolean> {
+    const res = await fetch(`/api/tokengate/orgs/${org.id}/admin/${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${await tokenFor(user.id)}`,
+        'content-type': 'application/json',
+        'idempotency-key': crypto.randomUUID(),
+      },
+      body: JSON.stringify(body),
+    });
+    const payload = (await res.json().catch(() => ({}))) as { detail?: string };
+    await queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(org.id) });
+    setMessage(res.ok ? { ok: true, text: done } : { ok: false, text: payload.detail ?? `Failed (${res.status}).` });
+    return res.ok;
+  }
+  return {
+    message,
+    grant: (tokenType: string, amount: number) => call('POST', 'grant', { tokenType, amount }, `Added ${amount} ${tokenType.replaceAll('_', ' ')} tokens.`),
+    setPlan: (planId: string) => call('POST', 'plan', { planId }, `Plan changed to ${planId}.`),
+    adjust: (tokenType: string, amount: number, reason: string) =>
+      call('POST', 'adjust', { tokenType, amount, reason }, `Adjusted ${tokenType.replaceAll('_', ' ')} by ${amount}.`),
+    setQuota: (userId: string, tokenType: string, quota: number | null) =>
+      call('PUT', `members/${userId}/quotas/${tokenType}`, { quota }, quota === null ? 'Quota removed.' : `Quota set to ${quota} tokens a month.`),
+  };
+}
+
+function Page({ org, user, directory }: { org: DemoOrg; user: DemoUser; directory: Directory }) {
+  const admin = useAdmin(org, user);
+  const balances = useTokenBalances();
+  const planId = balances.data?.plan.id;
+  const next = planId === 'starter' ? PLANS[1] : planId === 'pro' ? PLANS[2] : null;
+  const upgrade = next ? { onUpgrade: () => void admin.setPlan(next.id), upgradeLabel: `Upgrade to ${next.name} — ${next.price}` } : {};
+  const topUp = { onTopUp: () => void admin.grant(TOP_UP.tokenType, TOP_UP.amount), topUpLabel: TOP_UP.label };
+  const names = new Map(org.members.map((m) => [m.id, m.name]));
+
+  return (
+    <main className="mx-auto grid max-w-6xl gap-6 px-6 py-6 lg:grid-cols-[minmax(0,1fr)_minmax(0,1fr)]">
+      <div className="space-y-6">
+        <nav aria-label="Breadcrumb" className="text-sm text-slate-600">
+          Financial Goals <span aria-hidden="true">→</span> Quests
+        </nav>
+        <h1 className="text-2xl font-semibold">Quests</h1>
+        <QuestPanel upgrade={upgrade} topUp={topUp} />
+        <OtherFeatures />
+        {admin.message && (
+          <p role="status" className={admin.message.ok ? 'text-sm text-green-800' : 'text-sm text-red-700'}>
+            {admin.message.text}
+          </p>
+        )}
+        <AdminPanel org={org} user={user} admin={admin} />
+      </div>
+      <div className="space-y-6">
+        <h2 className="sr-only">Usage</h2>
+        <TokenDashboard {...upgrade} {...(planId === 'pro' ? topUp : {})} getMemberName={(id) => names.get(id) ?? id} />
+        <p className="text-xs text-slate-600">
+          Data: {directory.storage === 'pglite' ? 'embedded PGlite (.tokengate/)' : 'DATABASE_URL'} · fake AI answers in ~{directory.aiDelayMs} ms
+        </p>
+      </div>
+    </main>
+  );
+}
+
+function Card({ title, children, id }: { title: string; children: ReactNode; id?: string }) {
+  return (
+    <section aria-labelledby={id} className="rounded-lg border border-slate-200 bg-white p-5 shadow-sm">
+      <h2 id={id} className="mb-3 text-lg font-semibold">
+        {title}
+      </h2>
+      {children}
+    </section>
+  );
+}
+
+type UpgradeProps = { onUpgrade?: () => void; upgradeLabel?: string };
+type TopUpProps = { onTopUp: () => void; topUpLabel: string };
+
+function QuestPanel({ upgrade, topUp }: { upgrade: UpgradeProps; topUp: TopUpProps }) {
+  const [failNext, setFailNext] = useState(false);
+  const [quests, setQuests] = useState<AiResult[]>([]);
+  const quest = useTokenGate('quest_generation', {
+    action: async (ctx, goal: string, n: number, fail: boolean) => {
+      const res = await ctx.fetch('/api/ai/quest_generation', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(fail ? { 'x-demo-fail': '1' } : {}) },
+        body: JSON.stringify({ goal, n }),
+      });
+      return (await res.json()) as AiResult;
+    },
+  });
+  const generate = async () => {
+    const fail = failNext;
+    if (fail) setFailNext(false);
+    const result = await quest.run(GOAL, quests.length, fail);
+    if (result) setQuests((q) => [result, ...q]);
+  };
+  const left = balanceText(quest.balance);
+
+  return (
+    <Card title="Goal" id="goal-title">
+      <p className="text-base font-medium">{GOAL}</p>
+      <div className="mt-2 h-2 rounded bg-slate-200" role="progressbar" aria-label="Goal progress" aria-valuenow={42} aria-valuemin={0} aria-valuemax={100}>
+        <div className="h-2 w-[42%] rounded bg-emerald-600" />
+      </div>
+      <p className="mt-1 text-xs text-slate-600">$4,200 of $10,000 saved</p>
+
+      <div className="mt-5 flex flex-wrap items-center gap-4">
+        {!(quest.blocked && quest.status !== 'running') && (
+          <button
+            type="button"
+            className="rounded-md bg-indigo-700 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-800 disabled:cursor-not-allowed disabled:bg-slate-400"
+            disabled={!quest.canRun}
+            aria-describedby="quest-balance"
+            onClick={() => void generate()}
+          >
+            {quest.status === 'running' ? 'Generating…' : `Generate New Quest (${quest.cost ?? 3} tokens)`}
+          </button>
+        )}
+        <label className="flex items-center gap-2 text-sm">
+          <input type="checkbox" checked={failNext} onChange={(e) => setFailNext(e.target.checked)} />
+          Make the next call fail
+        </label>
+      </div>
+      <p id="quest-balance" className="mt-2 text-sm text-slate-700" data-testid="quest-balance">
+        {left}
+      </p>
+      <div aria-live="polite" className="mt-2 text-sm">
+        {quest.status === 'refunded' && (
+          <p className="text-amber-800" data-testid="quest-refunded">
+            The generator failed — your {quest.cost} tokens were refunded.
+          </p>
+        )}
+        {quest.status === 'error' && quest.error && !quest.blocked && <p className="text-red-700">Error: {quest.error.message}</p>}
+      </div>
+      {quest.blocked && quest.reason && (
+        <div className="mt-4">
+          <UpgradePrompt reason={quest.reason} balance={quest.balance} variant="inline" {...upgrade} {...topUp} />
+        </div>
+      )}
+      {quests.length > 0 && (
+        <ol className="mt-4 space-y-2" aria-label="Generated quests">
+          {quests.map((q) => (
+            <li key={q.title} className="rounded border border-slate-200 p-3">
+              <p className="font-medium">{q.title}</p>
+              <p className="text-xs text-slate-600">{q.items.join(' · ')}</p>
+            </li>
+          ))}
+        </ol>
+      )}
+      <p className="mt-3 text-xs text-slate-600">Each quest is charged by the server's guard; a failed call is refunded.</p>
+    </Card>
+  );
+}
+
+function balanceText(balance: TokenBalance | undefined): string {
+  if (!balance) return 'Loading balance…';
+  if (balance.unlimited) return 'Unlimited quest tokens';
+  if (balance.blocked) return 'Quests are not included in this plan';
+  return `${balance.available ?? 0} quest tokens left`;
+}
+
+function OtherFeatures() {
+  return (
+    <Card title="Other AI features" id="features-title">
+      <ul className="space-y-3">
+        {AI_FEATURES.filter((f) => f !== 'quest_generation').map((f) => (
+          <Feature key={f} feature={f} />
+        ))}
+      </ul>
+    </Card>
+  );
+}
+
+function Feature({ feature }: { feature: AiFeature }) {
+  const gate = useTokenGate(feature, {
+    action: async (ctx) => (await (await ctx.fetch(`/api/ai/${feature}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as AiResult,
+  });
+  const reason = gate.reason === 'plan_blocked' ? 'Not in your plan' : gate.reason === 'insufficient_tokens' ? 'Out of tokens' : gate.reason === 'member_quota_exceeded' ? 'Your quota is used up' : null;
+  return (
+    <li className="flex flex-wrap items-center gap-3">
+      <button
+        type="button"
+        className="rounded-md border border-indigo-700 px-3 py-1.5 text-sm font-medium text-indigo-800 hover:bg-indigo-50 disabled:cursor-not-allowed disabled:border-slate-300 disabled:text-slate-600"
+        disabled={!gate.canRun}
+        onClick={() => void gate.run()}
+      >
+        {gate.status === 'running' ? 'Working…' : `${FEATURE_LABELS[feature]} (${gate.cost ?? '…'} ${gate.cost === 1 ? 'token' : 'tokens'})`}
+      </button>
+      {reason && <span className="text-sm text-slate-700">{reason}</span>}
+      {gate.status === 'refunded' && <span className="text-sm text-amber-800">Failed and refunded</span>}
+      {gate.data && <span className="text-sm text-slate-700">{gate.data.title}: {gate.data.items[0]}</span>}
+    </li>
+  );
+}
+
+function AdminPanel({ org, user, admin }: { org: DemoOrg; user: DemoUser; admin: ReturnType<typeof useAdmin> }) {
+  if (user.role === 'member') {
+    return (
+      <Card title="Admin" id="admin-title">
+        <p className="text-sm text-slate-700">Only owners and admins can grant tokens, change the plan or set quotas. Switch user above.</p>
+      </Card>
+    );
+  }
+  const submit = (fn: (data: FormData) => Promise<unknown>) => (e: FormEvent<HTMLFormElement>) => {
+    e.preventDefault();
+    void fn(new FormData(e.currentTarget));
+  };
+  const field = 'rounded border border-slate-300 bg-white px-2 py-1 text-sm';
+  const button = 'rounded-md bg-slate-800 px-3 py-1.5 text-sm font-medium text-white hover:bg-slate-900';
+  const typeSelect = (name: string, label: string) => (
+    <label className="flex flex-col gap-1 text-xs text-slate-700">
+      {label}
+      <select name={name} className={field} defaultValue="quest_generation">
+        {AI_FEATURES.map((f) => (
+          <option key={f} value={f}>
+            {f.replaceAll('_', ' ')}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+  return (
+    <Card title="Admin" id="admin-title">
+      <div className="space-y-4">
+        <form aria-label="Grant tokens" className="flex flex-wrap items-end gap-2" onSubmit={submit((d) => admin.grant(String(d.get('type')), Number(d.get('amount'))))}>
+          {typeSelect('type', 'Token type')}
+          <label className="flex flex-col gap-1 text-xs text-slate-700">
+            Amount
+            <input name="amount" type="number" min={1} defaultValue={30} className={`${field} w-24`} />
+          </label>
+          <button className={button}>Grant tokens</button>
+        </form>
+        <form aria-label="Set plan" className="flex flex-wrap items-end gap-2" onSubmit={submit((d) => admin.setPlan(String(d.get('plan'))))}>
+          <label className="flex flex-col gap-1 text-xs text-slate-700">
+            Plan
+            <select name="plan" className={field} defaultValue={org.planId}>
+              {PLANS.map((p) => (
+                <option key={p.id} value={p.id}>
+                  {p.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button className={button}>Set plan</button>
+        </form>
+        <form
+          aria-label="Adjust balance"
+          className="flex flex-wrap items-end gap-2"
+          onSubmit={submit((d) => admin.adjust(String(d.get('type')), Number(d.get('amount')), String(d.get('reason'))))}
+        >
+          {typeSelect('type', 'Token type')}
+          <label className="flex flex-col gap-1 text-xs text-slate-700">
+            Amount (±)
+            <input name="amount" type="number" defaultValue={-3} className={`${field} w-24`} />
+          </label>
+          <label className="flex flex-col gap-1 text-xs text-slate-700">
+            Reason
+            <input name="reason" defaultValue="Support correction" className={field} />
+          </label>
+          <button className={button}>Adjust</button>
+        </form>
+        <form
+          aria-label="Member quota"
+          className="flex flex-wrap items-end gap-2"
+          onSubmit={submit((d) => admin.setQuota(String(d.get('member')), String(d.get('type')), d.get('quota') === '' ? null : Number(d.get('quota'))))}
+        >
+          <label className="flex flex-col gap-1 text-xs text-slate-700">
+            Member
+            <select name="member" className={field}>
+              {org.members.map((m) => (
+                <option key={m.id} value={m.id}>
+                  {m.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          {typeSelect('type', 'Token type')}
+          <label className="flex flex-col gap-1 text-xs text-slate-700">
+            Monthly quota (empty: none)
+            <input name="quota" type="number" min={0} defaultValue={9} className={`${field} w-24`} />
+          </label>
+          <button className={button}>Set quota</button>
+        </form>
+      </div>
+    </Card>
+  );
+}

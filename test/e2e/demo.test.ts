@@ -1,0 +1,373 @@
+/**
+ * The playground end to end: `demo/server.ts` started as `npm start` would (fresh data dir, free
+ * loopback port, fast fake model), driven in Debian's Chromium with playwright-core. Every page
+ * state is checked with axe-core and screenshotted to test-results/screenshots/ (git-ignored).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_ORGS } from '../../demo/directory.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+const org = (slug: string) => DEMO_ORGS.find((o) => o.slug === slug)!;
+const owner = (slug: string) => org(slug).members.find((m) => m.role === 'owner')!;
+
+let child: ChildProcess;
+let dataDir: string;
+let baseUrl: string;
+let browser: Browser;
+let context: BrowserContext;
+let readyMs: number;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Start the demo like `npm start` and resolve with its printed URL. */
+async function startDemo(): Promise<string> {
+  const port = await freePort();
+  const started = Date.now();
+  child = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts', '--port', String(port)], {
+    cwd: ROOT,
+    env: { ...process.env, TOKENGATE_DEMO_DIR: dataDir, TOKENGATE_DEMO_AI_DELAY_MS: '50', DATABASE_URL: '', PORT: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`demo not ready after 90 s:\n${output}`)), 90_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /Tokengate playground: (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        readyMs = Date.now() - started;
+        resolve(match[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`demo exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+/** The stored buckets of an organization, read with SQL by the demo's server, and whether its ledger reconciles. */
+async function stored(slug: string) {
+  const res = await fetch(`${baseUrl}/api/demo/inspect?orgId=${org(slug).id}`);
+  const body = (await res.json()) as {
+    planId: string;
+    reconciles: boolean;
+    problems: unknown[];
+    buckets: { tokenType: string; allowanceRemaining: number; purchased: number; held: number; used: number }[];
+  };
+  const quest = body.buckets.find((b) => b.tokenType === 'quest_generation');
+  return { ...body, quest, questLeft: quest ? quest.allowanceRemaining + quest.purchased : null };
+}
+
+async function open(slug: string, userId = owner(slug).id, page?: Page): Promise<Page> {
+  const p = page ?? (await context.newPage());
+  await p.goto(`${baseUrl}/?org=${slug}&user=${userId}`);
+  await p.getByTestId('quest-balance').filter({ hasNotText: 'Loading' }).waitFor();
+  // The dashboard's chart and forecast, too (the full page state).
+  await p.locator('[data-slot="token-dashboard"]').first().waitFor();
+  return p;
+}
+
+const questButton = (page: Page) => page.getByRole('button', { name: /Generate New Quest/ });
+
+/** The quest balance as the page shows it ("12 quest tokens left"). */
+async function shownQuestLeft(page: Page): Promise<number> {
+  const text = await page.getByTestId('quest-balance').textContent();
+  const match = /^(\d+) quest tokens left$/.exec(text ?? '');
+  if (!match) throw new Error(`unexpected balance text: ${text}`);
+  return Number(match[1]);
+}
+
+async function expectShown(page: Page, left: number) {
+  await expect.poll(() => shownQuestLeft(page).catch(() => -1), { timeout: 10_000 }).toBe(left);
+}
+
+/** Click "Generate New Quest" and wait until the run has finished. */
+async function generateQuest(page: Page) {
+  await questButton(page).click();
+  await page.getByRole('button', { name: 'Generating…' }).waitFor({ state: 'detached' });
+}
+
+/** Every metered row of the dashboard ("7 left") equals what the database holds for that token type. */
+async function expectDashboardMatchesDb(page: Page, slug: string) {
+  const read = async () => {
+    const db = await stored(slug);
+    const shown = await page.locator('[data-slot="token-balance"]').evaluateAll((rows) =>
+      rows.map((row) => [row.getAttribute('data-token-type'), row.querySelector('[data-slot="token-balance-available"]')?.textContent ?? null]),
+    );
+    return {
+      shown: Object.fromEntries(shown.map(([type, text]) => [type, text == null ? null : Number(/^([\d,]+) left$/.exec(text)?.[1]?.replace(/,/g, '') ?? 'NaN')])),
+      db: Object.fromEntries(db.buckets.map((b) => [b.tokenType, b.allowanceRemaining + b.purchased])),
+    };
+  };
+  await expect.poll(async () => {
+    const { shown, db } = await read();
+    return Object.keys(shown).length === 5 && Object.entries(shown).every(([type, n]) => n === db[type!]) ? 'match' : JSON.stringify({ shown, db });
+  }, { timeout: 10_000 }).toBe('match');
+}
+
+async function checkA11y(page: Page, state: string) {
+  if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: await AXE_SOURCE });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run(ctx: Document, opts: object): Promise<{ violations: { id: string; help: string; nodes: { target: unknown[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => JSON.stringify(n.target)).join(', ')})`);
+  });
+  expect(violations, `axe violations in state "${state}"`).toEqual([]);
+}
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true, animations: 'disabled' });
+}
+
+beforeAll(async () => {
+  await mkdir(SHOTS, { recursive: true });
+  dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokengate-demo-e2e-'));
+  baseUrl = await startDemo();
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true });
+  context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC', reducedMotion: 'reduce', acceptDownloads: true });
+  context.setDefaultTimeout(15_000);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  if (child && child.exitCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('the playground (npm start)', () => {
+  it('starts in seconds on a fresh data dir, seeded, with a reconciled ledger', async () => {
+    expect(readyMs).toBeLessThan(60_000);
+    for (const slug of ['starter', 'pro', 'enterprise']) expect((await stored(slug)).reconciles).toBe(true);
+    expect((await stored('pro')).questLeft).toBe(12);
+  });
+
+  it('Pro generates quests until exhausted, sees the UpgradePrompt, tops up and continues', async () => {
+    const page = await open('pro');
+    await expectShown(page, 12);
+    await expectDashboardMatchesDb(page, 'pro');
+    await checkA11y(page, 'pro start');
+
+    for (const left of [9, 6]) {
+      await generateQuest(page);
+      await expectShown(page, left);
+      expect((await stored('pro')).questLeft).toBe(left);
+    }
+    await expect.poll(() => page.getByRole('list', { name: 'Generated quests' }).getByRole('listitem').count()).toBe(2);
+    await checkA11y(page, 'pro with quests');
+    await shot(page, 'pro-quests');
+    // The README's screenshot: refreshed on demand (`npm run demo:screenshot`), or when missing.
+    const docsShot = path.join(ROOT, 'docs', 'playground.png');
+    if (process.env.UPDATE_DOCS_SCREENSHOT === '1' || !existsSync(docsShot)) await copyFile(path.join(SHOTS, 'pro-quests.png'), docsShot);
+
+    for (const left of [3, 0]) {
+      await generateQuest(page);
+      await expectShown(page, left);
+    }
+    const prompt = page.locator('[data-slot="upgrade-prompt"][data-reason="insufficient_tokens"]').first();
+    await prompt.waitFor();
+    await expect.poll(() => questButton(page).count()).toBe(0);
+    const db = await stored('pro');
+    expect(db.questLeft).toBe(0);
+    expect(db.quest!.held).toBe(0);
+    await expectDashboardMatchesDb(page, 'pro');
+    await checkA11y(page, 'pro exhausted');
+    await shot(page, 'pro-exhausted');
+
+    // The top-up calls the admin grant route as the owner.
+    await prompt.getByRole('button', { name: 'Buy 30 quest tokens — $5' }).click();
+    await expectShown(page, 30);
+    expect((await stored('pro')).questLeft).toBe(30);
+    await generateQuest(page);
+    await expectShown(page, 27);
+    await expectDashboardMatchesDb(page, 'pro');
+    const after = await stored('pro');
+    expect(after.questLeft).toBe(27);
+    expect(after.reconciles).toBe(true);
+    await page.close();
+  });
+
+  it('a failing generation refunds the 3 tokens', async () => {
+    const page = await open('pro');
+    await expectShown(page, 27);
+    await page.getByRole('checkbox', { name: 'Make the next call fail' }).check();
+    await generateQuest(page);
+    await page.getByTestId('quest-refunded').waitFor();
+    await expect(page.getByTestId('quest-refunded').textContent()).resolves.toContain('3 tokens were refunded');
+    expect(await page.getByRole('checkbox', { name: 'Make the next call fail' }).isChecked()).toBe(false);
+    await expectShown(page, 27);
+    await expectDashboardMatchesDb(page, 'pro');
+    const db = await stored('pro');
+    expect(db.questLeft).toBe(27);
+    expect(db.quest!.held).toBe(0);
+    expect(db.reconciles).toBe(true);
+    await checkA11y(page, 'pro refunded');
+    await shot(page, 'pro-refunded');
+
+    // The next call works again.
+    await generateQuest(page);
+    await expectShown(page, 24);
+    await page.close();
+  });
+
+  it('two tabs clicking at once never overspend', async () => {
+    // Leave exactly one quest's worth (3 tokens) with the admin panel's adjustment.
+    const admin = await open('pro');
+    const form = admin.getByRole('form', { name: 'Adjust balance' });
+    await form.getByLabel('Amount (±)').fill('-21');
+    await form.getByRole('button', { name: 'Adjust' }).click();
+    await expectShown(admin, 3);
+    await checkA11y(admin, 'pro admin adjusted');
+    await admin.close();
+
+    const [a, b] = [await open('pro'), await open('pro')];
+    await expectShown(a, 3);
+    await expectShown(b, 3);
+    await Promise.all([questButton(a).click(), questButton(b).click()]);
+    for (const page of [a, b]) await page.getByRole('button', { name: 'Generating…' }).waitFor({ state: 'detached' });
+
+    const quests = async (page: Page) => page.getByRole('list', { name: 'Generated quests' }).getByRole('listitem').count();
+    expect((await quests(a)) + (await quests(b))).toBe(1);
+    const db = await stored('pro');
+    expect(db.questLeft).toBe(0);
+    expect(db.quest!.held).toBe(0);
+    expect(db.reconciles).toBe(true);
+    // Both tabs end up showing what the database holds.
+    await a.reload();
+    await b.reload();
+    for (const page of [a, b]) {
+      await page.locator('[data-slot="upgrade-prompt"][data-reason="insufficient_tokens"]').first().waitFor();
+      await expect(page.getByTestId('quest-balance').textContent()).resolves.toBe('0 quest tokens left');
+      await expectDashboardMatchesDb(page, 'pro');
+    }
+    await a.close();
+    await b.close();
+  });
+
+  it('Starter is blocked from the start, and the guard refuses the route itself', async () => {
+    const page = await open('starter');
+    await page.locator('[data-slot="upgrade-prompt"][data-reason="plan_blocked"]').first().waitFor();
+    expect(await questButton(page).count()).toBe(0);
+    await expect(page.getByTestId('quest-balance').textContent()).resolves.toBe('Quests are not included in this plan');
+    for (const name of [/Suggest goals/, /Find leads/, /Forecast revenue/, /Analyze strategy/]) {
+      expect(await page.getByRole('button', { name }).isDisabled()).toBe(true);
+    }
+    // The client is UX; the guard is the lock: a direct call is refused with 403 plan_blocked.
+    const status = await page.evaluate(async (userId) => {
+      const { token } = await (await fetch(`/api/demo/session?userId=${userId}`)).json();
+      const params = new URLSearchParams(location.search);
+      const res = await fetch('/api/ai/quest_generation', {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'x-tokengate-org': params.get('org') === 'starter' ? '00000000-0000-4000-8000-000000000100' : '' },
+        body: '{}',
+      });
+      return [res.status, (await res.json()).code];
+    }, owner('starter').id);
+    expect(status).toEqual([403, 'plan_blocked']);
+    const db = await stored('starter');
+    expect(db.buckets.every((b) => b.used === 0)).toBe(true);
+    await checkA11y(page, 'starter blocked');
+    await shot(page, 'starter-blocked');
+
+    // The prompt's upgrade action sets the plan through the admin route (as the owner).
+    await page.locator('[data-slot="upgrade-prompt"]').first().getByRole('button', { name: 'Upgrade to Pro — $20/month' }).click();
+    await expectShown(page, 60);
+    expect((await stored('starter')).planId).toBe('pro');
+    await generateQuest(page);
+    await expectShown(page, 57);
+    await expectDashboardMatchesDb(page, 'starter');
+    await page.close();
+  });
+
+  it('Enterprise shows Unlimited and keeps working, usage still recorded', async () => {
+    const page = await open('enterprise', org('enterprise').members[2]!.id);
+    await expect(page.getByTestId('quest-balance').textContent()).resolves.toBe('Unlimited quest tokens');
+    await page.locator('[data-slot="token-dashboard"]').getByText('Unlimited').first().waitFor();
+    const before = (await stored('enterprise')).quest!.used;
+    for (let i = 0; i < 3; i++) await generateQuest(page);
+    await expect.poll(() => page.getByRole('list', { name: 'Generated quests' }).getByRole('listitem').count()).toBe(3);
+    const db = await stored('enterprise');
+    expect(db.quest!.used - before).toBe(9);
+    expect(db.reconciles).toBe(true);
+    await page.getByRole('button', { name: /Forecast revenue/ }).click();
+    await page.getByText(/Revenue forecast: Next quarter/).waitFor();
+    // The dashboard's export downloads the ledger, charges of this test included.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
+    const csv = await readFile((await download.path())!, 'utf8');
+    expect(csv.split('\n')[0]).toMatch(/token_?type/i);
+    expect(csv).toContain('quest_generation');
+    await checkA11y(page, 'enterprise');
+    await shot(page, 'enterprise-unlimited');
+    await page.close();
+  });
+
+  it('an admin sets a member quota, and the member is stopped at it', async () => {
+    const milton = org('enterprise').members.find((m) => m.name === 'Milton Waddams')!;
+    const { token } = (await (await fetch(`${baseUrl}/api/demo/session?userId=${milton.id}`)).json()) as { token: string };
+
+    const admin = await open('enterprise');
+    const form = admin.getByRole('form', { name: 'Member quota' });
+    await form.getByLabel('Member').selectOption({ label: 'Milton Waddams' });
+    await form.getByLabel('Token type').selectOption('lead_generation');
+    await form.getByLabel('Monthly quota (empty: none)').fill('0');
+    await form.getByRole('button', { name: 'Set quota' }).click();
+    await admin.getByRole('status').filter({ hasText: 'Quota set to 0 tokens a month.' }).waitFor();
+    await admin.close();
+
+    // A quota of 0 stops him before the click; lifting it lets him run again.
+    const page = await open('enterprise', milton.id);
+    const button = page.getByRole('button', { name: /Find leads/ });
+    await page.getByText('Your quota is used up').waitFor();
+    await expect.poll(() => button.isDisabled()).toBe(true);
+    const refused = await page.evaluate(async ({ token, orgId }) => {
+      const res = await fetch('/api/ai/lead_generation', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'x-tokengate-org': orgId }, body: '{}' });
+      return [res.status, (await res.json()).code];
+    }, { token, orgId: org('enterprise').id });
+    expect(refused).toEqual([402, 'member_quota_exceeded']);
+    await checkA11y(page, 'enterprise member quota');
+
+    const again = await open('enterprise');
+    const form2 = again.getByRole('form', { name: 'Member quota' });
+    await form2.getByLabel('Member').selectOption({ label: 'Milton Waddams' });
+    await form2.getByLabel('Token type').selectOption('lead_generation');
+    await form2.getByLabel('Monthly quota (empty: none)').fill('');
+    await form2.getByRole('button', { name: 'Set quota' }).click();
+    await again.getByRole('status').filter({ hasText: 'Quota removed.' }).waitFor();
+    await again.close();
+    await open('enterprise', milton.id, page);
+    await button.click();
+    await page.getByText(/New leads:/).waitFor();
+    expect((await stored('enterprise')).reconciles).toBe(true);
+    await page.close();
+  });
+});
