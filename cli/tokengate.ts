@@ -1,0 +1,74 @@
+/**
+ * The `tokengate` command line (package `bin`): `tokengate <command> [options]`.
+ * User mistakes print one line on stderr and exit with 2; failures the user must act on
+ * (drift, a changed file, a database error) exit with 1; neither prints a stack trace.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CommandError, UsageError, processIo, type Io } from './errors.ts';
+import { init } from './init.ts';
+import { migrate } from './migrate.ts';
+
+const COMMANDS: Record<string, { summary: string; run: (argv: string[], io: Io) => Promise<number> }> = {
+  init: { summary: 'copy the migrations into supabase/migrations/ and print the setup steps', run: init },
+  migrate: { summary: 'apply the migrations to a Postgres database (plain Postgres or Supabase)', run: migrate },
+};
+
+export const HELP = `Usage: tokengate <command> [options]
+
+Meter and gate AI features with atomic, exactly-once token ledgers on your own Postgres.
+
+Commands:
+${Object.entries(COMMANDS)
+  .map(([name, { summary }]) => `  ${name.padEnd(9)}${summary}`)
+  .join('\n')}
+
+Options:
+  -h, --help     show this help ('tokengate <command> --help' for a command's options)
+  -v, --version  print the version`;
+
+/** The package version, from the package.json next to `dist/` (or `cli/` when run from source). */
+export function version(): string {
+  const pkg = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json');
+  return (JSON.parse(readFileSync(pkg, 'utf8')) as { version: string }).version;
+}
+
+/** Runs the CLI and returns its exit code. */
+export async function main(argv: string[], io: Io = processIo): Promise<number> {
+  const [first, ...rest] = argv;
+  try {
+    if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
+      io.out(HELP);
+      return first === undefined ? 2 : 0;
+    }
+    if (first === '-v' || first === '--version') {
+      io.out(version());
+      return 0;
+    }
+    const command = COMMANDS[first];
+    if (!command) {
+      throw new UsageError(
+        first.startsWith('-')
+          ? `tokengate: unknown option '${first}' (see 'tokengate --help')`
+          : `tokengate: unknown command '${first}' (commands: ${Object.keys(COMMANDS).join(', ')}; see 'tokengate --help')`,
+      );
+    }
+    return await command.run(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(err.message);
+      return 2;
+    }
+    if (err instanceof CommandError) {
+      io.err(err.message);
+      return 1;
+    }
+    io.err(`tokengate: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    return 1;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});
