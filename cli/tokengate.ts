@@ -7,12 +7,24 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommandError, UsageError, processIo, type Io } from './errors.ts';
+import { adjust } from './adjust.ts';
+import { demo } from './demo.ts';
+import { grant } from './grant.ts';
 import { init } from './init.ts';
+import { members } from './members.ts';
 import { migrate } from './migrate.ts';
+import { setPlan } from './set-plan.ts';
+import { usage } from './usage.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[], io: Io) => Promise<number> }> = {
   init: { summary: 'copy the migrations into supabase/migrations/ and print the setup steps', run: init },
   migrate: { summary: 'apply the migrations to a Postgres database (plain Postgres or Supabase)', run: migrate },
+  grant: { summary: 'add purchased tokens to an organization (exactly once per --key); prints the balance', run: grant },
+  'set-plan': { summary: 'move an organization to another plan; prints the plan and balances', run: setPlan },
+  adjust: { summary: "correct an organization's tokens by hand (±n) with a reason", run: adjust },
+  members: { summary: "list, add or remove an organization's members, or set a member's quota", run: members },
+  usage: { summary: "export an organization's ledger for a range of days as CSV or JSON", run: usage },
+  demo: { summary: 'start the playground (from a clone of the repository)', run: demo },
 };
 
 export const HELP = `Usage: tokengate <command> [options]
@@ -21,7 +33,7 @@ Meter and gate AI features with atomic, exactly-once token ledgers on your own P
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, { summary }]) => `  ${name.padEnd(9)}${summary}`)
+  .map(([name, { summary }]) => `  ${name.padEnd(10)}${summary}`)
   .join('\n')}
 
 Options:
