@@ -18,6 +18,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'vite';
 
+// A published build is always a production build: Vite treats any other NODE_ENV (Vitest sets
+// 'test') as development and would emit jsxDEV calls that crash under production React.
+process.env.NODE_ENV = 'production';
+
 const run = promisify(execFile);
 
 /** The package root. */

@@ -1,0 +1,47 @@
+/**
+ * Size budgets (scripts/size-budgets.ts) for the client entry points of the built package:
+ * `tokengate`, `tokengate/react`, `tokengate/components` and `tokengate/styles.css`, each with the
+ * local chunks it imports, minified + gzipped; React, react-dom and TanStack Query stay external.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { formatSizes, measureSizes, SIZE_BUDGETS, type SizeReport } from '../../scripts/size-budgets.ts';
+import { DIST, ensureBuilt } from './build.ts';
+
+let reports: SizeReport[];
+
+beforeAll(async () => {
+  await ensureBuilt();
+  reports = await measureSizes(DIST);
+  console.log(`client entry point sizes:\n${formatSizes(reports)}`);
+}, 180_000);
+
+describe('size budgets', () => {
+  it('measures every budgeted client entry point, with its chunks', () => {
+    expect(reports.map((r) => r.entry)).toEqual(Object.keys(SIZE_BUDGETS));
+    for (const r of reports) {
+      expect(r.gzip, r.entry).toBeGreaterThan(500);
+      expect(r.gzip, r.entry).toBeLessThan(r.minified);
+    }
+    // The entry files only re-export; the chunks hold the code and must be counted.
+    expect(reports.find((r) => r.entry === 'index.js')!.files.length).toBeGreaterThan(1);
+  });
+
+  it('keeps every client entry point within its budget (min + gzip)', () => {
+    const over = reports.filter((r) => r.gzip > r.budget).map((r) => `${r.entry}: ${r.gzip} B > ${r.budget} B`);
+    expect(over).toEqual([]);
+  });
+
+  it('bundles neither React, react-dom nor TanStack Query, nor the development JSX runtime', async () => {
+    for (const r of reports) {
+      for (const file of r.files) {
+        const code = await readFile(path.join(DIST, file), 'utf8');
+        expect(code, file).not.toContain('__CLIENT_INTERNALS_DO_NOT_USE_OR_WARN_USERS_THEY_CANNOT_UPGRADE');
+        expect(code, file).not.toMatch(/class QueryClient\b/);
+        // A production build uses react/jsx-runtime; react/jsx-dev-runtime's jsxDEV is undefined in production React.
+        expect(code, file).not.toContain('react/jsx-dev-runtime');
+      }
+    }
+  });
+});
