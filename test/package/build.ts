@@ -64,7 +64,11 @@ export async function ensureBuilt(): Promise<number> {
   return withLock(async () => {
     if (await isFresh()) return 0;
     const started = performance.now();
-    await run(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'build.ts')], { cwd: ROOT });
+    await run(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'scripts', 'build.ts')], {
+      cwd: ROOT,
+      // Vitest sets NODE_ENV=test, which makes Vite emit React's dev JSX runtime (`jsxDEV`, undefined in production React).
+      env: { ...process.env, NODE_ENV: 'production' },
+    });
     await writeFile(STAMP, new Date().toISOString());
     return performance.now() - started;
   });

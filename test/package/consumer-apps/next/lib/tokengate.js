@@ -1,0 +1,15 @@
+// The server side of the kit, as in the README's "The server module": one handler over the
+// Postgres database in $DATABASE_URL. Authentication: a bearer token from the environment.
+import { createHandler, createTokenGate, postgresStore, TokenGateError } from 'tokengate/server';
+
+export const gate = createTokenGate({ store: postgresStore({ connectionString: process.env.DATABASE_URL }) });
+
+export const tokengate = createHandler({
+  gate,
+  authenticate: async (request) => {
+    if (process.env.CONSUMER_TOKEN && request.headers.get('authorization') === `Bearer ${process.env.CONSUMER_TOKEN}`) {
+      return { userId: process.env.CONSUMER_USER_ID };
+    }
+    throw new TokenGateError('unauthorized', 'A valid test token is required.');
+  },
+});

@@ -1,0 +1,284 @@
+/**
+ * The package installed like a user would: `npm pack`, then fresh temporary folders that install
+ * the tarball from the npm cache and use only its public entry points (`test/package/consumer-apps/`):
+ * 1. the installed CLI (`node_modules/.bin/tokengate`): `init`, then `migrate` of a fresh database
+ *    on the Postgres server (and `grant`, to seed the Next.js app's organization);
+ * 2. a Vite + React app (`tokengate`, `tokengate/react`, `tokengate/components`,
+ *    `tokengate/styles.css`) built with `vite build` and served with `tokengate/server`'s handler on
+ *    one `node:http` origin, driven in Debian's Chromium with playwright-core;
+ * 3. a Next.js App Router app mounting the handler with `toNextRouteHandlers` and server-rendering
+ *    the kit: `next build`, then `next start`, the page and the API route.
+ *
+ * Installs: `--offline` for the Vite app (every package is in the cache `npm ci` filled);
+ * `--prefer-offline` for the Next.js app (`next` is not a dependency of this repository, so a clean
+ * machine fetches it from the registry once).
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureBuilt, ROOT } from './build.ts';
+
+const APPS = path.join(ROOT, 'test', 'package', 'consumer-apps');
+const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const lock = JSON.parse(await readFile(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version: string }> };
+/** `name@version` as locked in this repository. */
+const locked = (name: string) => `${name}@${lock.packages[`node_modules/${name}`]!.version}`;
+const NEXT_VERSION = '16.4.6';
+
+/** A child environment without Vitest's variables (NODE_ENV=test would change what Vite and Next build). */
+function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!/^(VITEST|NODE_ENV$|TEST$|__)/.test(key)) env[key] = value;
+  return { ...env, NEXT_TELEMETRY_DISABLED: '1', ...extra };
+}
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(command, args, { cwd: options.cwd, env: options.env ?? cleanEnv(), timeout: options.timeout ?? 180_000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Runs and expects exit code 0 (the output is in the failure message). */
+async function ok(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }): Promise<Result> {
+  const result = await run(command, args, options);
+  expect(result.code, `${command} ${args.join(' ')}\n${result.stdout}\n${result.stderr}`).toBe(0);
+  return result;
+}
+
+/** Starts a long-running child and resolves when its output matches `ready`. */
+function start(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
+  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${command} not ready after 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = ready.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve({ child, match });
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited with ${code}:\n${output}`));
+    });
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const dbName = `tokengate_consumer_${process.pid}_${Date.now()}`;
+const dbUrl = (() => {
+  const url = new URL(serverUrl);
+  url.pathname = `/${dbName}`;
+  return url.toString();
+})();
+
+let work: string;
+let tarball: string;
+let admin: pg.Client;
+let db: pg.Client;
+const children: ChildProcess[] = [];
+let browser: Browser | undefined;
+const timings: Record<string, number> = {};
+
+async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  try {
+    return await fn();
+  } finally {
+    timings[label] = Math.round(performance.now() - started);
+  }
+}
+
+/** A fresh folder with the fixture app `name` and the tarball installed with `packages`. */
+async function installApp(name: string, mode: '--offline' | '--prefer-offline', packages: string[]): Promise<string> {
+  const dir = path.join(work, name);
+  await cp(path.join(APPS, name), dir, { recursive: true });
+  await writeFile(path.join(dir, 'package.json'), JSON.stringify({ name: `consumer-${name}`, private: true, type: 'module' }, null, 2));
+  await ok('npm', ['install', mode, '--no-audit', '--no-fund', '--loglevel=error', tarball, ...packages], { cwd: dir });
+  return dir;
+}
+
+async function available(orgId: string): Promise<number> {
+  const { rows } = await db.query<{ available: string }>(
+    `select allowance_remaining + purchased_remaining as available from tokengate.buckets where org_id = $1 and token_type_id = 'quest_generation'`,
+    [orgId],
+  );
+  return Number(rows[0]!.available);
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  work = await mkdtemp(path.join(tmpdir(), 'tokengate-consumer-'));
+  // Built above; --ignore-scripts skips `prepack` (a second build).
+  const packed = await ok('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], { cwd: ROOT });
+  tarball = path.join(work, packed.stdout.trim().split('\n').pop()!);
+  admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  await admin.query(`create database ${dbName}`);
+  db = new pg.Client({ connectionString: dbUrl });
+  await db.connect();
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  for (const child of children) await stop(child);
+  await db?.end();
+  await admin?.query(`drop database if exists ${dbName} with (force)`);
+  await admin?.end();
+  if (work) await rm(work, { recursive: true, force: true });
+  console.log(`[consumer] timings (ms): ${JSON.stringify(timings)}`);
+}, 60_000);
+
+describe.sequential('the packed package, installed in fresh projects', () => {
+  let viteApp: string;
+
+  it('installs offline with its peers and runs `tokengate init` and `tokengate migrate` from node_modules/.bin', async () => {
+    viteApp = await timed('install vite app (offline)', () =>
+      installApp('vite', '--offline', [locked('react'), locked('react-dom'), locked('@tanstack/react-query'), locked('pg'), locked('vite')]),
+    );
+    const bin = path.join(viteApp, 'node_modules', '.bin', 'tokengate');
+
+    const init = await ok(bin, ['init'], { cwd: viteApp });
+    const shipped = (await readdir(path.join(viteApp, 'node_modules', 'tokengate', 'migrations'))).filter((f) => f.endsWith('.sql')).sort();
+    expect(shipped.length).toBeGreaterThan(0);
+    expect((await readdir(path.join(viteApp, 'supabase', 'migrations'))).sort()).toEqual(shipped);
+    expect(init.stdout).toContain(`${shipped.length} migration(s) copied`);
+
+    const migrate = await timed('tokengate migrate', () => ok(bin, ['migrate', '--database-url', dbUrl], { cwd: viteApp }));
+    expect(migrate.stderr).not.toMatch(/\n\s+at /);
+    const { rows } = await db.query<{ count: string }>('select count(*) from tokengate_meta.migrations');
+    expect(Number(rows[0]!.count)).toBe(shipped.length + 1); // + the compatibility script
+    const again = await ok(bin, ['migrate', '--database-url', dbUrl], { cwd: viteApp });
+    expect(again.stdout + again.stderr).not.toMatch(/error/i);
+    expect((await db.query<{ count: string }>('select count(*) from tokengate_meta.migrations')).rows[0]!.count).toBe(rows[0]!.count);
+  });
+
+  it('Vite + React: builds, renders TokenDashboard and a gated button in Chromium, and a click is charged in Postgres', async () => {
+    const build = await timed('vite build', () => ok(path.join(viteApp, 'node_modules', '.bin', 'vite'), ['build'], { cwd: viteApp }));
+    expect(build.stdout).toContain('built in');
+    const assets = await readdir(path.join(viteApp, 'dist', 'assets'));
+    expect(assets.some((f) => f.endsWith('.css'))).toBe(true);
+    for (const file of assets.filter((f) => f.endsWith('.js'))) {
+      // A production bundle: React's dev JSX runtime would be undefined here.
+      expect(await readFile(path.join(viteApp, 'dist', 'assets', file), 'utf8')).not.toContain('jsxDEV)(');
+    }
+
+    const { child, match } = await start(process.execPath, ['server.mjs'], viteApp, cleanEnv({ DATABASE_URL: dbUrl, NODE_ENV: 'production' }), /^(\{.*\})$/m);
+    children.push(child);
+    const server = JSON.parse(match[1]!) as { url: string; orgId: string; userId: string; token: string };
+    expect(await available(server.orgId)).toBe(100); // Pro's 60 + 40 granted
+
+    // Mounted and authenticated: the kit's API without a token is refused.
+    expect((await fetch(`${server.url}/api/tokengate/orgs/${server.orgId}/balances`)).status).toBe(401);
+
+    browser = await timed('chromium launch', () => chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true }));
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (err) => errors.push(err.message));
+    await timed('page: dashboard + click', async () => {
+      await page.goto(`${server.url}/?org=${server.orgId}&token=${server.token}`);
+      const left = page.locator('[data-slot="token-balance"][data-token-type="quest_generation"] [data-slot="token-balance-available"]');
+      await expect.poll(() => left.textContent(), { timeout: 20_000 }).toMatch(/\b100\b/);
+      // styles.css is applied: the dashboard's root has the kit's styles.
+      const dashboard = page.locator('[data-slot="token-dashboard"]');
+      expect(await dashboard.evaluate((el) => getComputedStyle(el).display)).not.toBe('inline');
+
+      const button = page.getByTestId('gated');
+      await expect.poll(() => button.isEnabled(), { timeout: 20_000 }).toBe(true);
+      expect(await button.textContent()).toContain('3 tokens');
+      await button.click();
+      await expect.poll(() => button.getAttribute('data-status'), { timeout: 20_000 }).toBe('success');
+      await expect.poll(() => left.textContent(), { timeout: 20_000 }).toMatch(/\b97\b/);
+    });
+    expect(await available(server.orgId)).toBe(97);
+    expect(errors).toEqual([]);
+    await page.close();
+    await stop(child);
+  });
+
+  it('Next.js App Router: `next build` passes; `next start` serves the server-rendered kit and the mounted handler', async () => {
+    const nextApp = await timed('install next app (prefer-offline)', () =>
+      installApp('next', '--prefer-offline', [locked('react'), locked('react-dom'), locked('@tanstack/react-query'), locked('pg'), `next@${NEXT_VERSION}`]),
+    );
+    const orgId = randomUUID();
+    const userId = randomUUID();
+    const token = randomUUID();
+    await db.query(`select tokengate.create_account($1, 'pro', $2)`, [orgId, userId]);
+    const grant = await ok(path.join(nextApp, 'node_modules', '.bin', 'tokengate'), ['grant', '--org', orgId, '--type', 'quest_generation', '--amount', '15', '--database-url', dbUrl], { cwd: nextApp });
+    expect(grant.stdout).toContain('75');
+
+    const env = cleanEnv({ DATABASE_URL: dbUrl, CONSUMER_ORG_ID: orgId, CONSUMER_USER_ID: userId, CONSUMER_TOKEN: token });
+    const nextBin = path.join(nextApp, 'node_modules', '.bin', 'next');
+    const build = await timed('next build', () => ok(nextBin, ['build'], { cwd: nextApp, env }));
+    expect(build.stdout).toMatch(/\/api\/tokengate\/\[\.\.\.path\]/);
+
+    const port = await freePort();
+    const { child } = await timed('next start', () =>
+      start(nextBin, ['start', '--hostname', '127.0.0.1', '--port', String(port)], nextApp, { ...env, NODE_ENV: 'production' }, /Ready in/),
+    );
+    children.push(child);
+    const base = `http://127.0.0.1:${port}`;
+
+    const html = await (await fetch(`${base}/`)).text();
+    expect(html).toContain('data-slot="token-dashboard"');
+    expect(html).toMatch(/data-slot="token-balance"[^>]*data-token-type="quest_generation"/);
+    expect(html).toMatch(/data-slot="token-balance-available"[^>]*>[^<]*\b75\b/);
+    expect(html).toContain('data-slot="upgrade-prompt-title"');
+
+    const url = `${base}/api/tokengate/orgs/${orgId}/balances`;
+    const anonymous = await fetch(url);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('content-type')).toContain('application/problem+json');
+    const authed = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    expect(authed.status).toBe(200);
+    const body = (await authed.json()) as { tokenTypes: { tokenType: string; available: number }[] };
+    expect(body.tokenTypes.find((t) => t.tokenType === 'quest_generation')?.available).toBe(75);
+
+    const deduct = await fetch(`${base}/api/tokengate/orgs/${orgId}/deduct`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+      body: JSON.stringify({ tokenType: 'quest_generation' }),
+    });
+    expect(deduct.status).toBe(200);
+    expect(await available(orgId)).toBe(72);
+    await stop(child);
+  });
+});
+
