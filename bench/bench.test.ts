@@ -1,0 +1,149 @@
+/**
+ * Smoke test of `npm run bench`: the benchmark runs with `--quick` in a child process (the real
+ * CLI through tsx, as `npm run bench` starts it) and writes valid JSON and Markdown with every
+ * expected key and sane values. No timing assertions: only that numbers are positive, that our
+ * overspend is exactly 0, that the ledgers reconcile and that the scratch databases are gone.
+ *
+ * Without a Postgres server (local runs only; CI always has one) it runs the sections that need
+ * none (pglite, bundle).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { configuredDatabaseUrl, serverAvailable } from '../test/db.ts';
+import { DEDUCT_VARIANTS } from './deduct.ts';
+import { profileFor, REPO_ROOT } from './options.ts';
+import type { BenchResults } from './report.ts';
+
+const QUICK = profileFor({ quick: true, huge: false });
+
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const tsxCli = createRequire(import.meta.url).resolve('tsx/cli');
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [tsxCli, path.join(REPO_ROOT, 'bench', 'run.ts'), ...args],
+      { cwd: REPO_ROOT, timeout: 110_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, FORCE_COLOR: '0' } },
+      (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+const positive = (n: unknown) => typeof n === 'number' && Number.isFinite(n) && n > 0;
+
+describe('npm run bench --quick', () => {
+  const outDirs: string[] = [];
+  afterAll(async () => {
+    for (const dir of outDirs) await rm(dir, { recursive: true, force: true });
+  });
+
+  it(`runs ${serverAvailable ? 'every section' : 'the sections that need no server'} and writes valid results`, { timeout: 120_000 }, async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-smoke-'));
+    outDirs.push(out);
+    const sections = serverAvailable ? ['deduct', 'reserve', 'stats', 'pglite', 'bundle'] : ['pglite', 'bundle'];
+    const run = await runCli(['--quick', '--only', sections.join(','), '--database-url', configuredDatabaseUrl(), '--out', out]);
+    expect(run.stderr, run.stderr).toContain('finished in');
+    expect(run.code, `exit code; stderr:\n${run.stderr}`).toBe(0);
+
+    const results = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8')) as BenchResults;
+    expect(results.version).toBe(1);
+    expect(results.problems).toEqual([]);
+    expect(results.meta).toMatchObject({ quick: true, huge: false, sections });
+    expect(Date.parse(results.meta.finishedAt)).toBeGreaterThanOrEqual(Date.parse(results.meta.startedAt));
+    const markdown = await readFile(path.join(out, 'latest.md'), 'utf8');
+    expect(run.stdout).toContain(markdown.trim());
+
+    if (serverAvailable) {
+      // 1. deduct: every variant × workload × connection count, with a ratio to the floor.
+      const rows = results.deduct!.rows;
+      expect(rows).toHaveLength(Object.keys(DEDUCT_VARIANTS).length * 2 * QUICK.connections.length);
+      for (const workload of ['spread', 'hot']) {
+        for (const connections of QUICK.connections) {
+          for (const variant of Object.values(DEDUCT_VARIANTS)) {
+            const row = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === variant);
+            expect(row, `${variant} ${workload} ${connections}`).toBeDefined();
+            expect(row!.errors).toBe(0);
+            expect([row!.ops, row!.opsPerSec, row!.p50Ms, row!.p99Ms, row!.ratioToFloor].every(positive), JSON.stringify(row)).toBe(true);
+            expect(row!.p99Ms).toBeGreaterThanOrEqual(row!.p50Ms);
+          }
+          const floor = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === DEDUCT_VARIANTS.sql)!;
+          expect(floor.ratioToFloor).toBe(1);
+        }
+      }
+      expect(markdown).toContain('Deduct throughput');
+
+      // The race: ours spends exactly what the bucket held, never more; the naive pattern at least that.
+      const race = results.deduct!.overspend;
+      expect(race).toMatchObject({ connections: QUICK.overspendConnections, allowance: QUICK.overspendAllowance, attempts: 2 * QUICK.overspendAllowance });
+      expect(race.ours.overspend).toBe(0);
+      expect(race.ours.succeeded).toBe(race.allowance);
+      expect(race.ours.verifyLedger).toEqual([]);
+      expect(race.naive.succeeded).toBeGreaterThanOrEqual(race.allowance);
+      expect(race.naive.overspend).toBe(race.naive.succeeded - race.allowance);
+      expect(race.naive.finalUsed).toBe(race.naive.succeeded);
+      expect(race.naive.logRows).toBe(race.naive.succeeded);
+
+      // 2. reserve → commit.
+      expect(results.reserve!.rows).toHaveLength(2 * QUICK.connections.length);
+      for (const row of results.reserve!.rows) {
+        expect(row.errors).toBe(0);
+        expect([row.ops, row.opsPerSec, row.p50Ms, row.p99Ms].every(positive), JSON.stringify(row)).toBe(true);
+      }
+
+      // 3. stats: the ledger grew to each level, the organization's rollup did not; its history did.
+      const stats = results.stats!;
+      expect(stats.rows.map((r) => r.ledgerRows)).toEqual(QUICK.statsLevels);
+      for (const row of stats.rows) {
+        expect(row.errors).toBe(0);
+        expect(row.ops).toBe(QUICK.statsCalls);
+        expect([row.p50Ms, row.p99Ms, row.p50Ratio].every(positive)).toBe(true);
+        expect(row.orgUsageDailyRows).toBe(stats.rows[0]!.orgUsageDailyRows);
+      }
+      expect(stats.rows[1]!.orgLedgerRows).toBeGreaterThan(stats.rows[0]!.orgLedgerRows);
+      expect(stats.rows[1]!.reportedEvents).toBeGreaterThan(stats.rows[0]!.reportedEvents);
+      expect(positive(stats.ratioLargestToSmallest)).toBe(true);
+      expect(stats.verifyLedger).toEqual([]);
+
+      // Every scratch database was dropped.
+      expect(results.meta.scratchDatabases).toHaveLength(2);
+      const client = new pg.Client({ connectionString: configuredDatabaseUrl() });
+      await client.connect();
+      try {
+        const { rows: left } = await client.query(`select datname from pg_database where datname = any($1)`, [results.meta.scratchDatabases]);
+        expect(left).toEqual([]);
+      } finally {
+        await client.end();
+      }
+    }
+
+    // 4. PGlite.
+    const p = results.pglite!;
+    expect([p.coldStartFreshMs, p.coldStartFromDumpMs, p.dumpBytes, p.deduct.ops, p.deduct.opsPerSec, p.deduct.p50Ms].every(positive), JSON.stringify(p)).toBe(true);
+    expect(p.deduct.errors).toBe(0);
+
+    // 5. Bundle: every entry whose module exists is built, and gzip is smaller than minified.
+    expect(results.bundle!.external).toEqual(['react', 'react-dom', '@tanstack/react-query']);
+    expect(results.bundle!.rows.map((r) => r.name)).toEqual([
+      'client core (tokengate/core, all exports)',
+      'React bindings (tokengate/react, all exports)',
+      'TokenDashboard',
+      'UpgradePrompt',
+      'useTokenGate',
+    ]);
+    for (const row of results.bundle!.rows) {
+      const module = path.join(REPO_ROOT, row.from.split(' ')[0]!);
+      if (existsSync(module)) {
+        expect(row.status, `${row.name}: ${row.reason ?? ''}`).toBe('built');
+        expect(row.minBytes).toBeGreaterThan(row.gzipBytes);
+        expect(row.gzipBytes).toBeGreaterThan(0);
+      } else {
+        expect(row.status).toBe('not built yet');
+      }
+    }
+  });
+});

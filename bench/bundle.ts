@@ -1,0 +1,125 @@
+/**
+ * Section 5: what the client kit adds to an app's bundle. Each entry is built by Vite's own
+ * build API (`build.lib`, ES module, production mode, tree-shaken, `write: false`) with React,
+ * react-dom and @tanstack/react-query external (the app has them anyway). Vite leaves whitespace
+ * in ES library output on purpose (to keep pure annotations for the app's bundler), so the chunk
+ * is then minified fully with Vite's `minify` (Rolldown's Oxc minifier, as an app build would),
+ * and gzipped with node:zlib at level 9.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { REPO_ROOT } from './options.ts';
+import type { Log } from './report.ts';
+
+/** One row of the bundle table. */
+export interface BundleRow {
+  /** What an app imports. */
+  name: string;
+  /** The module it comes from, relative to the repository. */
+  from: string;
+  status: 'built' | 'not built yet';
+  /** Minified bytes (0 when not built). */
+  minBytes: number;
+  /** Minified + gzipped bytes (0 when not built). */
+  gzipBytes: number;
+  /** Why it could not be built. */
+  reason?: string;
+}
+
+/** What section 5 returns. */
+export interface BundleResults {
+  external: string[];
+  rows: BundleRow[];
+}
+
+const EXTERNAL = ['react', 'react-dom', '@tanstack/react-query'];
+const isExternal = (id: string) => EXTERNAL.some((name) => id === name || id.startsWith(`${name}/`));
+
+/** The entries measured: a whole module, or one named export of it (tree-shaken). */
+const ENTRIES: { name: string; from: string; exportName?: string }[] = [
+  { name: 'client core (tokengate/core, all exports)', from: 'src/core/index.ts' },
+  { name: 'React bindings (tokengate/react, all exports)', from: 'src/react/index.ts' },
+  { name: 'TokenDashboard', from: 'src/components/index.ts', exportName: 'TokenDashboard' },
+  { name: 'UpgradePrompt', from: 'src/components/index.ts', exportName: 'UpgradePrompt' },
+  { name: 'useTokenGate', from: 'src/react/index.ts', exportName: 'useTokenGate' },
+];
+
+/**
+ * Build every entry and measure it. A missing or unbuildable entry is reported as "not built yet".
+ *
+ * @example
+ * const bundle = await runBundleSection(log);
+ */
+export async function runBundleSection(log: Log): Promise<BundleResults> {
+  const { build, minify } = await import('vite');
+  const tmp = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-bundle-'));
+  const rows: BundleRow[] = [];
+  try {
+    for (const [i, entry] of ENTRIES.entries()) {
+      const source = path.join(REPO_ROOT, entry.from);
+      const base = { name: entry.name, from: entry.from + (entry.exportName ? ` → { ${entry.exportName} }` : '') };
+      if (!existsSync(source)) {
+        rows.push({ ...base, status: 'not built yet', minBytes: 0, gzipBytes: 0, reason: `${entry.from} does not exist` });
+        log(`  bundle ${entry.name}: not built yet (${entry.from} does not exist)`);
+        continue;
+      }
+      let input = source;
+      if (entry.exportName) {
+        input = path.join(tmp, `entry-${i}.ts`);
+        await writeFile(input, `export { ${entry.exportName} } from ${JSON.stringify(source)};\n`);
+      }
+      try {
+        const output = await build({
+          configFile: false,
+          envFile: false,
+          logLevel: 'silent',
+          root: REPO_ROOT,
+          mode: 'production',
+          publicDir: false,
+          define: { 'process.env.NODE_ENV': JSON.stringify('production') },
+          build: {
+            write: false,
+            minify: true,
+            sourcemap: false,
+            reportCompressedSize: false,
+            copyPublicDir: false,
+            lib: { entry: input, formats: ['es'], fileName: 'entry' },
+            rolldownOptions: { external: isExternal },
+          },
+        });
+        const outputs = Array.isArray(output) ? output : [output];
+        let code = '';
+        for (const out of outputs) {
+          if (!('output' in out)) throw new Error('unexpected watcher output');
+          for (const file of out.output) {
+            if (file.type === 'chunk') code += file.code;
+            else if (typeof file.source === 'string') code += file.source;
+            else code += Buffer.from(file.source).toString('utf8');
+          }
+        }
+        const minified = await minify('entry.js', code, { module: true, compress: true, mangle: true });
+        if (minified.errors.length > 0) throw new Error(`minify: ${minified.errors[0]!.message}`);
+        const bytes = Buffer.from(minified.code, 'utf8');
+        const row: BundleRow = { ...base, status: 'built', minBytes: bytes.byteLength, gzipBytes: gzipSync(bytes, { level: 9 }).byteLength };
+        rows.push(row);
+        log(`  bundle ${entry.name}: ${formatBytes(row.minBytes)} min, ${formatBytes(row.gzipBytes)} gzip`);
+      } catch (error) {
+        const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 300);
+        rows.push({ ...base, status: 'not built yet', minBytes: 0, gzipBytes: 0, reason });
+        log(`  bundle ${entry.name}: not built yet (${reason})`);
+      }
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return { external: EXTERNAL, rows };
+}
+
+/** `12.3 kB` (1 kB = 1000 bytes, like bundlers report), `41.3 MB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1000) return `${bytes} B`;
+  return bytes < 1_000_000 ? `${(bytes / 1000).toFixed(1)} kB` : `${(bytes / 1_000_000).toFixed(1)} MB`;
+}

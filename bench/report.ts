@@ -1,0 +1,178 @@
+/**
+ * The benchmark's results: their JSON shape, the Markdown tables, and writing both to disk.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { formatBytes, type BundleResults } from './bundle.ts';
+import { DEDUCT_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
+import type { Section } from './options.ts';
+import type { PgliteResults } from './pglite.ts';
+import type { StatsResults } from './stats.ts';
+
+/** A progress line writer. */
+export type Log = (line: string) => void;
+
+/** Everything one run measured (the JSON file). */
+export interface BenchResults {
+  /** Shape version of this file. */
+  version: 1;
+  meta: {
+    startedAt: string;
+    finishedAt: string;
+    durationSeconds: number;
+    /** How to reproduce: the command line. */
+    command: string;
+    quick: boolean;
+    huge: boolean;
+    sections: Section[];
+    node: string;
+    platform: string;
+    cpus: number;
+    cpuModel: string;
+    /** The server (password redacted) and its version, when a server section ran. */
+    databaseUrl: string;
+    postgresVersion: string | null;
+    /** Scratch databases the run created on the server (all dropped by the end). */
+    scratchDatabases: string[];
+    /** Measured window and warm-up of each throughput measurement, ms. */
+    durationMs: number;
+    warmupMs: number;
+  };
+  deduct?: NonNullable<ServerResults['deduct']> & { spreadOrgs: number };
+  reserve?: NonNullable<ServerResults['reserve']> & { spreadOrgs: number };
+  stats?: StatsResults;
+  pglite?: PgliteResults;
+  bundle?: BundleResults;
+  /** Sections that failed to run, and correctness problems found (our overspend, unreconciled ledger). */
+  problems: { section: Section; message: string }[];
+}
+
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+const ms = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
+
+/**
+ * The results as Markdown (what the README's Performance section shows).
+ *
+ * @example
+ * console.log(renderMarkdown(results));
+ */
+export function renderMarkdown(r: BenchResults): string {
+  const out: string[] = [];
+  const m = r.meta;
+  out.push(`## Tokengate benchmark${m.quick ? ' (--quick: sizes and windows too small to quote)' : ''}`);
+  out.push('');
+  out.push(
+    `${m.startedAt.slice(0, 16).replace('T', ' ')} UTC · \`${m.command}\` · Node ${m.node} · ${m.cpus} × ${m.cpuModel}` +
+      (m.postgresVersion ? ` · PostgreSQL ${m.postgresVersion} on the same machine` : '') +
+      ` · ${m.durationMs} ms per measurement after ${m.warmupMs} ms warm-up`,
+  );
+
+  const spreadOrgs = r.deduct?.spreadOrgs ?? r.reserve?.spreadOrgs ?? 0;
+  const columns = (rows: LoadRow[]) => {
+    const cols: { workload: string; connections: number }[] = [];
+    for (const row of rows) if (!cols.some((c) => c.workload === row.workload && c.connections === row.connections)) cols.push(row);
+    return cols.map((c) => ({ workload: c.workload, connections: c.connections }));
+  };
+  const header = (cols: { workload: string; connections: number }[]) =>
+    cols.map((c) => `${c.workload} · ${c.connections} conn`).join(' | ');
+  const find = (rows: LoadRow[], variant: string, c: { workload: string; connections: number }) =>
+    rows.find((row) => row.variant === variant && row.workload === c.workload && row.connections === c.connections);
+
+  if (r.deduct) {
+    const rows = r.deduct.rows;
+    const cols = columns(rows);
+    out.push('', `### Deduct throughput: ops/s (× the SQL floor)`, '');
+    out.push(`spread = ${int(spreadOrgs)} organizations picked at random; hot = one organization. One token per deduct, a fresh idempotency key each.`, '');
+    out.push(`| variant | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
+    for (const variant of Object.values(DEDUCT_VARIANTS)) {
+      const cells = cols.map((c) => {
+        const row = find(rows, variant, c);
+        if (!row) return '–';
+        const errors = row.errors > 0 ? ` ⚠ ${row.errors} errors` : '';
+        return `${int(row.opsPerSec)} (×${(row.ratioToFloor ?? 0).toFixed(2)})${errors}`;
+      });
+      out.push(`| ${variant} | ${cells.join(' | ')} |`);
+    }
+    out.push('', `### Deduct latency: p50 / p99 ms`, '');
+    out.push(`| variant | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
+    for (const variant of Object.values(DEDUCT_VARIANTS)) {
+      const cells = cols.map((c) => {
+        const row = find(rows, variant, c);
+        return row ? `${ms(row.p50Ms)} / ${ms(row.p99Ms)}` : '–';
+      });
+      out.push(`| ${variant} | ${cells.join(' | ')} |`);
+    }
+    const o = r.deduct.overspend;
+    out.push('', `### Overspend: ${int(o.attempts)} one-token deducts on ${o.connections} connections against a bucket holding ${int(o.allowance)}`, '');
+    out.push(`| implementation | succeeded | tokens charged beyond the balance |`, `|---|---:|---:|`);
+    out.push(`| tokengate (one SQL call, row lock) | ${int(o.ours.succeeded)} | **${int(o.ours.overspend)}**${o.ours.verifyLedger.length === 0 ? ' (ledger reconciles)' : ' ⚠ ledger does not reconcile'} |`);
+    out.push(
+      `| naive check → update → log | ${int(o.naive.succeeded)} | **${int(o.naive.overspend)}** (${o.allowance > 0 ? Math.round((o.naive.overspend / o.allowance) * 100) : 0}% over; ${int(o.naive.finalUsed)} used of ${int(o.allowance)}) |`,
+    );
+  }
+
+  if (r.reserve) {
+    const rows = r.reserve.rows;
+    const cols = columns(rows);
+    out.push('', `### Reserve → commit through the gate: cycles/s (× the deduct floor), p50 / p99 ms per cycle (2 SQL calls)`, '');
+    out.push(`| | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
+    const variant = rows[0]?.variant ?? '';
+    out.push(`| cycles/s | ${cols.map((c) => { const row = find(rows, variant, c); return row ? int(row.opsPerSec) + (row.ratioToFloor ? ` (×${row.ratioToFloor.toFixed(2)})` : '') + (row.errors > 0 ? ` ⚠ ${row.errors} errors` : '') : '–'; }).join(' | ')} |`);
+    out.push(`| p50 / p99 ms | ${cols.map((c) => { const row = find(rows, variant, c); return row ? `${ms(row.p50Ms)} / ${ms(row.p99Ms)}` : '–'; }).join(' | ')} |`);
+  }
+
+  if (r.stats) {
+    out.push('', `### Stats latency for one organization as the ledger grows (30-day range, one connection)`, '');
+    out.push(`Grown by bulk SQL: ${r.stats.grown}. \`stats()\` reads the rollup, never the ledger.`, '');
+    out.push(`| ledger rows | the org's ledger rows | the org's rollup rows | all rollup rows | p50 ms | p99 ms | p50 × smallest |`, `|---:|---:|---:|---:|---:|---:|---:|`);
+    for (const row of r.stats.rows) {
+      out.push(`| ${int(row.ledgerRows)} | ${int(row.orgLedgerRows)} | ${int(row.orgUsageDailyRows)} | ${int(row.usageDailyRows)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ×${row.p50Ratio.toFixed(2)} |`);
+    }
+  }
+
+  if (r.pglite) {
+    const p = r.pglite;
+    out.push('', `### PGlite (embedded, one connection)`, '');
+    out.push(`| measure | result |`, `|---|---:|`);
+    out.push(`| cold start: \`PGlite.create()\` + compat + migrations (median of ${p.coldStarts}) | ${int(p.coldStartFreshMs)} ms |`);
+    out.push(`| cold start: \`PGlite.create({ loadDataDir })\` from the migrated dump (${formatBytes(p.dumpBytes)}) | ${int(p.coldStartFromDumpMs)} ms |`);
+    out.push(`| sequential deduct through the gate | ${int(p.deduct.opsPerSec)} ops/s, p50 ${ms(p.deduct.p50Ms)} ms, p99 ${ms(p.deduct.p99Ms)} ms |`);
+  }
+
+  if (r.bundle) {
+    out.push('', `### Client bundle (Vite build, minified; ${r.bundle.external.join(', ')} external)`, '');
+    out.push(`| import | from | minified | gzip |`, `|---|---|---:|---:|`);
+    for (const row of r.bundle.rows) {
+      out.push(
+        row.status === 'built'
+          ? `| ${row.name} | \`${row.from}\` | ${formatBytes(row.minBytes)} | ${formatBytes(row.gzipBytes)} |`
+          : `| ${row.name} | \`${row.from}\` | not built yet | not built yet |`,
+      );
+    }
+  }
+
+  if (r.problems.length > 0) {
+    out.push('', `### Problems`, '');
+    for (const p of r.problems) out.push(`- **${p.section}**: ${p.message}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+/**
+ * Write `bench-<timestamp>.json` and `.md` into `dir`, and the same as `latest.json` / `latest.md`.
+ *
+ * @example
+ * const { json, markdown } = await writeResults(results, 'bench/results');
+ */
+export async function writeResults(results: BenchResults, dir: string): Promise<{ json: string; markdown: string }> {
+  await mkdir(dir, { recursive: true });
+  const stamp = results.meta.startedAt.replace(/[:.]/g, '-');
+  const json = JSON.stringify(results, null, 2) + '\n';
+  const markdown = renderMarkdown(results);
+  const paths = { json: path.join(dir, `bench-${stamp}.json`), markdown: path.join(dir, `bench-${stamp}.md`) };
+  await writeFile(paths.json, json);
+  await writeFile(paths.markdown, markdown);
+  await writeFile(path.join(dir, 'latest.json'), json);
+  await writeFile(path.join(dir, 'latest.md'), markdown);
+  return paths;
+}
