@@ -55,6 +55,25 @@ export interface LedgerEntry {
   metadata: Record<string, unknown>;
 }
 
+/** A charged answer of a guarded route, stored for replay (`guard({ replay: 'store' })`). */
+export interface StoredResponse {
+  status: number;
+  /** Response headers worth replaying, as name/value pairs. */
+  headers: [string, string][];
+  /** The body, base64. */
+  body: string;
+}
+
+/**
+ * What `guardBegin` decided for a request's idempotency key: run the handler on a new hold, or
+ * do not run it — an attempt is in flight (`retryAfter` seconds), or the work was already delivered
+ * and charged (replay `response` when stored).
+ */
+export type GuardBeginResult =
+  | { outcome: 'run'; attempt: number; reservation: ReserveResult }
+  | { outcome: 'in_progress'; reservationId: string; retryAfter: number }
+  | { outcome: 'completed'; reservationId: string; charged: number; response: StoredResponse | null };
+
 /** The typed domain API over the SQL ledger. Every method is one call, one transaction. */
 export type TokenGate = ReturnType<typeof createTokenGate>;
 
@@ -127,6 +146,51 @@ export function createTokenGate(options: TokenGateOptions) {
     /** Refund a reservation in full. Idempotent. */
     release: (ctx: GateContext, reservationId: string, opts: { metadata?: Record<string, unknown> } = {}) =>
       rpc<ResolveResult>('release', { ...member(ctx), p_reservation_id: reservationId, p_metadata: opts.metadata ?? {} }),
+
+    /**
+     * Start a guarded run (what `guard()` calls): claim the idempotency key and hold the estimate,
+     * or say why the handler must not run. Holds taken here can only be resolved by
+     * `guardCommit`/`guardRelease`, never through the member API.
+     */
+    guardBegin: (
+      ctx: GateContext,
+      tokenType: TokenTypeId,
+      opts: { idempotencyKey: string; estimate?: number; ttlSeconds?: number; metadata?: Record<string, unknown> },
+    ) =>
+      rpc<GuardBeginResult>('guard_begin', {
+        ...member(ctx),
+        p_token_type: tokenType,
+        p_idempotency_key: opts.idempotencyKey,
+        p_estimate: opts.estimate ?? null,
+        p_ttl_seconds: opts.ttlSeconds ?? 300,
+        p_metadata: opts.metadata ?? {},
+      }),
+
+    /**
+     * Charge a guarded run that delivered its answer (a late charge when its hold already expired),
+     * mark its key completed and store `response` for replay. Exactly once per reservation.
+     */
+    guardCommit: (
+      ctx: GateContext,
+      opts: { idempotencyKey: string; reservationId: string; actual: number; response?: StoredResponse | null; metadata?: Record<string, unknown> },
+    ) =>
+      rpc<ResolveResult>('guard_commit', {
+        ...member(ctx),
+        p_idempotency_key: opts.idempotencyKey,
+        p_reservation_id: opts.reservationId,
+        p_actual: opts.actual,
+        p_response: opts.response ?? null,
+        p_metadata: opts.metadata ?? {},
+      }),
+
+    /** Refund a guarded run whose handler failed; a retry with the same key may run again. */
+    guardRelease: (ctx: GateContext, opts: { idempotencyKey: string; reservationId: string; metadata?: Record<string, unknown> }) =>
+      rpc<ResolveResult>('guard_release', {
+        ...member(ctx),
+        p_idempotency_key: opts.idempotencyKey,
+        p_reservation_id: opts.reservationId,
+        p_metadata: opts.metadata ?? {},
+      }),
 
     /** Usage by type, day and member for [from, to] (UTC days, `YYYY-MM-DD`), with a runway forecast. */
     stats: (ctx: GateContext, range: { from: string; to: string }) =>

@@ -16,6 +16,9 @@ export type LedgerFunction =
   | 'reserve'
   | 'commit'
   | 'release'
+  | 'guard_begin'
+  | 'guard_commit'
+  | 'guard_release'
   | 'expire_reservations'
   | 'grant_tokens'
   | 'adjust'
@@ -27,7 +30,7 @@ export type LedgerFunction =
 export type LedgerArgs = Record<string, unknown>;
 
 const NAME = /^p_[a-z_]+$/;
-const JSON_ARGS = new Set(['p_metadata']);
+const JSON_ARGS = new Set(['p_metadata', 'p_response']);
 
 /**
  * Build `select tokengate."fn"(p_a => $1, …) as result`, optionally pinning the ledger clock for

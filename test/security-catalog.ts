@@ -5,8 +5,8 @@
  */
 import type { SqlRunner } from './ledger.ts';
 
-/** The schema under test. */
-export const SCHEMA = 'tokengate';
+/** The schemas under test: the API's, and the unexposed one of the helpers RLS policies call. */
+export const SCHEMAS = ['tokengate', 'tokengate_private'];
 
 /** The roles Supabase gives clients and the server (created by the compat script elsewhere). */
 export const CLIENT_ROLES = ['anon', 'authenticated', 'service_role'] as const;
@@ -32,9 +32,9 @@ export async function schemaTables(db: SqlRunner): Promise<CatalogTable[]> {
              where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
                and a.attgenerated = '' and a.attidentity = '' order by a.attnum limit 1) as writable
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where n.nspname = $1 and c.relkind in ('r', 'p')
+     where n.nspname = any($1::text[]) and c.relkind in ('r', 'p')
      order by c.relname`,
-    [SCHEMA],
+    [SCHEMAS],
   );
   return rows.map((r) => ({ name: r.name, rls: r.rls, forceRls: r.force_rls, columns: r.columns, writableColumn: r.writable }));
 }
@@ -44,8 +44,8 @@ export async function schemaViews(db: SqlRunner): Promise<{ name: string; kind: 
   return db.query(
     `select c.relname as name, c.relkind::text as kind, c.reloptions as options
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
-     where n.nspname = $1 and c.relkind in ('v', 'm') order by 1`,
-    [SCHEMA],
+     where n.nspname = any($1::text[]) and c.relkind in ('v', 'm') order by 1`,
+    [SCHEMAS],
   );
 }
 
@@ -71,9 +71,9 @@ export async function schemaFunctions(db: SqlRunner): Promise<CatalogFunction[]>
             (p.proacl is null or exists (
                select 1 from aclexplode(p.proacl) x where x.grantee = 0 and x.privilege_type = 'EXECUTE')) as public_execute
      from pg_proc p join pg_namespace n on n.oid = p.pronamespace
-     where n.nspname = $1
+     where n.nspname = any($1::text[])
      order by p.proname, signature`,
-    [SCHEMA],
+    [SCHEMAS],
   );
   return rows.map((r) => ({
     oid: Number(r.oid),
@@ -91,8 +91,8 @@ export async function functionExecutors(db: SqlRunner): Promise<Map<number, Set<
     `select p.oid::bigint as oid, r.role
      from pg_proc p join pg_namespace n on n.oid = p.pronamespace
      cross join unnest($2::text[]) as r(role)
-     where n.nspname = $1 and has_function_privilege(r.role, p.oid, 'EXECUTE')`,
-    [SCHEMA, [...CLIENT_ROLES]],
+     where n.nspname = any($1::text[]) and has_function_privilege(r.role, p.oid, 'EXECUTE')`,
+    [SCHEMAS, [...CLIENT_ROLES]],
   );
   const result = new Map<number, Set<ClientRole>>();
   for (const r of rows) {
@@ -110,12 +110,12 @@ export async function tablePrivileges(db: SqlRunner): Promise<{ table: string; r
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
      cross join unnest($2::text[]) as r(role)
      cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) as p(privilege)
-     where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm')
+     where n.nspname = any($1::text[]) and c.relkind in ('r', 'p', 'v', 'm')
        and (has_table_privilege(r.role, c.oid, p.privilege)
             or (p.privilege in ('SELECT', 'INSERT', 'UPDATE', 'REFERENCES')
                 and has_any_column_privilege(r.role, c.oid, p.privilege)))
      order by 1, 2, 3`,
-    [SCHEMA, [...CLIENT_ROLES]],
+    [SCHEMAS, [...CLIENT_ROLES]],
   );
 }
 
@@ -126,9 +126,9 @@ export async function sequencePrivileges(db: SqlRunner): Promise<{ sequence: str
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
      cross join unnest($2::text[]) as r(role)
      cross join unnest(array['USAGE', 'SELECT', 'UPDATE']) as p(privilege)
-     where n.nspname = $1 and c.relkind = 'S' and has_sequence_privilege(r.role, c.oid, p.privilege)
+     where n.nspname = any($1::text[]) and c.relkind = 'S' and has_sequence_privilege(r.role, c.oid, p.privilege)
      order by 1, 2, 3`,
-    [SCHEMA, [...CLIENT_ROLES]],
+    [SCHEMAS, [...CLIENT_ROLES]],
   );
 }
 
@@ -146,8 +146,8 @@ export interface CatalogPolicy {
 export async function schemaPolicies(db: SqlRunner): Promise<CatalogPolicy[]> {
   const rows = await db.query<{ table: string; name: string; permissive: string; roles: string[]; cmd: string; qual: string | null; with_check: string | null }>(
     `select tablename::text as table, policyname::text as name, permissive, roles::text[] as roles, cmd, qual, with_check
-     from pg_policies where schemaname = $1 order by 1, 2`,
-    [SCHEMA],
+     from pg_policies where schemaname = any($1::text[]) order by 1, 2`,
+    [SCHEMAS],
   );
   return rows.map((r) => ({ table: r.table, name: r.name, permissive: r.permissive, roles: r.roles, command: r.cmd, qual: r.qual, withCheck: r.with_check }));
 }
@@ -161,9 +161,9 @@ export async function policyColumns(db: SqlRunner): Promise<{ table: string; pol
      join pg_class c on c.oid = d.refobjid
      join pg_namespace n on n.oid = c.relnamespace
      join pg_attribute a on a.attrelid = d.refobjid and a.attnum = d.refobjsubid
-     where n.nspname = $1 and d.refclassid = 'pg_class'::regclass and d.refobjsubid > 0
+     where n.nspname = any($1::text[]) and d.refclassid = 'pg_class'::regclass and d.refobjsubid > 0
      order by 1, 2, 3`,
-    [SCHEMA],
+    [SCHEMAS],
   );
 }
 
@@ -175,8 +175,8 @@ export async function leadingIndexColumns(db: SqlRunner): Promise<Set<string>> {
      join pg_class c on c.oid = i.indrelid
      join pg_namespace n on n.oid = c.relnamespace
      join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
-     where n.nspname = $1 and i.indisvalid`,
-    [SCHEMA],
+     where n.nspname = any($1::text[]) and i.indisvalid`,
+    [SCHEMAS],
   );
   return new Set(rows.map((r) => r.key));
 }

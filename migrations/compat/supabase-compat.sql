@@ -35,7 +35,7 @@ create or replace function auth.jwt()
 returns jsonb
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(
     nullif(current_setting('request.jwt.claims', true), ''),
@@ -48,7 +48,7 @@ create or replace function auth.uid()
 returns uuid
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select nullif(
     coalesce(
@@ -64,7 +64,7 @@ create or replace function auth.role()
 returns text
 language sql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select coalesce(
     nullif(current_setting('request.jwt.claim.role', true), ''),

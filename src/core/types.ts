@@ -102,6 +102,11 @@ export interface ResolveResult {
   refunded: number;
   /** Usage above the estimate that could not be charged (see the commit policy). */
   uncharged: number;
+  /**
+   * True for a guarded run whose hold expired before its work was delivered: the work was charged
+   * anyway, from what was available then (`uncharged` is the shortfall).
+   */
+  late?: boolean;
   ledgerId: number;
   balance: TokenBalance;
   replayed: boolean;

@@ -16,7 +16,7 @@ import type { CatalogTable, ClientRole } from '../security-catalog.ts';
 /** Tables everyone (anon included) reads in full. */
 const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes'];
 /** Tables only the server reads. */
-const SERVER_ONLY_TABLES = ['idempotency_keys'];
+const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests'];
 /** Every other table must have an org_id: members read their own organizations' rows. */
 type TableClass = 'catalog' | 'org' | 'server';
 
@@ -24,7 +24,7 @@ type TableClass = 'catalog' | 'org' | 'server';
 const SERVER_API = [
   'create_account', 'add_member', 'remove_member', 'set_member_quota', 'set_plan', 'balances', 'check',
   'deduct', 'reserve', 'commit', 'release', 'expire_reservations', 'grant_tokens', 'adjust', 'stats',
-  'verify_ledger', 'usage_export',
+  'verify_ledger', 'usage_export', 'guard_begin', 'guard_commit', 'guard_release',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
 const CLIENT_FUNCTIONS = ['my_org_ids'];
@@ -175,6 +175,7 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
       await call(db(), 'commit', { ...o, p_user_id: user, p_reservation_id: r.reservationId, p_actual: 4 });
       const pending = await call(db(), 'reserve', { ...o, p_user_id: user, p_token_type: 'goal_generation', p_idempotency_key: 'seed-pending' });
       if (org === orgA) pendingA = pending.reservationId;
+      await call(db(), 'guard_begin', { ...o, p_user_id: user, p_token_type: 'goal_generation', p_idempotency_key: 'seed-guard' });
       await call(db(), 'grant_tokens', { ...o, p_actor_id: org.owner, p_token_type: 'goal_generation', p_amount: 25, p_idempotency_key: 'seed-grant' });
       await call(db(), 'set_member_quota', { ...o, p_actor_id: org.admin, p_user_id: user, p_token_type: 'strategy_analysis', p_quota: 30 });
     }
@@ -319,7 +320,7 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
   });
 
   it('my_org_ids() returns the caller’s organizations only, and anon may not call it', async () => {
-    const sql = `select coalesce(jsonb_agg(id order by id), '[]')::text as row from tokengate.my_org_ids() as id`;
+    const sql = `select coalesce(jsonb_agg(id order by id), '[]')::text as row from tokengate_private.my_org_ids() as id`;
     expect(await attempt(actor('member of A'), sql)).toEqual({ ok: true, rows: [JSON.stringify([orgA.orgId])] });
     expect(await attempt(actor('member of B'), sql)).toEqual({ ok: true, rows: [JSON.stringify([orgB.orgId])] });
     expect(await attempt(actor('removed member of A'), sql)).toEqual({ ok: true, rows: ['[]'] });
@@ -367,13 +368,72 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
 
   /* ───────────────────────────── 5. search_path ───────────────────────────── */
 
-  it('pins search_path to an empty string on every SECURITY DEFINER function, and sets it on every function', async () => {
+  it('pins search_path to pg_catalog, pg_temp (temp last) on every function', async () => {
     const functions = await catalog.schemaFunctions(db());
     expect(functions.filter((f) => f.securityDefiner).length).toBeGreaterThanOrEqual(SERVER_API.length + CLIENT_FUNCTIONS.length);
-    const unpinned = functions.filter((f) => f.securityDefiner && !f.config.includes('search_path=""'));
-    expect(unpinned.map((f) => `${f.signature}: ${JSON.stringify(f.config)}`), 'SECURITY DEFINER without search_path=""').toEqual([]);
+    const unpinned = functions.filter((f) => !f.config.includes('search_path=pg_catalog, pg_temp'));
+    expect(unpinned.map((f) => `${f.signature}: ${JSON.stringify(f.config)}`), 'functions without search_path=pg_catalog, pg_temp').toEqual([]);
     const mutable = functions.filter((f) => !f.config.some((c) => c.startsWith('search_path=')));
     expect(mutable.map((f) => f.signature), 'function_search_path_mutable').toEqual([]);
+  });
+
+  /*
+    The temp-domain attack: inside a SECURITY DEFINER function, an unqualified TYPE name (a cast to
+    text, a jsonb variable) is looked up in the caller's temp schema first unless search_path names
+    pg_temp explicitly, last. A caller's temp domain named text whose CHECK calls the caller's own
+    function would then run that function as the owner (superuser on plain Postgres).
+  */
+  const TYPE_NAMES = ['text', 'jsonb', 'uuid', 'timestamptz', 'date', 'int4', 'int8', 'bool'];
+  async function templeAttack(who: Actor, callSql: string): Promise<Outcome> {
+    return rolledBack(who, async (q) => {
+      await q.query(`create function pg_temp.tg_pwn(anyelement) returns boolean language plpgsql as $$
+        begin raise exception 'pwned as %', current_user; end $$`);
+      for (const name of TYPE_NAMES) await q.query(`create domain pg_temp.${name} as pg_catalog.${name} check (pg_temp.tg_pwn(value))`);
+      return (await q.query<Record<string, unknown>>(callSql)).map((r) => JSON.stringify(r));
+    });
+  }
+  const nullCall = (f: { signature: string; args: number }) =>
+    `select ${f.signature.slice(0, f.signature.indexOf('('))}(${Array.from({ length: f.args }, () => 'null').join(', ')})`;
+
+  it('runs no caller code as the owner through a temp domain, for every SECURITY DEFINER function × service_role and authenticated', async () => {
+    const functions = (await catalog.schemaFunctions(db())).filter((f) => f.securityDefiner);
+    const args = new Map((await db().query<{ oid: number; n: number }>(
+      `select p.oid::bigint as oid, p.pronargs::int as n from pg_proc p where p.oid = any($1::oid[])`, [functions.map((f) => f.oid)],
+    )).map((r) => [Number(r.oid), r.n]));
+    const calls = (user: string) => [
+      // With nulls every function raises invalid_argument, whose error path casts to text and jsonb.
+      ...functions.map((f) => ({ name: f.signature, sql: nullCall({ signature: f.signature, args: args.get(f.oid)! }) })),
+      // And a few real calls that run the whole charge path.
+      { name: 'deduct (valid)', sql: `select tokengate.deduct('${orgA.orgId}', '${user}', 'goal_generation', 'temp-domain-${randomUUID()}')` },
+      { name: 'guard_begin (valid)', sql: `select tokengate.guard_begin('${orgA.orgId}', '${user}', 'goal_generation', 'temp-domain-${randomUUID()}')` },
+      { name: 'RLS read (my_org_ids)', sql: `select count(*) from tokengate.buckets` },
+    ];
+    const before = await fingerprint();
+    const pwned: string[] = [];
+    for (const [role, who] of [['service_role', actor('service_role')], ['authenticated', actor('member of A')]] as const) {
+      for (const c of calls(memberA)) {
+        const got = await templeAttack(who, c.sql);
+        // Running as the caller itself is no escalation; running as anyone else is.
+        const as = /pwned as (\w+)/.exec(JSON.stringify(got))?.[1];
+        if (as !== undefined && as !== role) pwned.push(`${c.name} as ${role} ran as ${as}`);
+      }
+    }
+    expect(pwned, 'functions that ran the caller\'s temp-domain check as their owner').toEqual([]);
+    expect(await fingerprint()).toEqual(before);
+  });
+
+  it('the temp-domain attack does work against a definer function with search_path = \'\' (so the test above can fail)', async () => {
+    await db().exec(`create schema tg_control;
+      create function tg_control.victim(p jsonb) returns text language plpgsql security definer set search_path = '' as $$
+        begin return p::text; end $$;
+      grant usage on schema tg_control to service_role; grant execute on function tg_control.victim(jsonb) to service_role;`);
+    try {
+      const got = await templeAttack(actor('service_role'), `select tg_control.victim('{}')`);
+      expect(JSON.stringify(got)).toMatch(/pwned as /);
+      expect(JSON.stringify(got)).not.toMatch(/pwned as service_role/);
+    } finally {
+      await db().exec('drop schema tg_control cascade');
+    }
   });
 
   /* ───────────────────────────── 6. policies (Supabase linter rules) ───────────────────────────── */
@@ -393,8 +453,8 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
 
   it('wraps every auth.uid()/auth.jwt()/my_org_ids() call of a policy in a sub-select (auth_rls_initplan)', async () => {
     const policies = await catalog.schemaPolicies(db());
-    const call = /\b(?:auth\.(?:uid|jwt|role)|(?:tokengate\.)?my_org_ids|current_setting)\s*\(/gi;
-    const wrapped = /\(\s*SELECT\s+(?:auth\.(?:uid|jwt|role)|(?:tokengate\.)?my_org_ids|current_setting)\s*\(/gi;
+    const call = /\b(?:auth\.(?:uid|jwt|role)|(?:tokengate_private\.)?my_org_ids|current_setting)\s*\(/gi;
+    const wrapped = /\(\s*SELECT\s+(?:auth\.(?:uid|jwt|role)|(?:tokengate_private\.)?my_org_ids|current_setting)\s*\(/gi;
     const bare: string[] = [];
     for (const p of policies) {
       for (const [clause, text] of [['using', p.qual], ['with check', p.withCheck]] as const) {
@@ -408,7 +468,7 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     // Permissive policies are OR-ed: every policy of an org-scoped table must filter by membership.
     const orgTables = new Set(tables.filter((t) => tableClass(t) === 'org').map((t) => t.name));
     const unscoped = policies
-      .filter((p) => orgTables.has(p.table) && !/^\(org_id IN \( SELECT tokengate\.my_org_ids\(\) AS my_org_ids\)\)$/.test(p.qual ?? ''))
+      .filter((p) => orgTables.has(p.table) && !/^\(org_id IN \( SELECT tokengate_private\.my_org_ids\(\) AS my_org_ids\)\)$/.test(p.qual ?? ''))
       .map((p) => `${p.table}: "${p.name}" using (${p.qual})`);
     expect(unscoped, 'org-scoped policies not of the form org_id in (select my_org_ids())').toEqual([]);
     expect([...orgTables].filter((t) => !policies.some((p) => p.table === t)), 'org-scoped tables without a policy').toEqual([]);
@@ -444,6 +504,7 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
       ['add_member', (u) => ({ p_actor_id: u, p_user_id: randomUUID(), p_role: 'owner' })],
       ['remove_member', (u) => ({ p_actor_id: u, p_user_id: orgA.owner })],
       ['set_plan', (u) => ({ p_actor_id: u, p_plan_id: 'enterprise' })],
+      ['guard_begin', (u) => ({ p_user_id: u, p_token_type: 'goal_generation', p_idempotency_key: 'cross-org-guard' })],
     ];
     const outsiders: [string, string][] = [['owner of B', orgB.owner], ['member of B', memberB], ['removed member of A', removedA]];
     const before = await fingerprint();
