@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { beforeAll, expect, it } from 'vitest';
 import { TokenGateError } from '../src/core/token-gate-error.ts';
 import { describeEachDb, type TestDb } from '../test/db.ts';
-import { expectProblem, fingerprint, storeFor, countingStore } from '../test/http/fixture.ts';
+import { createApp, expectProblem, fingerprint, storeFor, countingStore } from '../test/http/fixture.ts';
 import { createTestIssuer, type TestIssuer } from '../test/jwt.ts';
 import { bucket, call, createOrg, expectReconciled, type SeededOrg } from '../test/ledger.ts';
 import { supabaseAuth } from './auth.ts';
@@ -123,7 +123,7 @@ describeEachDb('guard', (getDb) => {
     expect(res.headers.get('x-tokengate-available')).toBe('88');
     expect(res.headers.get('x-tokengate-reservation')).toBe(runs[0]!.reservation.reservationId);
     expect(res.headers.get('idempotent-replayed')).toBeNull();
-    expect(runs[0]).toMatchObject({ userId: org.members[0], orgId: org.orgId, replayed: false });
+    expect(runs[0]).toMatchObject({ userId: org.members[0], orgId: org.orgId, attempt: 1 });
     expect(runs[0]!.reservation).toMatchObject({ status: 'pending', estimate: 30, held: 30 });
     expect(await available(org.orgId)).toEqual({ left: 88, held: 0, used: 12 });
     expect(await kinds(org.orgId)).toEqual(['reserve', 'commit']);
@@ -272,54 +272,101 @@ describeEachDb('guard', (getDb) => {
     expect(runs).toHaveLength(0);
   });
 
-  it('never charges a retry twice: replaying a charged request runs the handler but charges nothing more', async () => {
+  it('never runs a completed key twice: a repeat answers 409 request_completed, handler not run, nothing charged', async () => {
     const org = await freshOrg();
     const user = org.members[0]!;
-    const { handler, runs } = setup({ estimate: 10 }, async (_r, ctx) => (ctx.reportUsage(runs.length === 1 ? 6 : 9), new Response(`run ${runs.length}`)));
+    const { handler, runs } = setup({ estimate: 10 }, async (_r, ctx) => (ctx.reportUsage(6), new Response(`run ${runs.length}`)));
     const first = await handler(await request(org.orgId, { user, key: 'k-retry' }));
     expect(first.headers.get('x-tokengate-charged')).toBe('6');
-    // Same key, reporting other usage (commit says reservation_not_pending: already charged).
-    const second = await handler(await request(org.orgId, { user, key: 'k-retry' }));
-    expect(await second.text()).toBe('run 2');
-    expect(second.headers.get('idempotent-replayed')).toBe('true');
-    expect(second.headers.get('x-tokengate-reservation')).toBe(first.headers.get('x-tokengate-reservation'));
-    expect(runs.map((r) => [r.replayed, r.reservation.status])).toEqual([
-      [false, 'pending'],
-      [true, 'committed'],
-    ]);
+    for (let i = 0; i < 5; i++) {
+      const again = await expectProblem(await handler(await request(org.orgId, { user, key: 'k-retry' })), 'request_completed');
+      expect(again.facts).toMatchObject({ charged: 6, reservationId: first.headers.get('x-tokengate-reservation') });
+    }
+    expect(runs).toHaveLength(1);
     expect(await available(org.orgId)).toEqual({ left: 94, held: 0, used: 6 });
     expect(await kinds(org.orgId)).toEqual(['reserve', 'commit']);
     await expectReconciled(db, org.orgId);
   });
 
-  it('replays a charged retry that reports the same usage with the earlier charge', async () => {
+  it("replay: 'store' answers a repeated key with the stored answer (status, headers, body), handler not run", async () => {
     const org = await freshOrg();
     const user = org.members[0]!;
-    const { handler, runs } = setup({ estimate: 10 }, async (_r, ctx) => (ctx.reportUsage(4), new Response('x')));
-    await handler(await request(org.orgId, { user, key: 'k-same' }));
+    const { handler, runs } = setup({ estimate: 10, replay: 'store' }, async (_r, ctx) => {
+      ctx.reportUsage(4);
+      return new Response(JSON.stringify({ quests: ['a', 'b'] }), {
+        status: 201,
+        headers: { 'content-type': 'application/json', 'x-model': 'm1', 'set-cookie': 'session=secret' },
+      });
+    });
+    const first = await handler(await request(org.orgId, { user, key: 'k-same' }));
+    expect(first.status).toBe(201);
     const again = await handler(await request(org.orgId, { user, key: 'k-same' }));
-    expect(runs).toHaveLength(2);
+    expect(runs).toHaveLength(1);
+    expect(again.status).toBe(201);
+    expect(await again.json()).toEqual({ quests: ['a', 'b'] });
+    expect(again.headers.get('x-model')).toBe('m1');
+    expect(again.headers.get('set-cookie')).toBeNull();
     expect(again.headers.get('idempotent-replayed')).toBe('true');
     expect(again.headers.get('x-tokengate-charged')).toBe('4');
-    expect(again.headers.get('x-tokengate-available')).toBe('96');
     expect(await kinds(org.orgId)).toEqual(['reserve', 'commit']);
+    // Another member cannot read it back with the same key.
+    await expectProblem(await handler(await request(org.orgId, { user: org.admin, key: 'k-same' })), 'idempotency_conflict');
   });
 
-  it('carries on with the same hold when the earlier attempt died mid-flight (pending)', async () => {
+  it("replay: 'store' delivers an answer above maxReplayBytes in full, and then answers 409 on replay", async () => {
     const org = await freshOrg();
     const user = org.members[0]!;
-    // The earlier attempt reserved, then its process died before the handler finished.
-    const dead = await gate.reserve({ userId: user, orgId: org.orgId }, 'strategy_analysis', { idempotencyKey: 'k-dead', estimate: 10 });
-    const { handler, runs } = setup({ estimate: 10 }, async (_r, ctx) => (ctx.reportUsage(7), new Response('x')));
-    const res = await handler(await request(org.orgId, { user, key: 'k-dead' }));
-    expect(res.headers.get('x-tokengate-charged')).toBe('7');
-    expect(runs[0]).toMatchObject({ replayed: true, reservation: { reservationId: dead.reservationId, status: 'pending' } });
-    expect(await kinds(org.orgId)).toEqual(['reserve', 'commit']);
+    const big = 'x'.repeat(5000);
+    const { handler, runs } = setup({ replay: 'store', maxReplayBytes: 1024 }, async () => new Response(big));
+    expect(await (await handler(await request(org.orgId, { user, key: 'k-big' }))).text()).toBe(big);
+    await expectProblem(await handler(await request(org.orgId, { user, key: 'k-big' })), 'request_completed');
+    expect(runs).toHaveLength(1);
+  });
+
+  it('answers 409 request_in_progress with Retry-After while an attempt holds the key; after its lease lapses a retry runs', async () => {
+    const org = await freshOrg();
+    const user = org.members[0]!;
+    // An earlier attempt took the hold, then its process died before the handler finished.
+    await gate.guardBegin({ userId: user, orgId: org.orgId }, 'strategy_analysis', { idempotencyKey: 'k-dead', estimate: 10, ttlSeconds: 60 });
+    const { handler, runs } = setup({ estimate: 10, ttlSeconds: 60 }, async (_r, ctx) => (ctx.reportUsage(7), new Response('x')));
+    const busy = await handler(await request(org.orgId, { user, key: 'k-dead' }));
+    await expectProblem(busy.clone(), 'request_in_progress');
+    expect(busy.headers.get('retry-after')).toBe('60');
+    expect(runs).toHaveLength(0);
+    await db.setNow('2028-01-10T12:01:30Z');
+    try {
+      const res = await handler(await request(org.orgId, { user, key: 'k-dead' }));
+      expect(res.headers.get('x-tokengate-charged')).toBe('7');
+      expect(runs.map((r) => r.attempt)).toEqual([2]);
+    } finally {
+      await db.setNow(NOW);
+    }
+    expect(await kinds(org.orgId)).toEqual(['reserve', 'expire', 'reserve', 'commit']);
     expect(await available(org.orgId)).toEqual({ left: 93, held: 0, used: 7 });
     await expectReconciled(db, org.orgId);
   });
 
-  it('answers 409 reservation_not_pending to a retry of a refunded request, handler not run', async () => {
+  it('runs a key once under 20 concurrent duplicates: one run, one charge, the rest 409', async () => {
+    const org = await freshOrg();
+    const user = org.members[0]!;
+    let release!: () => void;
+    const gateOpen = new Promise<void>((resolve) => (release = resolve));
+    const { handler, runs } = setup({ estimate: 10 }, async () => (await gateOpen, new Response('work')));
+    const requests = await Promise.all(Array.from({ length: 20 }, () => request(org.orgId, { user, key: 'k-dup' })));
+    const pending = requests.map((r) => handler(r));
+    // The duplicates answer while the one run is still held open.
+    const early = await Promise.race([Promise.all(pending.slice(1)), Promise.all(pending)]);
+    release();
+    const all = await Promise.all(pending);
+    expect(early.length).toBeGreaterThan(0);
+    expect(all.filter((r) => r.status === 200)).toHaveLength(1);
+    expect(all.filter((r) => r.status === 409)).toHaveLength(19);
+    expect(runs).toHaveLength(1);
+    expect(await kinds(org.orgId)).toEqual(['reserve', 'commit']);
+    await expectReconciled(db, org.orgId);
+  });
+
+  it('a retry of a failed (refunded) request runs again, and only the run that delivers is charged', async () => {
     const org = await freshOrg();
     const user = org.members[0]!;
     let fail = true;
@@ -329,47 +376,42 @@ describeEachDb('guard', (getDb) => {
     });
     await expectProblem(await handler(await request(org.orgId, { user, key: 'k-refunded' })), 'internal');
     fail = false;
-    const problem = await expectProblem(await handler(await request(org.orgId, { user, key: 'k-refunded' })), 'reservation_not_pending');
-    expect(problem.detail).toMatch(/new Idempotency-Key/);
-    expect(problem.facts).toMatchObject({ status: 'released' });
-    expect(runs).toHaveLength(1);
-    // A new key works.
-    expect((await handler(await request(org.orgId, { user, key: 'k-refunded-2' }))).status).toBe(200);
+    expect((await handler(await request(org.orgId, { user, key: 'k-refunded' }))).status).toBe(200);
+    await expectProblem(await handler(await request(org.orgId, { user, key: 'k-refunded' })), 'request_completed');
+    expect(runs.map((r) => r.attempt)).toEqual([1, 2]);
     expect(await kinds(org.orgId)).toEqual(['reserve', 'release', 'reserve', 'commit']);
+    expect(await available(org.orgId)).toEqual({ left: 90, held: 0, used: 10 });
   });
 
-  it('answers 409 to a retry whose earlier hold expired, even before the expiry was swept', async () => {
+  it('a member cannot release or commit the guard\'s hold mid-flight through the member API', async () => {
     const org = await freshOrg();
     const user = org.members[0]!;
-    const ctx = { userId: user, orgId: org.orgId };
-    const { handler, runs } = setup({ estimate: 10, ttlSeconds: 60 });
-    // Swept: expire_reservations marked it expired.
-    await gate.reserve(ctx, 'strategy_analysis', { idempotencyKey: 'k-swept', estimate: 10, ttlSeconds: 60 });
-    await db.setNow('2028-01-10T12:02:00Z');
-    try {
-      await call(db, 'expire_reservations', { p_limit: 1000 });
-      const swept = await expectProblem(await handler(await request(org.orgId, { user, key: 'k-swept' })), 'reservation_not_pending');
-      expect(swept.facts).toMatchObject({ status: 'expired' });
-    } finally {
-      await db.setNow(NOW);
-    }
-    // A hold that went stale and was never swept.
-    await gate.reserve(ctx, 'strategy_analysis', { idempotencyKey: 'k-stale2', estimate: 10, ttlSeconds: 60 });
-    await db.setNow('2028-01-10T12:02:00Z');
-    try {
-      const stale = await expectProblem(await handler(await request(org.orgId, { user, key: 'k-stale2' })), 'reservation_not_pending');
-      expect(stale.facts).toMatchObject({ status: 'expired' });
-    } finally {
-      await db.setNow(NOW);
-    }
-    expect(runs).toHaveLength(0);
+    const app = await createApp(db, { issuer });
+    const attempts: number[] = [];
+    const { handler, runs } = setup({ estimate: 10 }, async (_r, ctx) => {
+      const path = `/orgs/${org.orgId}/reservations/${ctx.reservation.reservationId}`;
+      for (const who of [user, org.owner]) {
+        attempts.push((await app.request(`${path}/release`, { user: who, method: 'POST' })).status);
+        attempts.push((await app.request(`${path}/commit`, { user: who, json: { actual: 0 } })).status);
+      }
+      // Repeating the guard's key on the reservations API gets a separate, separately paid hold.
+      const own = await app.request(`/orgs/${org.orgId}/reservations`, { user, json: { tokenType: 'strategy_analysis', estimate: 10 }, idempotencyKey: 'k-mid' });
+      attempts.push(own.status);
+      expect((await own.json()).reservationId).not.toBe(ctx.reservation.reservationId);
+      return new Response('work');
+    });
+    const res = await handler(await request(org.orgId, { user, key: 'k-mid' }));
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-tokengate-charged')).toBe('10');
+    expect(attempts).toEqual([404, 404, 404, 404, 201]);
+    expect(runs).toHaveLength(1);
+    expect(await available(org.orgId)).toEqual({ left: 80, held: 10, used: 10 });
     await expectReconciled(db, org.orgId);
   });
 
   // Reported bug (migrations/20261125000003_tokengate_api.sql, reserve's replay branch): a replayed
   // reserve reads the reservation's status without touching its bucket, so a hold past its expiry
-  // that nothing has swept yet is reported 'pending' (every other call expires it first). The guard
-  // works around it (check, then reserve again); this test shows the ledger's own answer.
+  // that nothing has swept yet is reported 'pending' (every other call expires it first).
   it('ledger: a replayed reserve reports a hold past its expiry as expired', async () => {
     const org = await freshOrg();
     const ctx = { userId: org.members[0]!, orgId: org.orgId };
@@ -383,35 +425,68 @@ describeEachDb('guard', (getDb) => {
     }
   });
 
-  it('delivers the work when the handler outlived its hold (reservation_expired), uncharged, and tells onError', async () => {
+  it('charges work delivered after its hold expired (a handler that outlived ttlSeconds), late, once', async () => {
     const org = await freshOrg();
     const { handler, errors } = setup({ estimate: 10, ttlSeconds: 30 }, async (_r, ctx) => {
       await db.setNow('2028-01-10T12:01:00Z'); // the work took a minute
-      ctx.reportUsage(10);
+      await call(db, 'expire_reservations', { p_limit: 1000 }); // and a sweep refunded the hold meanwhile
+      ctx.reportUsage(8);
       return new Response('slow result');
     });
     try {
       const res = await handler(await request(org.orgId, { user: org.members[0]!, key: 'k-slow' }));
       expect(res.status).toBe(200);
       expect(await res.text()).toBe('slow result');
-      expect(res.headers.get('x-tokengate-charged')).toBeNull();
-      expect(res.headers.get('x-tokengate-reservation')).not.toBeNull();
-      expect(errors.map((e) => [e.info.phase, (e.error as TokenGateError).code])).toEqual([['commit', 'reservation_expired']]);
-      // The hold is refunded by expiry (lazily: when the bucket is next touched).
-      await call(db, 'expire_reservations', { p_limit: 1000 });
-      expect(await available(org.orgId)).toEqual({ left: 100, held: 0, used: 0 });
-      expect(await kinds(org.orgId)).toEqual(['reserve', 'expire']);
+      expect(res.headers.get('x-tokengate-charged')).toBe('8');
+      expect(errors).toEqual([]);
+      expect(await available(org.orgId)).toEqual({ left: 92, held: 0, used: 8 });
+      expect(await kinds(org.orgId)).toEqual(['reserve', 'expire', 'deduct']);
       await expectReconciled(db, org.orgId);
     } finally {
       await db.setNow(NOW);
     }
   });
 
-  it('delivers the work when the charge cannot be written, and tells onError (the hold expires later)', async () => {
+  it('reads a slowly sent body before taking the hold, so trickling it past ttlSeconds gets nothing free', async () => {
     const org = await freshOrg();
+    const { handler, runs } = setup({ estimate: 10, ttlSeconds: 30 }, async (req) => new Response(await req.text()));
+    const chunks = ['{"prompt":', '"slow"}'];
+    const trickle = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const next = chunks.shift();
+        if (next === undefined) return controller.close();
+        // Each chunk arrives a minute later than the one before (on the ledger's clock).
+        await db.setNow(new Date(Date.parse(NOW) + (2 - chunks.length) * 60_000));
+        controller.enqueue(new TextEncoder().encode(next));
+      },
+    });
+    const headers = new Headers({ authorization: await issuer.bearer(org.members[0]!), 'x-tokengate-org': org.orgId, 'idempotency-key': 'k-trickle' });
+    try {
+      const res = await handler(new Request(URL_, { method: 'POST', headers, body: trickle, duplex: 'half' } as RequestInit));
+      expect(await res.text()).toBe('{"prompt":"slow"}');
+      expect(res.headers.get('x-tokengate-charged')).toBe('10');
+      expect(runs).toHaveLength(1);
+      expect(await kinds(org.orgId)).toEqual(['reserve', 'commit']);
+    } finally {
+      await db.setNow(NOW);
+    }
+  });
+
+  it('answers 413 for a body above maxBodyBytes, before any hold', async () => {
+    const org = await freshOrg();
+    const { handler, runs } = setup({ maxBodyBytes: 16 });
+    const before = await fingerprint(db);
+    await expectProblem(await handler(await request(org.orgId, { user: org.members[0]!, body: 'x'.repeat(17) })), 'payload_too_large');
+    expect(runs).toHaveLength(0);
+    expect(await fingerprint(db)).toEqual(before);
+  });
+
+  it('withholds the work (503) when the charge cannot be written after retries, and tells onError', async () => {
+    const org = await freshOrg();
+    let commits = 0;
     const { store } = countingStore(storeFor(db), {
       before: async (fn) => {
-        if (fn === 'commit') throw new TokenGateError('unavailable', 'The token ledger is unavailable. Try again shortly.');
+        if (fn === 'guard_commit' && ++commits <= 3) throw new TokenGateError('unavailable', 'The token ledger is unavailable. Try again shortly.');
       },
     });
     const errors: GuardErrorInfo[] = [];
@@ -428,11 +503,17 @@ describeEachDb('guard', (getDb) => {
       async () => new Response('work'),
     );
     const res = await handler(await request(org.orgId, { user: org.members[0]! }));
-    expect(res.status).toBe(200);
-    expect(await res.text()).toBe('work');
-    expect(res.headers.get('x-tokengate-charged')).toBeNull();
+    await expectProblem(res, 'unavailable');
+    expect(commits).toBe(3);
     expect(errors.map((e) => e.phase)).toEqual(['commit']);
+    // Not charged, not delivered: the hold is refunded when it expires.
     expect(await available(org.orgId)).toEqual({ left: 90, held: 10, used: 0 });
+
+    // One failed attempt is retried (the commit is idempotent): charged once, delivered.
+    commits = 2;
+    const ok = await handler(await request(org.orgId, { user: org.members[0]! }));
+    expect(await ok.text()).toBe('work');
+    expect(ok.headers.get('x-tokengate-charged')).toBe('10');
   });
 
   it('generates a key when none is sent: each request is charged (no dedup without a key)', async () => {

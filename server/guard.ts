@@ -4,7 +4,8 @@
 import type { ReserveResult, TokenTypeId } from '../src/core/types.ts';
 import { TokenGateError } from '../src/core/token-gate-error.ts';
 import type { Authenticate } from './auth.ts';
-import type { TokenGate } from './gate.ts';
+import type { StoredResponse, TokenGate } from './gate.ts';
+import { BodyTooLargeError, concat, readLimited } from './http/read-limited.ts';
 import { problemResponse } from './http/problem-response.ts';
 
 /** What a guarded handler receives besides the request. */
@@ -13,14 +14,14 @@ export interface GuardContext {
   userId: string;
   /** The organization that pays (validated uuid). */
   orgId: string;
-  /** The hold taken for this request. On a retry (`replayed`), the earlier attempt's reservation. */
+  /** The hold taken for this run. */
   reservation: ReserveResult;
   /**
-   * True when the request's `Idempotency-Key` was seen before: a retry of an attempt that died
-   * mid-flight (the hold is still pending) or whose answer was lost (already charged: this run is
-   * not charged again).
+   * 1 for the first run of an `Idempotency-Key`; higher when an earlier attempt with the key failed
+   * (refunded) or lapsed (its hold expired) and this retry runs the work again. A key whose work
+   * was delivered never runs again.
    */
-  replayed: boolean;
+  attempt: number;
   /** The verified claims of the caller's token, when `authenticate` returns them. */
   claims?: Record<string, unknown>;
   /**
@@ -64,16 +65,30 @@ export interface GuardOptions {
    */
   orgId?: (request: Request) => string | Promise<string>;
   /**
-   * How long the hold lives (1 to 86400 seconds). Default 300. A handler that runs longer loses its
-   * hold (it expires and is refunded): see `onError`.
+   * How long the hold lives (1 to 86400 seconds). Default 300. It is also the lease of an
+   * in-flight request: a retry with the same key answers 409 `request_in_progress` until then. Work
+   * delivered after the hold expired is still charged (from what is available then).
    */
   ttlSeconds?: number;
   /**
+   * What a repeated `Idempotency-Key` whose work was delivered gets. `'store'`: the charged answer
+   * (status, headers but `set-cookie`, body up to `maxReplayBytes`) is stored with the charge, in the
+   * same transaction, and replayed with `idempotent-replayed: true`. `'none'` (default): 409
+   * `request_completed`. Either way the handler never runs twice for one key.
+   */
+  replay?: 'store' | 'none';
+  /** Largest answer body stored for replay, in bytes (1 to 1048576). Default 65536; larger answers answer 409 on replay. */
+  maxReplayBytes?: number;
+  /**
+   * Largest request body, in bytes (413 above). Default 1048576. The body is read in full BEFORE the
+   * hold is taken, so a slowly sent body never runs down the hold's time.
+   */
+  maxBodyBytes?: number;
+  /**
    * Told about failures the caller does not see in full: the handler's own exception (answered as a
    * bare 500), a refund that failed (the hold then expires after `ttlSeconds` and is refunded), and
-   * a charge that failed after the handler succeeded — notably `reservation_expired` when the
-   * handler outlived `ttlSeconds`: the work was done but its hold was already refunded, so the
-   * response is delivered uncharged. Must not throw (if it does, that is ignored).
+   * a charge that could not be written after the handler succeeded (the answer is then withheld:
+   * 503). Must not throw (if it does, that is ignored).
    */
   onError?: (error: unknown, info: GuardErrorInfo) => void;
 }
@@ -81,47 +96,52 @@ export interface GuardOptions {
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IDEMPOTENCY_KEY = /^[!-~]{1,255}$/;
 const MAX_AMOUNT = 1_000_000;
+/** Response headers never stored for replay: per-connection, per-user, or recomputed. */
+const UNREPLAYABLE = new Set(['set-cookie', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'date']);
+/** Attempts of the final charge when the ledger is briefly unreachable (the call is idempotent). */
+const COMMIT_ATTEMPTS = 3;
 
 /** Response headers the guard adds to a charged (2xx) answer. */
 export const GUARD_HEADERS = {
   /** Tokens charged for this request's Idempotency-Key (on a replay, the earlier charge). */
   charged: 'x-tokengate-charged',
-  /** Tokens of the type still available after the charge, or `unlimited`. */
+  /** Tokens of the type still available after the charge, or `unlimited` (not sent on replays). */
   available: 'x-tokengate-available',
   /** The reservation id (for support and reconciliation). */
   reservation: 'x-tokengate-reservation',
-  /** `true` when the Idempotency-Key was seen before and nothing new was charged. */
+  /** `true` on a replayed answer: the work was not run again and nothing new was charged. */
   replayed: 'idempotent-replayed',
 } as const;
 
 /**
  * Wrap one of the app's own AI routes so it is charged on the server: hold an estimate before the
  * handler runs, charge the usage it reports after a 2xx answer, refund the hold otherwise — and
- * answer with problem+json without running the handler when the caller cannot pay.
+ * answer with problem+json without running the handler when the caller cannot pay. Every run of
+ * the handler that delivers an answer is paid for, and an `Idempotency-Key` never runs it twice.
  *
  * Flow, per request:
  * 1. `authenticate` (401 `unauthorized`; the handler does not run, nothing is written).
- * 2. Read the organization (400 `invalid_request` unless a uuid) and the `Idempotency-Key` header
- *    (400 unless 1–255 visible ASCII characters). Without the header a random key is used, so a
- *    client retry is then a new request and is charged again: send a key to make retries safe.
- * 3. `gate.reserve` the estimate. Refusals are answered as they are, handler not run: 402
- *    `insufficient_tokens` / `member_quota_exceeded`, 403 `plan_blocked` / `not_a_member`, 404
- *    `unknown_organization`, 409 `idempotency_conflict`, 503 `unavailable`.
- * 4. Run `handler(request, context)`. It throws → refund, 500 `internal` (its message is not
- *    revealed; it goes to `onError`). It answers non-2xx → refund, its response passed through.
- *    It answers 2xx → `gate.commit` the reported usage (default: the estimate), and the response is
- *    passed through with `x-tokengate-charged`, `x-tokengate-available` (a number or `unlimited`)
- *    and `x-tokengate-reservation`.
+ * 2. Read the whole body (413 above `maxBodyBytes`), the organization (400 `invalid_request` unless
+ *    a uuid) and the `Idempotency-Key` header (400 unless 1–255 visible ASCII characters). Without
+ *    the header a random key is used, so a client retry is then a new request and is charged again.
+ * 3. Claim the key and hold the estimate, in one transaction (`gate.guardBegin`):
+ *    - the key's work was delivered before → its stored answer (`replay: 'store'`) or 409
+ *      `request_completed`; the handler does not run;
+ *    - an attempt with the key holds tokens now → 409 `request_in_progress` with `Retry-After`;
+ *    - refusals as the ledger names them: 402 `insufficient_tokens` / `member_quota_exceeded`, 403
+ *      `plan_blocked` / `not_a_member`, 404 `unknown_organization`, 409 `idempotency_conflict`
+ *      (the key was used by another user, token type or estimate), 503 `unavailable`.
+ * 4. Run `handler(request, context)`. It throws → refund, 500 `internal` (its message goes to
+ *    `onError`, not the caller). It answers non-2xx → refund, its response passed through; a retry
+ *    with the same key may run again. It answers 2xx → charge the reported usage (default: the
+ *    estimate; after an expired hold, a late charge from what is available), store the answer when
+ *    `replay: 'store'`, and pass it through with `x-tokengate-charged`, `x-tokengate-available` and
+ *    `x-tokengate-reservation`. If the charge cannot be written (the ledger stays unreachable after
+ *    retries), the answer is withheld: 503 `unavailable`. Work is never delivered uncharged.
  *
- * Retries with the same `Idempotency-Key`: if the earlier attempt was charged (its answer was lost),
- * the handler runs again but nothing more is charged (`idempotent-replayed: true`); if it is still
- * pending (it died mid-flight, or is still running), this attempt carries on with the same hold; if
- * it was refunded or expired, the answer is 409 `reservation_not_pending` (retry with a new key).
- *
- * Each ledger call is its own short transaction: no transaction or lock is held while the handler runs.
- * If the commit fails after the handler succeeded (the ledger became unreachable, or the handler
- * outlived `ttlSeconds` → `reservation_expired`), the work is done: its response is delivered
- * without the charge headers, and `onError` is told. The hold is then refunded (by expiry).
+ * Holds taken here can only be resolved by the guard: the member API's commit and release answer
+ * 404 for them, so a caller cannot refund the hold of a run in flight. Each ledger call is its own
+ * short transaction: no transaction or lock is held while the handler runs.
  *
  * The option functions (`tokenType`, `estimate`, `orgId`) see the request before the handler:
  * read its body from `request.clone()`, never from `request` itself.
@@ -129,7 +149,7 @@ export const GUARD_HEADERS = {
  * @example
  * // app/api/generate-quests/route.ts (Next.js)
  * export const POST = guard(
- *   { gate, authenticate: supabaseAuth({ issuer }), tokenType: 'quest_generation' },
+ *   { gate, authenticate: supabaseAuth({ issuer }), tokenType: 'quest_generation', replay: 'store' },
  *   async (request, { orgId }) => {
  *     const { goal } = await request.json();
  *     // A 2xx answer is charged one use at the catalog cost (the default estimate).
@@ -153,8 +173,19 @@ export const GUARD_HEADERS = {
  * );
  */
 export function guard(options: GuardOptions, handler: GuardedHandler): (request: Request) => Promise<Response> {
-  const { gate, authenticate, tokenType, estimate, orgId: orgIdOf, ttlSeconds = 300, onError } = options ?? ({} as GuardOptions);
-  if (!gate || typeof gate.reserve !== 'function') throw new TypeError('guard: `gate` (createTokenGate(...)) is required');
+  const {
+    gate,
+    authenticate,
+    tokenType,
+    estimate,
+    orgId: orgIdOf,
+    ttlSeconds = 300,
+    replay = 'none',
+    maxReplayBytes = 65_536,
+    maxBodyBytes = 1_048_576,
+    onError,
+  } = options ?? ({} as GuardOptions);
+  if (!gate || typeof gate.guardBegin !== 'function') throw new TypeError('guard: `gate` (createTokenGate(...)) is required');
   if (typeof authenticate !== 'function') throw new TypeError('guard: `authenticate` is required');
   if (typeof handler !== 'function') throw new TypeError('guard: a handler function is required');
   if (typeof tokenType !== 'function' && (typeof tokenType !== 'string' || tokenType === '')) {
@@ -162,6 +193,11 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
   }
   if (estimate !== undefined && typeof estimate !== 'function') checkAmount(estimate, 1, 'estimate');
   if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 86_400) throw new TypeError('guard: `ttlSeconds` must be 1 to 86400');
+  if (replay !== 'store' && replay !== 'none') throw new TypeError("guard: `replay` must be 'store' or 'none'");
+  if (!Number.isInteger(maxReplayBytes) || maxReplayBytes < 1 || maxReplayBytes > 1_048_576) {
+    throw new TypeError('guard: `maxReplayBytes` must be 1 to 1048576');
+  }
+  if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) throw new TypeError('guard: `maxBodyBytes` must be a whole number of bytes');
 
   const report = (error: unknown, info: GuardErrorInfo) => {
     try {
@@ -176,23 +212,25 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
     return problemResponse(error instanceof TokenGateError ? error : new TokenGateError('internal', 'Unexpected error.'));
   };
 
-  return async function guarded(request: Request): Promise<Response> {
+  return async function guarded(incoming: Request): Promise<Response> {
     // 1. Who is calling, before anything else.
     let user: Awaited<ReturnType<Authenticate>>;
     try {
-      user = await authenticate(request);
+      user = await authenticate(incoming);
       if (!user || typeof user.userId !== 'string' || user.userId === '') throw new TypeError('guard: authenticate returned no userId');
     } catch (error) {
       return fail(error, { phase: 'authenticate' });
     }
     const { userId } = user;
 
-    // 2. Inputs.
+    // 2. Inputs, with the body read in full first: the hold's clock starts after it has arrived.
+    let request: Request;
     let orgId: string;
     let idempotencyKey: string;
     let type: TokenTypeId;
     let amount: number | undefined;
     try {
+      request = await buffered(incoming, maxBodyBytes);
       const errors: { path: string; message: string }[] = [];
       const org = orgIdOf ? { value: await orgIdOf(request), path: 'orgId' } : defaultOrgId(request);
       if (typeof org.value !== 'string' || !UUID.test(org.value)) {
@@ -218,36 +256,33 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
     }
     const ctx = { userId, orgId };
 
-    // 3. Hold the estimate (its own transaction).
-    // A replay reports the earlier attempt's current status (stale holds are expired first).
-    let reservation: ReserveResult;
+    // 3. Claim the key and hold the estimate (one transaction), or answer without running.
+    let begun: Awaited<ReturnType<TokenGate['guardBegin']>>;
     try {
-      reservation = await gate.reserve(ctx, type, { idempotencyKey, ttlSeconds, ...(amount === undefined ? {} : { estimate: amount }) });
+      begun = await gate.guardBegin(ctx, type, { idempotencyKey, ttlSeconds, ...(amount === undefined ? {} : { estimate: amount }) });
     } catch (error) {
       return fail(error, { phase: 'reserve', ...ctx });
     }
-    const { reservationId } = reservation;
-    const where = { ...ctx, reservationId };
-    if (reservation.replayed && (reservation.status === 'released' || reservation.status === 'expired')) {
+    if (begun.outcome === 'in_progress') {
       return problemResponse(
-        new TokenGateError(
-          'reservation_not_pending',
-          `An earlier request with this Idempotency-Key was ${reservation.status === 'released' ? 'refunded' : 'not completed in time'}; retry with a new Idempotency-Key.`,
-          { facts: { reservationId, status: reservation.status } },
-        ),
+        new TokenGateError('request_in_progress', 'A request with this Idempotency-Key is still running; retry later.', {
+          facts: { reservationId: begun.reservationId, retryAfter: begun.retryAfter },
+        }),
+        { 'retry-after': String(begun.retryAfter) },
       );
     }
-    const alreadyCharged = reservation.replayed && reservation.status === 'committed';
-
-    const release = async () => {
-      if (alreadyCharged) return;
-      try {
-        await gate.release(ctx, reservationId, { metadata: { guard: 'released' } });
-      } catch (error) {
-        // The hold stays until it expires (ttlSeconds), and is refunded then.
-        report(error, { phase: 'release', ...where });
-      }
-    };
+    if (begun.outcome === 'completed') {
+      if (begun.response) return replayed(begun.response, begun.charged, begun.reservationId);
+      return problemResponse(
+        new TokenGateError('request_completed', 'The work of this Idempotency-Key was already delivered and charged; send a new key to run it again.', {
+          facts: { reservationId: begun.reservationId, charged: begun.charged },
+        }),
+      );
+    }
+    const { reservation, attempt } = begun;
+    const { reservationId } = reservation;
+    const hold = { idempotencyKey, reservationId };
+    const where = { ...ctx, reservationId };
 
     // 4. The app's work, with no transaction open.
     let actual: number | undefined;
@@ -255,7 +290,7 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
       userId,
       orgId,
       reservation,
-      replayed: reservation.replayed,
+      attempt,
       ...(user.claims ? { claims: user.claims } : {}),
       reportUsage(value: number) {
         actual = checkAmount(value, 0, 'reportUsage');
@@ -275,26 +310,109 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
       return response;
     }
 
-    // 5. Charge what was used (its own transaction).
-    const headers: Record<string, string> = { [GUARD_HEADERS.reservation]: reservationId };
-    try {
-      const result = await gate.commit(ctx, reservationId, { actual: actual ?? reservation.estimate });
-      headers[GUARD_HEADERS.charged] = String(result.charged);
-      headers[GUARD_HEADERS.available] = result.balance.available === null ? 'unlimited' : String(result.balance.available);
-      if (result.replayed || alreadyCharged) headers[GUARD_HEADERS.replayed] = 'true';
-    } catch (error) {
-      const status = error instanceof TokenGateError ? error.facts.status : undefined;
-      if (error instanceof TokenGateError && error.code === 'reservation_not_pending' && status === 'committed') {
-        // Charged by the earlier (or a concurrent) attempt with this key, with another usage.
-        headers[GUARD_HEADERS.replayed] = 'true';
-      } else {
-        // Expired (the handler outlived the hold), refunded by a concurrent attempt, or the ledger is
-        // unreachable: the work is done; deliver it, uncharged, and say so.
-        report(error, { phase: 'commit', ...where });
+    // 5. Charge what was used (its own transaction), storing the answer for replay when asked.
+    let delivered = response;
+    let stored: StoredResponse | null = null;
+    if (replay === 'store') ({ delivered, stored } = await storable(response, maxReplayBytes));
+    let result: Awaited<ReturnType<TokenGate['guardCommit']>> | undefined;
+    for (let i = 1; i <= COMMIT_ATTEMPTS && !result; i++) {
+      try {
+        result = await gate.guardCommit(ctx, { ...hold, actual: actual ?? reservation.estimate, response: stored });
+      } catch (error) {
+        const retryable = error instanceof TokenGateError && error.code === 'unavailable' && i < COMMIT_ATTEMPTS;
+        if (!retryable) {
+          // Not charged, so not delivered: the hold is refunded when it expires.
+          report(error, { phase: 'commit', ...where });
+          await delivered.body?.cancel().catch(() => undefined);
+          return problemResponse(new TokenGateError('unavailable', 'The work could not be charged; try again shortly.'), { 'retry-after': '5' });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** i));
       }
     }
-    return withHeaders(response, headers);
+    return withHeaders(delivered, {
+      [GUARD_HEADERS.reservation]: reservationId,
+      [GUARD_HEADERS.charged]: String(result!.charged),
+      [GUARD_HEADERS.available]: result!.balance.available === null ? 'unlimited' : String(result!.balance.available),
+    });
+
+    async function release(): Promise<void> {
+      try {
+        await gate.guardRelease(ctx, hold);
+      } catch (error) {
+        // The hold stays until it expires (ttlSeconds), and is refunded then.
+        report(error, { phase: 'release', ...where });
+      }
+    }
   };
+}
+
+/** The stored answer of a completed key, as a Response. */
+function replayed(stored: StoredResponse, charged: number, reservationId: string): Response {
+  const headers = new Headers(stored.headers);
+  headers.set(GUARD_HEADERS.replayed, 'true');
+  headers.set(GUARD_HEADERS.charged, String(charged));
+  headers.set(GUARD_HEADERS.reservation, reservationId);
+  const body = Buffer.from(stored.body, 'base64');
+  return new Response(stored.status === 204 || stored.status === 205 ? null : body, { status: stored.status, headers });
+}
+
+/**
+ * The answer to deliver and, when its body fits `max`, the same answer to store. A larger body is
+ * delivered whole (the read part, then the rest of the stream) and stored as nothing.
+ */
+async function storable(response: Response, max: number): Promise<{ delivered: Response; stored: StoredResponse | null }> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = response.body?.getReader();
+  let done = reader === undefined;
+  while (!done && size <= max) {
+    const next = await reader!.read();
+    if (next.done) done = true;
+    else {
+      chunks.push(next.value);
+      size += next.value.byteLength;
+    }
+  }
+  const init = { status: response.status, statusText: response.statusText, headers: response.headers };
+  if (done) {
+    const bytes = concat(chunks, size);
+    const headers = [...response.headers].filter(([name]) => !UNREPLAYABLE.has(name.toLowerCase()));
+    return {
+      delivered: new Response(response.body === null ? null : bytes, init),
+      stored: { status: response.status, headers, body: Buffer.from(bytes).toString('base64') },
+    };
+  }
+  const rest = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk);
+    },
+    async pull(controller) {
+      const next = await reader!.read();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    cancel: (reason) => reader!.cancel(reason),
+  });
+  return { delivered: new Response(rest, init), stored: null };
+}
+
+/** The request with its body read in full (at most `max` bytes; 413 above), so it can be read again. */
+async function buffered(request: Request, max: number): Promise<Request> {
+  if (request.body === null) return request;
+  const declared = Number(request.headers.get('content-length') ?? NaN);
+  if (declared > max) throw tooLarge(max);
+  let body: Uint8Array<ArrayBuffer>;
+  try {
+    body = await readLimited(request.body, max);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw tooLarge(max);
+    throw new TokenGateError('invalid_request', 'The body could not be read.', { errors: [{ path: 'body', message: 'could not be read' }] });
+  }
+  return new Request(request.url, { method: request.method, headers: request.headers, body, signal: request.signal });
+}
+
+function tooLarge(max: number): TokenGateError {
+  return new TokenGateError('payload_too_large', `The body must be at most ${max} bytes.`, { facts: { maxBytes: max } });
 }
 
 /** The organization from `X-Tokengate-Org`, else `?orgId=`. */

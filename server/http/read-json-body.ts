@@ -1,4 +1,5 @@
 import { TokenGateError } from '../../src/core/token-gate-error.ts';
+import { BodyTooLargeError, readLimited } from './read-limited.ts';
 
 /**
  * Options of `readJsonBody`.
@@ -31,7 +32,13 @@ export async function readJsonBody(request: Request, options: ReadJsonBodyOption
   const declared = request.headers.get('content-length');
   if (declared !== null && /^\d+$/.test(declared.trim()) && Number(declared.trim()) > maxBytes) throw tooLarge(maxBytes);
 
-  const bytes = await readLimited(request, maxBytes);
+  let bytes: Uint8Array;
+  try {
+    bytes = await readLimited(request.body, maxBytes);
+  } catch (error) {
+    if (error instanceof BodyTooLargeError) throw tooLarge(maxBytes);
+    throw invalid('The body could not be read.');
+  }
   if (bytes.byteLength === 0) {
     if (optional) return undefined;
     throw invalid('A JSON body is required.');
@@ -60,37 +67,6 @@ function assertJsonMediaType(contentType: string | null): void {
   if (type.trim().toLowerCase() !== 'application/json' || (charsetValue !== undefined && charsetValue !== 'utf-8' && charsetValue !== 'utf8')) {
     throw new TokenGateError('unsupported_media_type', 'Send the body as Content-Type: application/json (UTF-8).');
   }
-}
-
-async function readLimited(request: Request, maxBytes: number): Promise<Uint8Array> {
-  if (request.body === null) return new Uint8Array(0);
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel().catch(() => undefined);
-        throw tooLarge(maxBytes);
-      }
-      chunks.push(value);
-    }
-  } catch (error) {
-    if (error instanceof TokenGateError) throw error;
-    throw invalid('The body could not be read.');
-  } finally {
-    reader.releaseLock();
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return bytes;
 }
 
 function tooLarge(maxBytes: number): TokenGateError {

@@ -2,8 +2,9 @@
  * The guard under contention on a real Postgres server: 200 guarded requests race over HTTP
  * (toNodeHandler on a loopback port) for one bucket, through `postgresStore` with a pool of 40
  * connections (as the server role). Exactly floor(K / cost) handlers may run; everyone else gets
- * 402 without the handler running; nothing is overspent; the ledger reconciles. And many copies of
- * one request (same Idempotency-Key) in flight at once are charged exactly once.
+ * 402 without the handler running; nothing is overspent; the ledger reconciles. And every handler
+ * run is paid: duplicates of a key in flight, sequential replays and members trying to release the
+ * guard's holds never get a run for free.
  */
 import { once } from 'node:events';
 import http, { type Server } from 'node:http';
@@ -11,7 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { supabaseAuth } from '../../server/auth.ts';
 import { createTokenGate, type TokenGate } from '../../server/gate.ts';
-import { guard } from '../../server/guard.ts';
+import { guard, type GuardContext } from '../../server/guard.ts';
+import { createHandler } from '../../server/http/handler.ts';
 import { toNodeHandler } from '../../server/adapters/node.ts';
 import { postgresStore } from '../../server/stores/postgres-store.ts';
 import type { TokenStore } from '../../server/store.ts';
@@ -47,17 +49,22 @@ describeServer('guard under concurrency', (db) => {
   });
 
   /** Serve a guarded route over HTTP; returns its URL and the handler's run counter. */
-  async function serve(opts: { estimate?: number; report?: number } = {}) {
-    const stats = { running: 0, maxRunning: 0, runs: 0 };
+  async function serve(opts: { estimate?: number; report?: number; replay?: 'store'; during?: (ctx: GuardContext) => Promise<void> } = {}) {
+    const stats = { runs: 0 };
     const handler = guard(
-      { gate, authenticate: supabaseAuth(issuer.authOptions), tokenType: 'quest_generation', ...(opts.estimate ? { estimate: opts.estimate } : {}) },
+      {
+        gate,
+        authenticate: supabaseAuth(issuer.authOptions),
+        tokenType: 'quest_generation',
+        ...(opts.estimate ? { estimate: opts.estimate } : {}),
+        ...(opts.replay ? { replay: opts.replay } : {}),
+      },
       async (_request, ctx) => {
         stats.runs++;
-        stats.maxRunning = Math.max(stats.maxRunning, ++stats.running);
         await sleep(20); // the AI call: holds stay pending meanwhile
-        stats.running--;
+        await opts.during?.(ctx);
         if (opts.report !== undefined) ctx.reportUsage(opts.report);
-        return Response.json({ ok: true });
+        return Response.json({ run: stats.runs });
       },
     );
     const server = http.createServer(toNodeHandler(handler));
@@ -91,7 +98,6 @@ describeServer('guard under concurrency', (db) => {
     const refused = results.filter((r) => r.status === 402);
     expect({ ok: ok.length, refused: refused.length, handlerRuns: stats.runs }).toEqual({ ok: runs, refused: REQUESTS - runs, handlerRuns: runs });
     expect(new Set(refused.map((r) => r.code))).toEqual(new Set(['insufficient_tokens']));
-    expect(stats.maxRunning).toBeGreaterThan(1); // they really overlapped
     for (const r of ok) expect(Number(r.available)).toBeGreaterThanOrEqual(0);
     expect(await bucket(db(), org.orgId, 'quest_generation')).toMatchObject({
       allowance_remaining: K - runs * COST,
@@ -109,24 +115,65 @@ describeServer('guard under concurrency', (db) => {
     await expectReconciled(db(), org.orgId);
   });
 
-  it('many copies of one request in flight at once (same Idempotency-Key) are charged exactly once', async () => {
+  /** Handler runs that were paid: commit and late-charge entries of the org. */
+  const paidRuns = async (orgId: string) =>
+    Number((await db().query<{ n: number }>(
+      `select count(*)::int as n from tokengate.ledger where org_id = $1 and (kind = 'commit' or (kind = 'deduct' and reservation_id is not null))`, [orgId]))[0]!.n);
+
+  it('100 requests over 10 keys — concurrent duplicates, then sequential replays: every handler run is paid, each key runs once', async () => {
     const org = await createOrg(db(), { plan: 'pro', anchor: '2028-01-01T00:00:00Z' });
     const token = await issuer.bearer(org.members[0]!, { alg: 'HS256' });
-    const { url, stats } = await serve({ estimate: 6, report: 5 });
+    const { url, stats } = await serve({ estimate: 3, report: 3, replay: 'store' });
+    const send = async (key: string) => {
+      const res = await fetch(url, { method: 'POST', headers: { authorization: token, 'x-tokengate-org': org.orgId, 'idempotency-key': key } });
+      const body = await res.json();
+      return { status: res.status, code: body.code as string | undefined, run: body.run as number | undefined, replayed: res.headers.get('idempotent-replayed') };
+    };
+    const keys = Array.from({ length: 10 }, (_, i) => `key-${i}`);
+    const concurrent = await Promise.all(Array.from({ length: 100 }, (_, i) => send(keys[i % 10]!)));
+    const statuses = new Set(concurrent.map((r) => (r.status === 200 ? (r.replayed ? 'replayed' : 'ran') : r.code)));
+    expect([...statuses].every((s) => ['ran', 'replayed', 'request_in_progress'].includes(s!)), [...statuses].join()).toBe(true);
+    expect(concurrent.filter((r) => r.status === 200 && !r.replayed)).toHaveLength(10);
+    expect(stats.runs).toBe(10);
+    expect(await paidRuns(org.orgId)).toBe(stats.runs);
+
+    // Sequential replays: every key answers its stored result; nothing runs, nothing is charged.
+    for (let i = 0; i < 100; i++) {
+      const r = await send(keys[i % 10]!);
+      expect(r).toMatchObject({ status: 200, replayed: 'true' });
+    }
+    expect(stats.runs).toBe(10);
+    expect(await paidRuns(org.orgId)).toBe(10);
+    expect(await bucket(db(), org.orgId, 'quest_generation')).toMatchObject({ used: 30, held: 0 });
+    await expectReconciled(db(), org.orgId);
+  });
+
+  it('members releasing or committing the guard\'s holds mid-flight through the API get 404; every run is still paid', async () => {
+    const org = await createOrg(db(), { plan: 'pro', anchor: '2028-01-01T00:00:00Z' });
+    const member = org.members[0]!;
+    const api = createHandler({ gate, authenticate: supabaseAuth(issuer.authOptions) });
+    const owner = await issuer.bearer(org.owner, { alg: 'HS256' });
+    const attacks: number[] = [];
+    const { url, stats } = await serve({
+      estimate: 3,
+      during: async (ctx) => {
+        const base = `http://localhost/api/tokengate/orgs/${org.orgId}/reservations/${ctx.reservation.reservationId}`;
+        const results = await Promise.all([
+          api(new Request(`${base}/release`, { method: 'POST', headers: { authorization: owner } })),
+          api(new Request(`${base}/commit`, { method: 'POST', headers: { authorization: owner, 'content-type': 'application/json' }, body: '{"actual":0}' })),
+        ]);
+        attacks.push(...results.map((r) => r.status));
+      },
+    });
+    const token = await issuer.bearer(member, { alg: 'HS256' });
     const results = await Promise.all(
-      Array.from({ length: 30 }, async () => {
-        const res = await fetch(url, { method: 'POST', headers: { authorization: token, 'x-tokengate-org': org.orgId, 'idempotency-key': 'same-one' } });
-        await res.arrayBuffer();
-        return { status: res.status, charged: res.headers.get('x-tokengate-charged'), replayed: res.headers.get('idempotent-replayed') };
-      }),
+      Array.from({ length: 10 }, (_, i) => fetch(url, { method: 'POST', headers: { authorization: token, 'x-tokengate-org': org.orgId, 'idempotency-key': `mid-${i}` } })),
     );
-    expect(new Set(results.map((r) => r.status))).toEqual(new Set([200]));
-    expect(results.filter((r) => r.replayed === null)).toHaveLength(1); // one charged it
-    expect(new Set(results.map((r) => r.charged))).toEqual(new Set(['5'])); // every copy reports that charge
-    expect(stats.runs).toBeGreaterThanOrEqual(1);
-    expect(await bucket(db(), org.orgId, 'quest_generation')).toMatchObject({ allowance_remaining: 55, held: 0, used: 5 });
-    const kinds = (await db().query<{ kind: string }>(`select kind from tokengate.ledger where org_id = $1 and kind <> 'refresh' order by id`, [org.orgId])).map((r) => r.kind);
-    expect(kinds).toEqual(['reserve', 'commit']);
+    expect(results.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(new Set(attacks)).toEqual(new Set([404]));
+    expect(stats.runs).toBe(10);
+    expect(await paidRuns(org.orgId)).toBe(10);
+    expect(await bucket(db(), org.orgId, 'quest_generation')).toMatchObject({ used: 30, held: 0 });
     await expectReconciled(db(), org.orgId);
   });
 });

@@ -5,9 +5,9 @@
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { describeEachDb, describeServer } from '../db.ts';
-import { call, createOrg, failure } from '../ledger.ts';
+import { call, createOrg, failure, type SqlRunner } from '../ledger.ts';
 
-const owners = async (db: { query<T>(sql: string, params?: unknown[]): Promise<T[]> }, orgId: string) =>
+const owners = async (db: SqlRunner, orgId: string) =>
   (await db.query<{ user_id: string }>(`select user_id from tokengate.members where org_id = $1 and role = 'owner' order by user_id`, [orgId])).map((r) => r.user_id);
 
 describeEachDb('owners', (db) => {
