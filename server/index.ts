@@ -8,14 +8,14 @@
  * const gate = createTokenGate({ store: postgresStore({ connectionString: process.env.DATABASE_URL! }) });
  * export const handler = createHandler({ gate, authenticate: supabaseAuth({ issuer: `${process.env.SUPABASE_URL}/auth/v1` }) });
  */
-export { createTokenGate, type AdminContext, type ExportPage, type GateContext, type LedgerEntry, type TokenGate, type TokenGateOptions } from './gate.ts';
+export { createTokenGate, type AdminContext, type ExportPage, type GateContext, type GuardBeginResult, type StoredResponse, type LedgerEntry, type TokenGate, type TokenGateOptions } from './gate.ts';
 export type { RpcOptions, TokenStore } from './store.ts';
 export type { LedgerArgs, LedgerFunction } from './ledger-call.ts';
 export { postgresStore, type PostgresStoreOptions } from './stores/postgres-store.ts';
 export { pgliteStore, type PgliteLike } from './stores/pglite-store.ts';
 export { supabaseStore, type SupabaseClientLike, type SupabaseStoreOptions } from './stores/supabase-store.ts';
 export { databaseError } from './stores/database-error.ts';
-export { createHandler, type HandlerOptions } from './http/handler.ts';
+export { createHandler, type BillingOperation, type HandlerOptions } from './http/handler.ts';
 export { problemResponse } from './http/problem-response.ts';
 export { guard, GUARD_HEADERS, type GuardContext, type GuardedHandler, type GuardErrorInfo, type GuardOptions } from './guard.ts';
 export { bearerSecret, supabaseAuth, type Authenticate, type AuthenticatedUser, type SupabaseAuthOptions } from './auth.ts';

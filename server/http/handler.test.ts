@@ -446,10 +446,15 @@ describe('HTTP handler: admin and server routes [pglite]', () => {
   let key = 0;
   const nextKey = () => `admin-key-${++key}`;
 
+  /** The default handler: billing routes are the server's only. */
+  let serverBilling: App;
+
   beforeAll(async () => {
     db = await freshPglite();
     await db.setNow(NOW);
-    app = await createApp(db);
+    // The SQL rules for owners/admins are exercised with every billing operation opened to them.
+    app = await createApp(db, { selfServiceBilling: ['grant', 'adjust', 'setPlan'] });
+    serverBilling = await createApp(db);
   });
   beforeEach(async () => {
     org = await createOrg(db, { plan: 'pro', anchor: '2028-01-01T00:00:00Z' });
@@ -464,7 +469,31 @@ describe('HTTP handler: admin and server routes [pglite]', () => {
     return problem;
   }
 
-  it('grant: owner/admin or the server add purchased tokens exactly once; members may not', async () => {
+  it('billing is the server\'s by default: owners and admins get 403 server_only for grant, plan and adjust, and mint nothing', async () => {
+    const attempts: [string, unknown, boolean][] = [
+      ['/grant', { tokenType: 'goal_generation', amount: 1_000_000_000 }, true],
+      ['/adjust', { tokenType: 'goal_generation', amount: 1_000_000, reason: 'mine' }, true],
+      ['/plan', { planId: 'enterprise' }, false],
+    ];
+    for (const [path, json, idempotent] of attempts) {
+      for (const who of [org.owner, org.admin]) {
+        await rejects(() => serverBilling.request(at(path), { user: who, json, ...(idempotent ? { idempotencyKey: nextKey() } : {}) }), 'server_only');
+      }
+      await rejects(() => serverBilling.request(at(path), { json, ...(idempotent ? { idempotencyKey: nextKey() } : {}) }), 'unauthorized');
+      // The server's credential still may.
+      expect((await serverBilling.request(at(path), { server: true, json, ...(idempotent ? { idempotencyKey: nextKey() } : {}) })).status).toBe(200);
+    }
+    // Members and quotas stay with owners/admins.
+    expect((await serverBilling.request(at(`/members/${randomUUID()}`), { user: org.admin, method: 'PUT', json: { role: 'member' } })).status).toBe(200);
+    // Opening one operation opens only that one.
+    const grantsOnly = await createApp(db, { selfServiceBilling: ['grant'] });
+    expect((await grantsOnly.request(at('/grant'), { user: org.owner, json: { tokenType: 'goal_generation', amount: 5 }, idempotencyKey: nextKey() })).status).toBe(200);
+    await rejects(() => grantsOnly.request(at('/plan'), { user: org.owner, json: { planId: 'enterprise' } }), 'server_only');
+    expect(() => createHandler({ gate: app.gate, authenticate: async () => ({ userId: user }), selfServiceBilling: ['mint' as never] })).toThrow(/selfServiceBilling/);
+    await expectReconciled(db, org.orgId);
+  });
+
+  it('grant (opened to owners/admins): adds purchased tokens exactly once; members may not', async () => {
     const k = nextKey();
     const g = await jsonOf(await app.request(at('/grant'), { user: org.owner, json: { tokenType: 'goal_generation', amount: 50, metadata: { paymentId: 'pi_1' } }, idempotencyKey: k }));
     expect(g).toMatchObject({ tokenType: 'goal_generation', granted: 50, replayed: false });

@@ -32,10 +32,24 @@ export interface HandlerOptions {
   authenticateServer?: (request: Request) => Promise<boolean>;
   /** Ledger entries fetched per page while streaming a usage export (1 to 10000). Default 1000. */
   exportPageSize?: number;
+  /**
+   * Billing operations that an organization's owners and admins may perform with their own token.
+   * Default: none. Grants (top-ups), adjustments and plan changes create or change value, so they
+   * are the app's billing decisions — its payment webhooks, operators and CLI, recognised by
+   * `authenticateServer` — and a customer's token answers 403 `server_only`. Opt in per operation
+   * only if the app really sells that as self-service (e.g. `['setPlan']` behind its own checkout).
+   *
+   * @example
+   * createHandler({ gate, authenticate, authenticateServer, selfServiceBilling: ['setPlan'] });
+   */
+  selfServiceBilling?: readonly BillingOperation[];
 }
 
+/** A billing operation an app may open to org owners/admins with `selfServiceBilling`. */
+export type BillingOperation = 'grant' | 'adjust' | 'setPlan';
+
 type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
-type Access = 'member' | 'admin' | 'server';
+type Access = 'member' | 'admin' | 'server' | BillingOperation;
 type Params = Record<string, string>;
 
 interface Input {
@@ -87,17 +101,20 @@ const replayHeaders = (result: { replayed?: boolean }): Record<string, string> =
  * | POST | `/orgs/:orgId/reservations/:id/release` | `{ metadata? }` or empty | 200 `ResolveResult` |
  * | GET | `/orgs/:orgId/stats` | `?from=YYYY-MM-DD&to=YYYY-MM-DD` (≤ 366 days) | 200 `Stats` |
  * | GET | `/orgs/:orgId/usage.csv`, `/usage.json` | `?from=&to=` (≤ 3660 days) | 200, streamed |
- * | POST | `/orgs/:orgId/admin/grant` | `{ tokenType, amount, metadata? }` + `Idempotency-Key` | 200 `GrantResult` |
- * | POST | `/orgs/:orgId/admin/plan` | `{ planId }` | 200 balances |
- * | POST | `/orgs/:orgId/admin/adjust` | `{ tokenType, amount, reason, metadata? }` + `Idempotency-Key` | 200 `AdjustResult` |
+ * | POST | `/orgs/:orgId/admin/grant` (server; see `selfServiceBilling`) | `{ tokenType, amount, metadata? }` + `Idempotency-Key` | 200 `GrantResult` |
+ * | POST | `/orgs/:orgId/admin/plan` (server; see `selfServiceBilling`) | `{ planId }` | 200 balances |
+ * | POST | `/orgs/:orgId/admin/adjust` (server; see `selfServiceBilling`) | `{ tokenType, amount, reason, metadata? }` + `Idempotency-Key` | 200 `AdjustResult` |
  * | PUT | `/orgs/:orgId/admin/members/:userId` | `{ role }` | 200 |
  * | DELETE | `/orgs/:orgId/admin/members/:userId` | | 200 |
  * | PUT | `/orgs/:orgId/admin/members/:userId/quotas/:tokenType` | `{ quota: number \| null }` | 200 |
  * | POST | `/admin/accounts` (server only) | `{ orgId, planId, ownerId, periodAnchor? }` | 201 created, 200 existing |
  * | POST | `/admin/expire-reservations` (server only) | `{ limit? }` or empty | 200 |
  *
- * Admin routes act as the authenticated user (owner/admin, checked in SQL) or, when
- * `authenticateServer` recognises the request, as the server (actor `null`).
+ * Member and quota routes (`admin/members…`) act as the authenticated user (owner/admin, checked
+ * in SQL; only an owner makes or removes an owner) or, when `authenticateServer` recognises the
+ * request, as the server (actor `null`). Billing routes (grant, plan, adjust) are the server's
+ * only, unless `selfServiceBilling` opens one to owners/admins: a customer's token answers 403
+ * `server_only` (401 without a valid token).
  *
  * Every error is RFC 9457 `application/problem+json` with a stable code: 400 `invalid_request`
  * (with `errors: [{ path, message }]`, paths like `body.units`, `query.from`, `params.orgId`,
@@ -118,7 +135,11 @@ const replayHeaders = (result: { replayed?: boolean }): Record<string, string> =
  * export { handler as GET, handler as POST, handler as PUT, handler as DELETE };
  */
 export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
-  const { gate, authenticate, authenticateServer, maxBodyBytes = 16_384, exportPageSize = 1000 } = options;
+  const { gate, authenticate, authenticateServer, maxBodyBytes = 16_384, exportPageSize = 1000, selfServiceBilling = [] } = options;
+  const billingOps: readonly BillingOperation[] = ['grant', 'adjust', 'setPlan'];
+  if (!Array.isArray(selfServiceBilling) || selfServiceBilling.some((op) => !billingOps.includes(op))) {
+    throw new TypeError("createHandler: selfServiceBilling must list only 'grant', 'adjust' or 'setPlan'");
+  }
   if (!gate || typeof authenticate !== 'function') throw new TypeError('createHandler: `gate` and `authenticate` are required');
   const base = ('/' + (options.basePath ?? '/api/tokengate')).replace(/^\/+/, '/').replace(/\/+$/, '');
   if (!Number.isInteger(exportPageSize) || exportPageSize < 1 || exportPageSize > 10_000) {
@@ -188,7 +209,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     }),
     exportRoute('csv'),
     exportRoute('json'),
-    route('POST', 'orgs/:orgId/admin/grant', 'admin', {
+    route('POST', 'orgs/:orgId/admin/grant', 'grant', {
       body: { schema: S.grant },
       idempotent: true,
       run: async ({ admin, body, idempotencyKey }) => {
@@ -197,11 +218,11 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
         return jsonResponse(result, 200, replayHeaders(result));
       },
     }),
-    route('POST', 'orgs/:orgId/admin/plan', 'admin', {
+    route('POST', 'orgs/:orgId/admin/plan', 'setPlan', {
       body: { schema: S.setPlan },
       run: async ({ admin, body }) => jsonResponse(await gate.setPlan(admin, (body as z.infer<typeof S.setPlan>).planId)),
     }),
-    route('POST', 'orgs/:orgId/admin/adjust', 'admin', {
+    route('POST', 'orgs/:orgId/admin/adjust', 'adjust', {
       body: { schema: S.adjust },
       idempotent: true,
       run: async ({ admin, body, idempotencyKey }) => {
@@ -258,13 +279,16 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       if (!authenticateServer || !(await authenticateServer(request))) {
         throw new TokenGateError('unauthorized', "This route requires the server's credentials.");
       }
-    } else if (r.access === 'admin' && authenticateServer && (await authenticateServer(request))) {
+    } else if (r.access !== 'member' && authenticateServer && (await authenticateServer(request))) {
       userId = null;
     } else {
       userId = (await authenticate(request)).userId;
       // The ledger keys people by uuid; a custom authenticator that returns anything else cannot act.
       if (typeof userId !== 'string' || !S.params.userId.safeParse(userId).success) {
         throw new TokenGateError('unauthorized', 'The authenticated user has no valid user id (a uuid).');
+      }
+      if (billingOps.includes(r.access as BillingOperation) && !selfServiceBilling.includes(r.access as BillingOperation)) {
+        throw new TokenGateError('server_only', "Grants, adjustments and plan changes are made by the app's server (its billing webhooks, operators or CLI), not with a customer's token.");
       }
     }
 

@@ -20,6 +20,8 @@ export const ERROR_STATUS = {
   reservation_expired: 410,
   reservation_not_pending: 409,
   ledger_immutable: 403,
+  owner_required: 403,
+  last_owner: 409,
   // added by the server and the client
   invalid_request: 400,
   unauthorized: 401,
@@ -27,6 +29,12 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  /** A request with this Idempotency-Key is running now: retry after `Retry-After` seconds. */
+  request_in_progress: 409,
+  /** The work of this Idempotency-Key was already delivered and charged; it is never run twice. */
+  request_completed: 409,
+  /** Only the app's server may do this (grants, adjustments, plan changes). */
+  server_only: 403,
   unavailable: 503,
   internal: 500,
   network: 0,

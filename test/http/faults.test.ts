@@ -83,7 +83,7 @@ describeServer('guard and API under faults', (db) => {
     const authenticate = supabaseAuth(issuer.authOptions);
     const api = toNodeHandler(createHandler({ gate, authenticate }));
     const ai = toNodeHandler(
-      guard({ gate, authenticate, tokenType: 'strategy_analysis', estimate: 10, onError: (error, info) => errors.push({ error, info }) }, (request, ctx) => {
+      guard({ gate, authenticate, tokenType: 'strategy_analysis', estimate: 10, replay: 'store', onError: (error, info) => errors.push({ error, info }) }, (request, ctx) => {
         runs++;
         return work(request, ctx);
       }),
@@ -151,7 +151,7 @@ describeServer('guard and API under faults', (db) => {
     await expectReconciled(db(), org.orgId);
   });
 
-  it('charges once when the answer is lost and the client retries with the same Idempotency-Key', async () => {
+  it('charges once and runs once when the answer is lost: the retry with the same Idempotency-Key gets the stored answer', async () => {
     const before = await balance();
     const k0 = (await kinds()).length;
     let ran!: () => void;
@@ -180,15 +180,16 @@ describeServer('guard and API under faults', (db) => {
 
     const retry = await ai('lost-answer');
     expect(retry.status).toBe(200);
-    expect(await retry.text()).toBe('result 2'); // the handler ran again for the retry…
-    expect(retry.headers.get('idempotent-replayed')).toBe('true'); // …but nothing more was charged
+    expect(await retry.text()).toBe('result 1'); // the first run's answer, stored with its charge…
+    expect(attempt).toBe(1); // …so the work did not run again
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
     expect(retry.headers.get('x-tokengate-charged')).toBe('7');
     expect((await kinds()).slice(k0)).toEqual(['reserve', 'commit']);
     expect(await balance()).toEqual({ left: before!.left - 7, held: 0, used: before!.used + 7 });
     await expectReconciled(db(), org.orgId);
   });
 
-  it('delivers the work when the database drops while the handler runs; the hold is refunded by expiry once it is back', async () => {
+  it('withholds the work (503) when the database drops while the handler runs; the hold is refunded by expiry once it is back', async () => {
     const before = await balance();
     const k0 = (await kinds()).length;
     errors.length = 0;
@@ -197,10 +198,9 @@ describeServer('guard and API under faults', (db) => {
       return new Response('finished anyway');
     };
     try {
+      // Delivered work is always charged: what cannot be charged is not delivered.
       const res = await ai('mid-flight');
-      expect(res.status).toBe(200);
-      expect(await res.text()).toBe('finished anyway');
-      expect(res.headers.get('x-tokengate-charged')).toBeNull();
+      await expectProblem(res, 'unavailable');
       expect(errors.map((e) => [e.info.phase, (e.error as TokenGateError).code])).toEqual([['commit', 'unavailable']]);
     } finally {
       await proxy.start();
