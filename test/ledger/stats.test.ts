@@ -81,6 +81,18 @@ describeEachDb('stats and forecast', (db) => {
     await db().setNow(null);
   });
 
+  it('forecasts no run-out (not an integer overflow) for a huge balance with little use', async () => {
+    await db().setNow('2028-02-15T00:00:00Z');
+    const org = await createOrg(db(), { plan: 'pro', anchor: '2028-02-15T00:00:00Z' });
+    for (let i = 0; i < 3; i++) {
+      await call(db(), 'grant_tokens', { p_org_id: org.orgId, p_actor_id: null, p_token_type: 'goal_generation', p_amount: 1_000_000_000, p_idempotency_key: `big-${i}` });
+    }
+    await call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: org.owner, p_token_type: 'goal_generation', p_idempotency_key: 'one' });
+    const stats = await call(db(), 'stats', { p_org_id: org.orgId, p_user_id: org.owner, p_from: '2028-02-01', p_to: '2028-02-29' });
+    const goal = stats.forecast.find((f: { tokenType: string }) => f.tokenType === 'goal_generation');
+    expect(goal).toMatchObject({ available: 3_000_000_019, burnPerDay: 0.14, runsOutOn: null, runsOutBeforeRefresh: false });
+  });
+
   it('rejects ranges that are reversed, missing or longer than 366 days, and non-members', async () => {
     const org = await createOrg(db());
     const stats = (from: unknown, to: unknown, user = org.owner) =>
