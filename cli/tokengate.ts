@@ -82,5 +82,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 }
 
 main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
+  // Keep a failure already recorded (stdout that failed for a reason other than a closed pipe).
+  if (code !== 0 || !process.exitCode) process.exitCode = code;
 });
