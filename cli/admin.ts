@@ -1,5 +1,5 @@
 /**
- * Shared by the admin commands (`grant`, `set-plan`, `adjust`, `members`, `usage`): the database
+ * Shared by the admin commands (`accounts`, `grant`, `set-plan`, `adjust`, `members`, `usage`): the database
  * option, argument checks that raise `UsageError`s, and a gate acting as the server itself
  * (`actorId: null`) over one node-postgres pool connecting as `service_role`.
  */
