@@ -14,7 +14,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, ROOT } from './build.ts';
-import { CONSUMER_TSCONFIG, consumerProject, readReadmeBlocks, writeFiles, type ReadmeBlock, type ReadmeFile } from './readme-blocks.ts';
+import { CONSUMER_TSCONFIG, consumerProject, readmeBlocks, readReadmeBlocks, writeFiles, type ReadmeBlock, type ReadmeFile } from './readme-blocks.ts';
 
 const TSC = path.join(ROOT, 'node_modules', '.bin', 'tsc');
 
@@ -73,6 +73,37 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (project) await rm(project, { recursive: true, force: true });
+});
+
+describe('readmeBlocks (the extraction)', () => {
+  it('names files by a leading path comment, splits multi-file blocks, applies preludes and list indentation', () => {
+    const markdown = [
+      '# Title', //                                          1
+      '```ts', //                                            2
+      '// lib/a.ts', //                                      3
+      "export const a = 1;", //                              4
+      '', //                                                 5
+      '// app/b/route.ts', //                                6
+      "import { a } from '@/lib/a';", //                     7
+      '```', //                                              8
+      '1. Step', //                                          9
+      '   <!-- prelude: declare const x: number; -->', //   10
+      '', //                                                11
+      '   ```tsx', //                                       12
+      '   export const y = <b>{x}</b>;', //                 13
+      '   ```', //                                          14
+      '```sh', //                                           15
+      'npm test', //                                        16
+      '```', //                                             17
+    ].join('\n');
+    const [first, second, ...rest] = readmeBlocks(markdown);
+    expect(rest).toEqual([]);
+    expect(first!.files).toEqual([
+      { path: 'lib/a.ts', line: 3, code: '// lib/a.ts\nexport const a = 1;\n\n', preludeLines: 0 },
+      { path: 'app/b/route.ts', line: 6, code: "// app/b/route.ts\nimport { a } from '@/lib/a';\n", preludeLines: 0 },
+    ]);
+    expect(second!.files).toEqual([{ path: 'block-13.tsx', line: 13, code: 'declare const x: number;\nexport const y = <b>{x}</b>;\n', preludeLines: 1 }]);
+  });
 });
 
 describe('README.md code blocks', () => {
