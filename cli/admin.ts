@@ -1,5 +1,5 @@
 /**
- * Shared by the admin commands (`grant`, `set-plan`, `adjust`, `members`, `usage`): the database
+ * Shared by the admin commands (`accounts`, `grant`, `set-plan`, `adjust`, `members`, `usage`): the database
  * option, argument checks that raise `UsageError`s, and a gate acting as the server itself
  * (`actorId: null`) over one node-postgres pool connecting as `service_role`.
  */
@@ -130,6 +130,13 @@ export async function withAdmin<T>(command: string, connectionString: string, fn
   }
 }
 
+/**
+ * SQLSTATEs that mean the schema is missing or out of date: undefined_function, invalid_schema_name
+ * (schema does not exist), undefined_table. Only these get the "is it migrated?" hint; a login role
+ * that does not exist or a permission error is not fixed by migrating.
+ */
+const NOT_MIGRATED_SQLSTATES = new Set(['42883', '3F000', '42P01']);
+
 function describeFailure(command: string, error: unknown): unknown {
   if (!(error instanceof TokenGateError)) return error;
   if (error.code === 'unavailable') {
@@ -138,7 +145,9 @@ function describeFailure(command: string, error: unknown): unknown {
   }
   if (error.code === 'internal') {
     const cause = error.cause instanceof Error ? error.cause.message : '';
-    return new CommandError(`tokengate ${command}: the database failed: ${cause || error.message} (is it migrated? run 'tokengate migrate')`);
+    const sqlstate = (error.cause as { code?: unknown } | undefined)?.code;
+    const hint = typeof sqlstate === 'string' && NOT_MIGRATED_SQLSTATES.has(sqlstate) ? " (is it migrated? run 'tokengate migrate')" : '';
+    return new CommandError(`tokengate ${command}: the database failed: ${cause || error.message}${hint}`);
   }
   const facts = Object.keys(error.facts).length > 0 ? ` ${JSON.stringify(error.facts)}` : '';
   const detail = error.message && error.message !== error.code ? `: ${error.message}` : '';

@@ -20,17 +20,32 @@ export interface Io {
 let stdoutError: Error | undefined;
 let listening = false;
 
+/**
+ * Without a listener, a write to a pipe whose reader is gone (`tokengate init | head -5`) crashes
+ * the process with an "Unhandled 'error' event" stack trace. With it, stdout is treated as closed:
+ * further lines are dropped and the command finishes with its own exit code.
+ */
+function watchStdout(): void {
+  if (listening) return;
+  listening = true;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    stdoutError ??= err;
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED' && stdoutError === err) {
+      process.stderr.write(`tokengate: cannot write to stdout: ${err.message}\n`);
+      process.exitCode = 1;
+    }
+  });
+}
+
 export const processIo: Io = {
-  out: (line) => process.stdout.write(`${line}\n`),
+  out: (line) => {
+    watchStdout();
+    if (!stdoutError) process.stdout.write(`${line}\n`);
+  },
   err: (line) => process.stderr.write(`${line}\n`),
   write: (chunk) =>
     new Promise((resolve, reject) => {
-      if (!listening) {
-        listening = true;
-        process.stdout.on('error', (err) => {
-          stdoutError ??= err;
-        });
-      }
+      watchStdout();
       if (stdoutError) return reject(stdoutError);
       // Wait for the pipe to drain (or to break: a closed reader fails the write).
       process.stdout.write(chunk, (err) => (err ? reject(err) : resolve()));

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommandError, UsageError, processIo, type Io } from './errors.ts';
+import { accounts } from './accounts.ts';
 import { adjust } from './adjust.ts';
 import { demo } from './demo.ts';
 import { grant } from './grant.ts';
@@ -19,6 +20,7 @@ import { usage } from './usage.ts';
 const COMMANDS: Record<string, { summary: string; run: (argv: string[], io: Io) => Promise<number> }> = {
   init: { summary: 'copy the migrations into supabase/migrations/ and print the setup steps', run: init },
   migrate: { summary: 'apply the migrations to a Postgres database (plain Postgres or Supabase)', run: migrate },
+  accounts: { summary: 'register an organization (create) or show organizations and their balances (list, show)', run: accounts },
   grant: { summary: 'add purchased tokens to an organization (exactly once per --key); prints the balance', run: grant },
   'set-plan': { summary: 'move an organization to another plan; prints the plan and balances', run: setPlan },
   adjust: { summary: "correct an organization's tokens by hand (±n) with a reason", run: adjust },
@@ -82,5 +84,6 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
 }
 
 main(process.argv.slice(2)).then((code) => {
-  process.exitCode = code;
+  // Keep a failure already recorded (stdout that failed for a reason other than a closed pipe).
+  if (code !== 0 || !process.exitCode) process.exitCode = code;
 });

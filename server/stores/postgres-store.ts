@@ -29,8 +29,9 @@ export interface PostgresStoreOptions {
  * @example
  * const store = postgresStore({ connectionString: process.env.DATABASE_URL });
  * const gate = createTokenGate({ store });
+ * process.once('SIGTERM', () => void store.close()); // ends the pool it created
  */
-export function postgresStore(options: PostgresStoreOptions): TokenStore {
+export function postgresStore(options: PostgresStoreOptions): TokenStore & { close(): Promise<void> } {
   const owned = !options.pool;
   const role = options.role === undefined ? 'service_role' : options.role;
   let pool: Promise<pg.Pool> | undefined = options.pool ? Promise.resolve(options.pool) : undefined;

@@ -299,7 +299,9 @@ describe('tokengate admin commands (built CLI)', () => {
     expectOneLineFailure(noOrg, 1, 'usage unknown org');
   });
   it('usage stops quietly when the reader goes away (`| head`)', async () => {
-    await db.query("select tokengate.grant_tokens($1, null, 'goal_generation', 1, 'bulk-' || g, '{}') from generate_series(1, 500) g", [ORG]);
+    // ~2,000 rows (~270 kB of CSV) never fit in the pipe: the reader goes away mid-export even when
+    // this process is slow to get to the first chunk (500 rows could all be written by then).
+    await db.query("select tokengate.grant_tokens($1, null, 'goal_generation', 1, 'bulk-' || g, '{}') from generate_series(1, 2000) g", [ORG]);
     const child = spawn(process.execPath, [CLI, 'usage', '--org', ORG, '--from', FROM, '--to', TO, '--page-size', '1'], {
       env: { PATH: process.env.PATH, DATABASE_URL: dbUrl },
     });
