@@ -3,7 +3,7 @@
  * but no `showModal()` / `close()` / `requestClose()` and no Esc → `cancel`. Import it first in a
  * jsdom test that opens a kit dialog. It models only what those tests need: the `open` attribute,
  * a stack of modals, Esc firing a cancelable `cancel` on the top one (then `close` unless
- * prevented). Top layer, inertness and focus restoration are the browser's: they are tested in
+ * prevented), and `close` fired a task after `close()`, as browsers do. Top layer, inertness and focus restoration are the browser's: they are tested in
  * Chromium (stories/upgrade-prompt.stories.tsx, test/e2e/demo.test.ts), never here.
  *
  * @example
@@ -26,7 +26,8 @@ if (proto && typeof proto.showModal !== 'function') {
     this.removeAttribute('open');
     if (returnValue !== undefined) this.returnValue = returnValue;
     modals.splice(modals.indexOf(this) >>> 0, 1);
-    this.dispatchEvent(new Event('close'));
+    // As the platform does: `close` fires a task later, not inside close().
+    setTimeout(() => this.dispatchEvent(new Event('close')), 0);
   };
   proto.requestClose = function requestClose(this: HTMLDialogElement, returnValue?: string) {
     if (!this.hasAttribute('open')) return;

@@ -117,8 +117,10 @@ function DialogContent({ onOpenChange, className, onKeyDown, onMouseDown, onCanc
       }}
       onClose={(e: SyntheticEvent<HTMLDialogElement>) => {
         onClose?.(e);
-        // Closed by the platform without a cancel the page could stop (e.g. a repeated Esc).
-        if (!closing.current) onOpenChange(false);
+        // Closed by the platform without a cancel the page could stop (e.g. a repeated Esc). The event
+        // comes a task later: from a close of our own, or one already reopened (StrictMode's effect
+        // replay), it is stale.
+        if (!closing.current && !e.currentTarget.open) onOpenChange(false);
       }}
       onMouseDown={(e: MouseEvent<HTMLDialogElement>) => {
         onMouseDown?.(e);

@@ -2,7 +2,7 @@ import '../../../test/dom/dialog-polyfill.ts';
 import { QueryClient } from '@tanstack/react-query';
 import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { useState } from 'react';
+import { StrictMode, useState } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { UpgradeReason } from '../../i18n/messages.ts';
 import { expectNoAxeViolations } from '../expect-no-axe-violations.ts';
@@ -182,6 +182,19 @@ describe('UpgradePrompt dialog', () => {
     rerender(<UpgradePrompt {...base} reason="low" variant="dialog" open={false} onOpenChange={onOpenChange} />);
     expect(screen.queryByRole('dialog')).toBeNull();
     expect(onOpenChange).toHaveBeenCalledOnce();
+  });
+
+  it('stays open under StrictMode (its effect runs twice; the first close event comes a task later)', async () => {
+    const user = userEvent.setup();
+    render(
+      <StrictMode>
+        <Opener {...base} reason="plan_blocked" onUpgrade={vi.fn()} />
+      </StrictMode>,
+    );
+    await user.click(screen.getByRole('button', { name: 'Generate quests' }));
+    await new Promise((r) => setTimeout(r, 20));
+    expect((screen.getByRole('dialog') as HTMLDialogElement).open).toBe(true);
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Close' }));
   });
 
   it("locks the page's scroll while open and restores it after", async () => {
