@@ -86,7 +86,8 @@ export function TokenGateButton({
         }}
         {...props}
       >
-        {running ? busyText : children}
+        {/* Spans: the button's flex gap spaces them; the ' ' between is for the accessible name only. */}
+        <span data-slot="token-gate-button-label">{running ? busyText : children}</span>
         {!hideCost && !running && (
           <>
             {' '}
