@@ -4,7 +4,8 @@
  *
  * - `/api/tokengate/*` — the real REST handler (`createHandler`),
  * - `/api/ai/<tokenType>` — the app's own AI routes behind `guard(...)` (a fake, deterministic model),
- * - `/api/demo/*` — demo-only helpers (the user switcher's sign-in, a directory, a raw SQL view),
+ * - `/api/demo/*` — demo-only helpers (the user switcher's sign-in, a directory, a raw SQL view, and
+ *   the billing webhook the simulated checkout plays),
  *
  * over embedded PGlite persisted in `.tokengate/` (or `TOKENGATE_DEMO_DIR`), migrated and seeded on
  * first start. `DATABASE_URL=postgres://…` uses that database instead (see README).
@@ -194,6 +195,20 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   // (that is the user switcher), and /inspect shows raw rows without asking who you are.
   const demoApi = toNodeHandler(async (request) => {
     const url = new URL(request.url);
+    if (url.pathname === '/api/demo/billing-webhook' && request.method === 'POST') {
+      // Plays the billing provider's webhook after the playground's simulated checkout: the SERVER
+      // changes the plan or adds purchased tokens (actor null), never a member's or admin's token.
+      const event = (await request.json().catch(() => ({}))) as { orgId?: string; checkoutId?: string; planId?: string; tokenType?: string; amount?: number };
+      if (!DEMO_ORGS.some((o) => o.id === event.orgId) || typeof event.checkoutId !== 'string') {
+        return Response.json({ error: 'unknown demo org or checkout' }, { status: 400 });
+      }
+      const ctx = { orgId: event.orgId!, actorId: null };
+      if (event.planId) return Response.json(await gate.setPlan(ctx, event.planId));
+      if (event.tokenType && typeof event.amount === 'number') {
+        return Response.json(await gate.grant(ctx, event.tokenType, { amount: event.amount, idempotencyKey: `checkout:${event.checkoutId}` }));
+      }
+      return Response.json({ error: 'nothing to apply' }, { status: 400 });
+    }
     if (request.method !== 'GET') return Response.json({ error: 'method not allowed' }, { status: 405 });
     if (url.pathname === '/api/demo/directory') {
       return Response.json({ orgs: DEMO_ORGS, storage: db.kind, aiDelayMs });

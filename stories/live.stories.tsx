@@ -74,7 +74,7 @@ export const Live: Story = {
   play: async ({ canvasElement, loaded, step }) => {
     const backend = (loaded as { backend: LiveBackend }).backend;
     const canvas = within(canvasElement);
-    const generate = () => canvas.findByRole('button', { name: 'Generate quest' }, LOAD);
+    const generate = () => canvas.findByRole('button', { name: /^Generate quest/ }, LOAD);
 
     await step('a generation charges 3 tokens', async () => {
       await canvas.findByText(/60 tokens left/, undefined, LOAD);
@@ -95,14 +95,14 @@ export const Live: Story = {
 
     await step('running out shows the upgrade prompt; a top-up continues', async () => {
       await userEvent.click(canvas.getByRole('button', { name: /use up all but 3/i }));
-      await canvas.findByText(/ 3 tokens left/, undefined, LOAD);
+      await canvas.findByText(/^3 tokens left$/, undefined, LOAD);
       await userEvent.click(await generate());
-      await expect(await canvas.findByText(/ 0 tokens left/, undefined, LOAD)).toBeInTheDocument();
+      await expect(await canvas.findByText(/^0 tokens left$/, undefined, LOAD)).toBeInTheDocument();
       await waitFor(() => expect(canvasElement.querySelector('[data-slot="upgrade-prompt"]')).not.toBeNull(), LOAD);
-      await expect(await generate()).toBeDisabled();
+      await expect(await generate()).toHaveAttribute('aria-disabled', 'true');
       await userEvent.click(canvas.getByRole('button', { name: /buy 60 tokens/i }));
-      await expect(await canvas.findByText(/ 60 tokens left/, undefined, LOAD)).toBeInTheDocument();
-      await expect(await generate()).toBeEnabled();
+      await expect(await canvas.findByText(/^60 tokens left$/, undefined, LOAD)).toBeInTheDocument();
+      await waitFor(async () => expect(await generate()).not.toHaveAttribute('aria-disabled'), LOAD);
       await expect(await backend.available()).toBe(60);
     });
 
@@ -110,7 +110,8 @@ export const Live: Story = {
       await userEvent.click(canvas.getByRole('button', { name: /use up all but 3/i }));
       await userEvent.click(await generate());
       await userEvent.click(await canvas.findByRole('button', { name: /upgrade to enterprise/i }, LOAD));
-      await expect(await canvas.findByText(/3 tokens · Unlimited/, undefined, LOAD)).toBeInTheDocument();
+      await expect(await canvas.findByText('Unlimited', { selector: 'span:not([data-slot])' }, LOAD)).toBeInTheDocument();
+      await expect(await canvas.findByRole('button', { name: 'Generate quest (3 tokens)' }, LOAD)).toBeInTheDocument();
       await userEvent.click(await generate());
       await expect(await canvas.findByText(/^Quest:/, undefined, LOAD)).toBeInTheDocument();
     });

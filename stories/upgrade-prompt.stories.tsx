@@ -9,6 +9,7 @@ const balanceFor: Record<UpgradeReason, UpgradePromptProps['balance']> = {
   plan_blocked: starterBalances.tokenTypes[0],
   insufficient_tokens: exhaustedBalances.tokenTypes[0],
   member_quota_exceeded: proBalances.tokenTypes[0],
+  not_a_member: undefined,
   low: lowBalances.tokenTypes[0],
 };
 const REASONS = Object.keys(balanceFor) as UpgradeReason[];
@@ -42,6 +43,13 @@ const meta = {
 export default meta;
 type Story = StoryObj<typeof meta>;
 
+/**
+ * The platform's modal dialog, checked in the real browser: top layer (`:modal`), the page behind
+ * inert to focus and to the pointer, the page's scroll locked, focus inside, and a close request
+ * (the `cancel` event Esc fires) closing it with focus back on the opener. The close request is
+ * made with `requestClose()`: a play function's keyboard is synthetic, and a synthetic Esc does
+ * not make the browser fire `cancel` (the playground's e2e presses the real key).
+ */
 const dialog = (reason: UpgradeReason): Story => ({
   args: { reason, variant: 'dialog' },
   render: (args) => <DialogDemo {...args} balance={balanceFor[args.reason]} />,
@@ -49,12 +57,21 @@ const dialog = (reason: UpgradeReason): Story => ({
     const canvas = within(canvasElement);
     const opener = canvas.getByRole('button', { name: 'Generate quest' });
     await userEvent.click(opener);
-    const box = await canvas.findByRole('dialog');
-    await expect(box).toHaveAttribute('aria-modal', 'true');
+    const box = (await canvas.findByRole('dialog')) as HTMLDialogElement;
+    await expect(box.tagName).toBe('DIALOG');
+    await expect(box.matches(':modal')).toBe(true);
     await waitFor(() => expect(box.contains(document.activeElement)).toBe(true));
-    await userEvent.keyboard('{Escape}');
+    // The page behind is inert: it cannot take focus, and the pointer hits the backdrop.
+    opener.focus();
+    await expect(box.contains(document.activeElement)).toBe(true);
+    const { left, top, width, height } = opener.getBoundingClientRect();
+    await expect(document.elementFromPoint(left + width / 2, top + height / 2)).toBe(box);
+    await expect(getComputedStyle(document.documentElement).overflow).toBe('hidden');
+
+    box.requestClose();
     await waitFor(() => expect(canvas.queryByRole('dialog')).toBeNull());
     await expect(opener).toHaveFocus();
+    await expect(getComputedStyle(document.documentElement).overflow).not.toBe('hidden');
   },
 });
 
@@ -62,12 +79,23 @@ export const PlanBlockedInline: Story = { args: { reason: 'plan_blocked' } };
 export const InsufficientTokensInline: Story = { args: { reason: 'insufficient_tokens' } };
 export const MemberQuotaExceededInline: Story = { args: { reason: 'member_quota_exceeded' } };
 export const LowInline: Story = { args: { reason: 'low' } };
+/** The caller is not a member of the organization: no upgrade or top-up (neither would help). */
+export const NotAMemberInline: Story = { args: { reason: 'not_a_member' } };
+/** Only a token type id, no balance: the name is written as the catalog writes it ("Quest generation"). */
+export const TokenTypeOnly: Story = {
+  args: { reason: 'plan_blocked', tokenType: 'quest_generation' },
+  render: (args) => <UpgradePrompt {...args} />,
+  play: async ({ canvasElement }) => {
+    await expect(within(canvasElement).getByRole('heading')).toHaveTextContent('Quest generation isn’t included in your plan');
+  },
+};
 export const InsufficientTokensInlineDark: Story = { args: { reason: 'insufficient_tokens' }, globals: { theme: 'dark' } };
 export const LowInlineDark: Story = { args: { reason: 'low' }, globals: { theme: 'dark' } };
 export const PlanBlockedDialog = dialog('plan_blocked');
 export const InsufficientTokensDialog = dialog('insufficient_tokens');
 export const MemberQuotaExceededDialog = dialog('member_quota_exceeded');
 export const LowDialog = dialog('low');
+export const NotAMemberDialog = dialog('not_a_member');
 
 export const InsufficientTokensDialogDark: Story = { ...dialog('insufficient_tokens'), globals: { theme: 'dark' } };
 

@@ -3,12 +3,12 @@
  * against the real server (see demo/server.ts).
  */
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
-import { useEffect, useMemo, useState, type FormEvent, type ReactNode } from 'react';
+import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { createTokenClient } from '../../src/core/index.ts';
 import type { TokenBalance } from '../../src/core/index.ts';
 import { tokenGateKeys } from '../../src/core/index.ts';
-import { TokenDashboard, UpgradePrompt } from '../../src/components/index.ts';
-import { useTokenBalances, useTokenGate, TokenGateProvider } from '../../src/react/index.ts';
+import { TokenDashboard, TokenGateButton, UpgradePrompt } from '../../src/components/index.ts';
+import { tokenGateRetry, useTokenBalances, useTokenGate, TokenGateProvider } from '../../src/react/index.ts';
 import type { AiResult } from '../fake-ai.ts';
 import { AI_FEATURES, type AiFeature, type DemoOrg, type DemoUser } from '../directory.ts';
 
@@ -43,7 +43,12 @@ const PLANS = [
   { id: 'pro', name: 'Pro', price: '$20/month' },
   { id: 'enterprise', name: 'Enterprise', price: '$99/month' },
 ] as const;
-const TOP_UP = { tokenType: 'quest_generation', amount: 30, label: 'Buy 30 quest tokens — $5' } as const;
+const TOP_UP = { tokenType: 'quest_generation', amount: 30, label: 'Buy 30 quest tokens — $5', price: '$5' } as const;
+
+/** What the user is buying at the (simulated) checkout. */
+type Purchase =
+  | { kind: 'plan'; planId: string; title: string; price: string }
+  | { kind: 'tokens'; tokenType: string; amount: number; title: string; price: string };
 
 /** The root: directory, org and user switchers (kept in the URL: `?org=pro&user=<id>`). */
 export function App() {
@@ -123,7 +128,8 @@ export function App() {
 
 /** One organization as one user: a fresh client and cache, so a switch never shows stale data. */
 function Workspace({ org, user, directory }: { org: DemoOrg; user: DemoUser; directory: Directory }) {
-  const [queryClient] = useState(() => new QueryClient({ defaultOptions: { queries: { retry: 1, refetchOnWindowFocus: false } } }));
+  // tokenGateRetry: network failures and 5xx are retried, a refusal (403 not_a_member…) shows at once.
+  const [queryClient] = useState(() => new QueryClient({ defaultOptions: { queries: { retry: tokenGateRetry, refetchOnWindowFocus: false } } }));
   const client = useMemo(
     () => createTokenClient({ baseUrl: '/api/tokengate', getAccessToken: () => tokenFor(user.id), orgId: org.id }),
     [org.id, user.id],
@@ -169,12 +175,49 @@ function useAdmin(org: DemoOrg, user: DemoUser) {
 
 function Page({ org, user, directory }: { org: DemoOrg; user: DemoUser; directory: Directory }) {
   const admin = useAdmin(org, user);
+  const queryClient = useQueryClient();
   const balances = useTokenBalances();
+  const [checkout, setCheckout] = useState<Purchase | null>(null);
+  const [paid, setPaid] = useState<string | null>(null);
+  const paidRef = useRef<HTMLParagraphElement>(null);
   const planId = balances.data?.plan.id;
   const next = planId === 'starter' ? PLANS[1] : planId === 'pro' ? PLANS[2] : null;
-  const upgrade = next ? { onUpgrade: () => void admin.setPlan(next.id), upgradeLabel: `Upgrade to ${next.name} — ${next.price}` } : {};
-  const topUp = { onTopUp: () => void admin.grant(TOP_UP.tokenType, TOP_UP.amount), topUpLabel: TOP_UP.label };
+  // What an app does: Upgrade and Buy go to the billing provider's checkout; the plan or the tokens
+  // change when its webhook reaches the app's server — never from the browser with a user's token.
+  const upgrade = next
+    ? {
+        onUpgrade: () => setCheckout({ kind: 'plan', planId: next.id, title: `${next.name} plan`, price: next.price }),
+        upgradeLabel: `Upgrade to ${next.name} — ${next.price}`,
+      }
+    : {};
+  const topUp = {
+    onTopUp: () => setCheckout({ kind: 'tokens', tokenType: TOP_UP.tokenType, amount: TOP_UP.amount, title: `${TOP_UP.amount} quest tokens`, price: TOP_UP.price }),
+    topUpLabel: TOP_UP.label,
+  };
   const names = new Map(org.members.map((m) => [m.id, m.name]));
+
+  useEffect(() => {
+    if (paid) paidRef.current?.focus();
+  }, [paid]);
+
+  if (checkout) {
+    return (
+      <CheckoutPage
+        org={org}
+        purchase={checkout}
+        onCancel={() => setCheckout(null)}
+        onPaid={async () => {
+          await queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(org.id) });
+          setCheckout(null);
+          setPaid(
+            checkout.kind === 'plan'
+              ? `Payment received (simulated): the billing webhook moved ${org.name} to the ${checkout.title}.`
+              : `Payment received (simulated): the billing webhook added ${checkout.title}.`,
+          );
+        }}
+      />
+    );
+  }
 
   return (
     <main className="mx-auto grid max-w-6xl gap-6 px-6 py-6 lg:grid-cols-[minmax(0,1fr)_minmax(0,1fr)]">
@@ -183,8 +226,13 @@ function Page({ org, user, directory }: { org: DemoOrg; user: DemoUser; director
           Financial Goals <span aria-hidden="true">→</span> Quests
         </nav>
         <h1 className="text-2xl font-semibold">Quests</h1>
+        {paid && (
+          <p ref={paidRef} tabIndex={-1} role="status" data-testid="checkout-done" className="rounded border border-green-700 bg-green-50 p-3 text-sm text-green-900">
+            {paid}
+          </p>
+        )}
         <QuestPanel upgrade={upgrade} topUp={topUp} />
-        <OtherFeatures />
+        <OtherFeatures upgrade={upgrade} />
         {admin.message && (
           <p role="status" className={admin.message.ok ? 'text-sm text-green-800' : 'text-sm text-red-700'}>
             {admin.message.text}
@@ -247,17 +295,17 @@ function QuestPanel({ upgrade, topUp }: { upgrade: UpgradeProps; topUp: TopUpPro
       <p className="mt-1 text-xs text-slate-600">$4,200 of $10,000 saved</p>
 
       <div className="mt-5 flex flex-wrap items-center gap-4">
-        {!(quest.blocked && quest.status !== 'running') && (
-          <button
-            type="button"
-            className="rounded-md bg-indigo-700 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-800 disabled:cursor-not-allowed disabled:bg-slate-400"
-            disabled={!quest.canRun}
-            aria-describedby="quest-balance"
-            onClick={() => void generate()}
-          >
-            {quest.status === 'running' ? 'Generating…' : `Generate New Quest (${quest.cost ?? 3} tokens)`}
-          </button>
-        )}
+        {/* Always there, aria-disabled when it cannot run: the keyboard focus stays on it through a run. */}
+        <TokenGateButton
+          gate={quest}
+          className="px-4 py-2"
+          runningLabel="Generating…"
+          aria-describedby="quest-balance"
+          data-testid="quest-button"
+          onClick={() => void generate()}
+        >
+          Generate New Quest
+        </TokenGateButton>
         <label className="flex items-center gap-2 text-sm">
           <input type="checkbox" checked={failNext} onChange={(e) => setFailNext(e.target.checked)} />
           Make the next call fail
@@ -267,6 +315,7 @@ function QuestPanel({ upgrade, topUp }: { upgrade: UpgradeProps; topUp: TopUpPro
         {left}
       </p>
       <div aria-live="polite" className="mt-2 text-sm">
+        {quest.status === 'success' && <p className="sr-only">Quest generated.</p>}
         {quest.status === 'refunded' && (
           <p className="text-amber-800" data-testid="quest-refunded">
             The generator failed — your {quest.cost} tokens were refunded.
@@ -301,37 +350,117 @@ function balanceText(balance: TokenBalance | undefined): string {
   return `${balance.available ?? 0} quest tokens left`;
 }
 
-function OtherFeatures() {
+function OtherFeatures({ upgrade }: { upgrade: UpgradeProps }) {
   return (
     <Card title="Other AI features" id="features-title">
       <ul className="space-y-3">
         {AI_FEATURES.filter((f) => f !== 'quest_generation').map((f) => (
-          <Feature key={f} feature={f} />
+          <Feature key={f} feature={f} upgrade={upgrade} />
         ))}
       </ul>
     </Card>
   );
 }
 
-function Feature({ feature }: { feature: AiFeature }) {
+const REASON_TEXT = {
+  plan_blocked: 'Not in your plan',
+  insufficient_tokens: 'Out of tokens',
+  member_quota_exceeded: 'Your quota is used up',
+  not_a_member: 'You’re not a member of this organization',
+} as const;
+
+function Feature({ feature, upgrade }: { feature: AiFeature; upgrade: UpgradeProps }) {
+  const [explain, setExplain] = useState(false);
   const gate = useTokenGate(feature, {
     action: async (ctx) => (await (await ctx.fetch(`/api/ai/${feature}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json()) as AiResult,
   });
-  const reason = gate.reason === 'plan_blocked' ? 'Not in your plan' : gate.reason === 'insufficient_tokens' ? 'Out of tokens' : gate.reason === 'member_quota_exceeded' ? 'Your quota is used up' : null;
+  const reason = gate.reason ? REASON_TEXT[gate.reason] : null;
+  const reasonId = `${feature}-reason`;
   return (
     <li className="flex flex-wrap items-center gap-3">
-      <button
-        type="button"
-        className="rounded-md border border-indigo-700 px-3 py-1.5 text-sm font-medium text-indigo-800 hover:bg-indigo-50 disabled:cursor-not-allowed disabled:border-slate-300 disabled:text-slate-600"
-        disabled={!gate.canRun}
+      {/* A press while blocked explains why, in the kit's UpgradePrompt dialog. */}
+      <TokenGateButton
+        gate={gate}
+        variant="secondary"
+        aria-describedby={reason ? reasonId : undefined}
         onClick={() => void gate.run()}
+        onBlockedClick={() => setExplain(true)}
       >
-        {gate.status === 'running' ? 'Working…' : `${FEATURE_LABELS[feature]} (${gate.cost ?? '…'} ${gate.cost === 1 ? 'token' : 'tokens'})`}
-      </button>
-      {reason && <span className="text-sm text-slate-700">{reason}</span>}
+        {FEATURE_LABELS[feature]}
+      </TokenGateButton>
+      {gate.reason && (
+        <UpgradePrompt variant="dialog" open={explain} onOpenChange={setExplain} reason={gate.reason} balance={gate.balance} tokenType={feature} {...upgrade} />
+      )}
+      {reason && <span id={reasonId} className="text-sm text-slate-700">{reason}</span>}
       {gate.status === 'refunded' && <span className="text-sm text-amber-800">Failed and refunded</span>}
       {gate.data && <span className="text-sm text-slate-700">{gate.data.title}: {gate.data.items[0]}</span>}
     </li>
+  );
+}
+
+/**
+ * The playground's stand-in for a billing provider's hosted checkout (Stripe Checkout, Paddle, …).
+ * Nothing is charged. "Pay" plays the provider: it calls the playground server's billing webhook,
+ * and the SERVER changes the plan or adds the tokens with its own credentials.
+ */
+function CheckoutPage({ org, purchase, onCancel, onPaid }: { org: DemoOrg; purchase: Purchase; onCancel: () => void; onPaid: () => Promise<void> }) {
+  const heading = useRef<HTMLHeadingElement>(null);
+  const [state, setState] = useState<{ busy: boolean; error: string | null }>({ busy: false, error: null });
+  useEffect(() => heading.current?.focus(), []);
+  const pay = async () => {
+    setState({ busy: true, error: null });
+    const { kind: _kind, title: _title, price: _price, ...item } = purchase;
+    const res = await fetch('/api/demo/billing-webhook', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ orgId: org.id, checkoutId: crypto.randomUUID(), ...item }),
+    }).catch(() => null);
+    if (!res?.ok) {
+      setState({ busy: false, error: `The simulated payment failed (${res ? res.status : 'network'}).` });
+      return;
+    }
+    await onPaid();
+  };
+  return (
+    <main aria-labelledby="checkout-title" className="mx-auto max-w-lg px-6 py-10">
+      <p role="note" className="mb-4 rounded border border-amber-600 bg-amber-50 p-3 text-sm text-amber-900">
+        <strong>Simulated checkout.</strong> This is the playground: no payment is taken. A real app sends the user to its
+        billing provider here, and the plan or tokens change when the provider&apos;s webhook reaches the app&apos;s server.
+      </p>
+      <div className="rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
+        <h1 id="checkout-title" ref={heading} tabIndex={-1} className="text-xl font-semibold outline-none">
+          Checkout (simulated)
+        </h1>
+        <dl className="mt-4 grid grid-cols-[auto_1fr] gap-x-4 gap-y-1 text-sm">
+          <dt className="text-slate-600">Organization</dt>
+          <dd>{org.name}</dd>
+          <dt className="text-slate-600">Item</dt>
+          <dd>{purchase.title}</dd>
+          <dt className="text-slate-600">Price</dt>
+          <dd>{purchase.price}</dd>
+          <dt className="text-slate-600">Card</dt>
+          <dd>Test card 4242 4242 4242 4242 (nothing is charged)</dd>
+        </dl>
+        {state.error && (
+          <p role="alert" className="mt-4 text-sm text-red-700">
+            {state.error}
+          </p>
+        )}
+        <div className="mt-6 flex gap-3">
+          <button
+            type="button"
+            className="rounded-md bg-slate-800 px-4 py-2 text-sm font-medium text-white hover:bg-slate-900 aria-disabled:opacity-60"
+            aria-disabled={state.busy || undefined}
+            onClick={() => void (state.busy ? undefined : pay())}
+          >
+            {state.busy ? 'Paying…' : `Pay ${purchase.price} (simulated)`}
+          </button>
+          <button type="button" className="rounded-md border border-slate-300 px-4 py-2 text-sm" onClick={onCancel}>
+            Cancel
+          </button>
+        </div>
+      </div>
+    </main>
   );
 }
 
@@ -372,6 +501,7 @@ function AdminPanel({ org, user, admin }: { org: DemoOrg; user: DemoUser; admin:
           </label>
           <button className={button}>Grant tokens</button>
         </form>
+        {/* The handler's admin route (an admin override); the Upgrade buttons go through checkout instead. */}
         <form aria-label="Set plan" className="flex flex-wrap items-end gap-2" onSubmit={submit((d) => admin.setPlan(String(d.get('plan'))))}>
           <label className="flex flex-col gap-1 text-xs text-slate-700">
             Plan

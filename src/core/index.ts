@@ -7,6 +7,7 @@
  */
 export * from './types.ts';
 export { TokenGateError, type ProblemDetails } from './token-gate-error.ts';
+export { isRetryableError } from './is-retryable-error.ts';
 export { ERROR_STATUS, ERROR_TYPE_BASE, isErrorCode, type ErrorCode } from './error-codes.ts';
 export {
   createTokenClient,

@@ -9,8 +9,13 @@ export interface TokenGateMessages {
    * Translations set it along with their strings.
    */
   language: string;
-  /** Heading of the dashboard. */
+  /** Heading of the dashboard (and the name of its region, unless the app passes `title` or `aria-label`). */
   dashboardTitle: string;
+  /**
+   * Appended, for screen readers only, to the name of the second, third, … dashboard with the same
+   * title on a page, so each region has a unique name, e.g. " (2)".
+   */
+  dashboardNumber: (a: { n: string }) => string;
   /** Plan badge, e.g. "Pro plan". */
   planBadge: (a: { plan: string }) => string;
   /** Announced (and shown to screen readers) while balances load. */
@@ -19,6 +24,10 @@ export interface TokenGateMessages {
   errorTitle: string;
   /** Error state explanation. */
   errorBody: string;
+  /** Error state heading when the caller is not a member of the organization (403 `not_a_member`). */
+  notAMemberTitle: string;
+  /** Error state explanation when the caller is not a member of the organization. */
+  notAMemberBody: string;
   /** Retry button in the error state. */
   retry: string;
   /** The organization has no token types. */
@@ -45,8 +54,13 @@ export interface TokenGateMessages {
   exhaustedBadge: string;
   /** Refresh line; `relative` comes from `Intl.RelativeTimeFormat`, e.g. "in 12 days". */
   refreshes: (a: { relative: string; date: string }) => string;
-  /** The member's own cap on a token type. */
+  /** The member's own cap on a token type, while some of it is left (`spent` < `quota`). */
   memberQuota: (a: { spent: string; quota: string }) => string;
+  /**
+   * The member's own cap once it is used up. `over`: more was spent than the cap allows (the cap was
+   * set below what had been spent), so `spent` is larger than `quota`.
+   */
+  memberQuotaReached: (a: { spent: string; quota: string; over: boolean }) => string;
   /** Heading of the usage chart. */
   usageTitle: string;
   /** Accessible summary of the usage chart. */
@@ -89,10 +103,21 @@ export interface TokenGateMessages {
   promptBody: Record<UpgradeReason, (a: PromptArgs) => string>;
   /** Close button of the dialog. */
   close: string;
+  /** `TokenGateButton`: the cost after the label, e.g. "(3 tokens)"; `count` is the raw number for plurals. */
+  buttonCost: (a: { cost: string; count: number }) => string;
+  /** `TokenGateButton`: the cost while the balances load. */
+  buttonCostPending: string;
+  /** `TokenGateButton`: the cost when it is unknown (the balances failed to load, or no such token type). */
+  buttonCostUnknown: string;
+  /** `TokenGateButton`: its label while a run is in flight (and what its live region announces). */
+  buttonRunning: string;
 }
 
-/** Why an upgrade prompt is shown: a server denial reason, or a low balance warning. */
-export type UpgradeReason = 'plan_blocked' | 'insufficient_tokens' | 'member_quota_exceeded' | 'low';
+/**
+ * Why an upgrade prompt is shown: a server denial reason (any `TokenGateReason`, `not_a_member`
+ * included), or a low balance warning.
+ */
+export type UpgradeReason = 'plan_blocked' | 'insufficient_tokens' | 'member_quota_exceeded' | 'not_a_member' | 'low';
 
 /** Values the upgrade prompt's copy can use; all formatted, empty when unknown. */
 export interface PromptArgs {
@@ -119,10 +144,13 @@ const untilRefresh = (d: string) => (d ? ` or wait until your allowance refreshe
 export const defaultMessages: TokenGateMessages = {
   language: 'en',
   dashboardTitle: 'AI token balance',
+  dashboardNumber: ({ n }) => ` (${n})`,
   planBadge: ({ plan }) => `${plan} plan`,
   loading: 'Loading token balances…',
   errorTitle: 'Couldn’t load your token balance',
   errorBody: 'Something went wrong while loading your balance. Check your connection and try again.',
+  notAMemberTitle: 'You’re not a member of this organization',
+  notAMemberBody: 'Ask an owner or admin of the organization to invite you, or switch to an organization you belong to.',
   retry: 'Retry',
   noTokenTypes: 'No AI features are set up for this organization yet.',
   unlimited: 'Unlimited',
@@ -137,6 +165,8 @@ export const defaultMessages: TokenGateMessages = {
   exhaustedBadge: 'Used up',
   refreshes: ({ relative }) => `Refreshes ${relative}`,
   memberQuota: ({ spent, quota }) => `Your personal limit: ${spent} of ${quota} used`,
+  memberQuotaReached: ({ spent, quota, over }) =>
+    over ? `Personal limit reached: ${spent} used, limit ${quota}` : `Personal limit reached: ${quota} of ${quota} used`,
   usageTitle: 'Usage over time',
   usageSummary: ({ total, from, to, days }) =>
     `${total} tokens used from ${from} to ${to}, over ${days} days.`,
@@ -161,6 +191,7 @@ export const defaultMessages: TokenGateMessages = {
     plan_blocked: ({ name }) => `${name} isn’t included in your plan`,
     insufficient_tokens: ({ name }) => `You’re out of ${name} tokens`,
     member_quota_exceeded: () => 'You’ve reached your personal limit',
+    not_a_member: () => 'You’re not a member of this organization',
     low: ({ name }) => `You’re running low on ${name} tokens`,
   },
   promptBody: {
@@ -169,10 +200,15 @@ export const defaultMessages: TokenGateMessages = {
       `${cost ? `This needs ${cost} tokens` : 'This needs more tokens'}${available ? ` and you have ${available} left` : ''}. Buy more tokens${untilRefresh(refreshDate)}.`,
     member_quota_exceeded: ({ name, refreshDate }) =>
       `Your organization caps how many ${name} tokens each member can use. Ask an admin to raise your limit${untilRefresh(refreshDate)}.`,
+    not_a_member: () => 'Ask an owner or admin of the organization to invite you, or switch to an organization you belong to.',
     low: ({ available }) =>
       `${available ? `Only ${available} tokens are left. ` : ''}Buy more tokens or upgrade your plan so your work isn’t interrupted.`,
   },
   close: 'Close',
+  buttonCost: ({ cost, count }) => `(${cost} ${count === 1 ? 'token' : 'tokens'})`,
+  buttonCostPending: '(… tokens)',
+  buttonCostUnknown: '(— tokens)',
+  buttonRunning: 'Working…',
 };
 
 /** A partial override of the messages; nested per-reason maps may be partial too. */

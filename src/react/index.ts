@@ -21,3 +21,4 @@ export {
 } from './use-token-gate.ts';
 export { TokenGate, type TokenGateFallbackProps, type TokenGateProps } from './token-gate.tsx';
 export { denialReason } from './denial-reason.ts';
+export { tokenGateRetry } from './token-gate-retry.ts';

@@ -3,6 +3,7 @@ import { QueryClient, QueryClientContext, QueryClientProvider } from '@tanstack/
 import { useContext, useMemo, useState, type ReactNode } from 'react';
 import type { TokenClient } from '../core/create-token-client.ts';
 import { TokenGateContext } from './token-gate-context.ts';
+import { tokenGateRetry } from './token-gate-retry.ts';
 
 /**
  * Props of `TokenGateProvider`.
@@ -15,7 +16,9 @@ export interface TokenGateProviderProps {
   client: TokenClient;
   /**
    * The QueryClient to use. Default: the app's own (from an enclosing `QueryClientProvider`), else
-   * one created once for this provider.
+   * one created once for this provider (with `retry: tokenGateRetry`). The kit never changes a
+   * QueryClient's settings: when the app's client sets `retry`, the kit's queries follow it; when it
+   * leaves `retry` unset, they use `tokenGateRetry` (no retries of a refusal such as 403).
    */
   queryClient?: QueryClient;
   /**
@@ -41,7 +44,7 @@ export function TokenGateProvider({ client, queryClient, orgId, children }: Toke
   // useQueryClient() throws without a provider; the context itself just reads undefined.
   const appQueryClient = useContext(QueryClientContext);
   // Created at most once (lazy state), and only when the app has none.
-  const [ownQueryClient] = useState(() => (queryClient || appQueryClient ? null : new QueryClient()));
+  const [ownQueryClient] = useState(() => (queryClient || appQueryClient ? null : new QueryClient({ defaultOptions: { queries: { retry: tokenGateRetry } } })));
   const value = useMemo(() => ({ client, orgId }), [client, orgId]);
   const tree = <TokenGateContext.Provider value={value}>{children}</TokenGateContext.Provider>;
   const use = queryClient ?? (appQueryClient ? null : ownQueryClient);

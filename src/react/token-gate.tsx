@@ -12,7 +12,10 @@ import { useTokenBalances } from './use-token-balances.ts';
  * const fallback = ({ reason }: TokenGateFallbackProps) => <UpgradePrompt variant="inline" reason={reason} />;
  */
 export interface TokenGateFallbackProps {
-  /** Why the children are not shown; null when the balances failed to load or the type is unknown. */
+  /**
+   * Why the children are not shown: a denial, `not_a_member` when the balances were refused because
+   * the caller is not a member; null when they failed to load for another reason or the type is unknown.
+   */
   reason: TokenGateReason | null;
   balance: TokenBalance | undefined;
 }
@@ -43,10 +46,11 @@ export interface TokenGateProps {
  * </TokenGate>
  */
 export function TokenGate({ tokenType, fallback = null, loading = null, children }: TokenGateProps) {
-  const { data, isPending } = useTokenBalances();
+  const { data, isPending, error } = useTokenBalances();
   if (isPending) return <>{loading}</>;
   const balance = data?.tokenTypes.find((b) => b.tokenType === tokenType);
-  const reason = data && balance ? denialReason(data, tokenType, balance.cost) : null;
+  const reason: TokenGateReason | null =
+    data && balance ? denialReason(data, tokenType, balance.cost) : error?.code === 'not_a_member' ? 'not_a_member' : null;
   if (balance && reason === null) return <>{children}</>;
   return <>{typeof fallback === 'function' ? fallback({ reason, balance }) : fallback}</>;
 }

@@ -1,9 +1,10 @@
 'use client';
-import { useQuery, type UseQueryResult } from '@tanstack/react-query';
+import { useQuery, useQueryClient, type UseQueryResult } from '@tanstack/react-query';
 import type { TokenGateError } from '../core/token-gate-error.ts';
 import type { Balances, TokenBalance, TokenTypeId } from '../core/types.ts';
 import { balancesQueryOptions } from './query-options.ts';
 import { useTokenGateContext } from './token-gate-context.ts';
+import { withKitRetry } from './token-gate-retry.ts';
 
 /**
  * One token type's balance (selected from the shared balances query; `data` is undefined while
@@ -15,8 +16,9 @@ import { useTokenGateContext } from './token-gate-context.ts';
  */
 export function useTokenBalance(tokenType: TokenTypeId): UseQueryResult<TokenBalance | undefined, TokenGateError> {
   const { client, resolvedOrgId } = useTokenGateContext();
+  const queryClient = useQueryClient();
   return useQuery({
-    ...balancesQueryOptions(client, resolvedOrgId),
+    ...withKitRetry(queryClient, balancesQueryOptions(client, resolvedOrgId)),
     select: (balances: Balances) => balances.tokenTypes.find((b) => b.tokenType === tokenType),
   }) as UseQueryResult<TokenBalance | undefined, TokenGateError>;
 }

@@ -1,12 +1,14 @@
 'use client';
-import { useQuery, type UseQueryResult } from '@tanstack/react-query';
+import { useQuery, useQueryClient, type UseQueryResult } from '@tanstack/react-query';
 import type { TokenGateError } from '../core/token-gate-error.ts';
 import type { Balances } from '../core/types.ts';
 import { balancesQueryOptions } from './query-options.ts';
 import { useTokenGateContext } from './token-gate-context.ts';
+import { withKitRetry } from './token-gate-retry.ts';
 
 /**
- * The organization's balances (plan, every token type, the caller's member quotas).
+ * The organization's balances (plan, every token type, the caller's member quotas). A refusal
+ * (e.g. 403 `not_a_member`) is not retried unless the app's QueryClient sets `retry` (see `tokenGateRetry`).
  *
  * @example
  * const { data, isPending, error } = useTokenBalances();
@@ -15,5 +17,6 @@ import { useTokenGateContext } from './token-gate-context.ts';
 export function useTokenBalances(): UseQueryResult<Balances, TokenGateError> {
   const { client, resolvedOrgId } = useTokenGateContext();
   // Every queryFn error is a TokenGateError (the client wraps all failures).
-  return useQuery(balancesQueryOptions(client, resolvedOrgId)) as UseQueryResult<Balances, TokenGateError>;
+  const queryClient = useQueryClient();
+  return useQuery(withKitRetry(queryClient, balancesQueryOptions(client, resolvedOrgId))) as UseQueryResult<Balances, TokenGateError>;
 }

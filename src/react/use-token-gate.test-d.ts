@@ -14,7 +14,7 @@ describe('useTokenGate types', () => {
     expectTypeOf(gate.run).returns.toEqualTypeOf<Promise<{ quests: string[] } | undefined>>();
     expectTypeOf(gate.data).toEqualTypeOf<{ quests: string[] } | undefined>();
     expectTypeOf(gate.reason).toEqualTypeOf<TokenGateReason | null>();
-    expectTypeOf(gate.reason).toEqualTypeOf<'plan_blocked' | 'insufficient_tokens' | 'member_quota_exceeded' | null>();
+    expectTypeOf(gate.reason).toEqualTypeOf<'plan_blocked' | 'insufficient_tokens' | 'member_quota_exceeded' | 'not_a_member' | null>();
     expectTypeOf(gate.error).toEqualTypeOf<TokenGateError | null>();
     expectTypeOf(gate.status).toEqualTypeOf<TokenGateStatus>();
     // @ts-expect-error wrong argument type

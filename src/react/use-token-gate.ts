@@ -11,13 +11,19 @@ import { useTokenGateContext } from './token-gate-context.ts';
 import { useTokenBalances } from './use-token-balances.ts';
 
 /**
- * Why an action cannot run: the plan, the organization's tokens, or the member's quota (the
- * ledger's error codes, so a refusal maps 1:1).
+ * Why an action cannot run: the plan, the organization's tokens, the member's quota, or the caller
+ * not being a member of the organization at all (the ledger's error codes, so a refusal maps 1:1).
  *
  * @example
- * const copy: Record<TokenGateReason, string> = { plan_blocked: 'Not in your plan', insufficient_tokens: 'Out of tokens', member_quota_exceeded: 'Your quota is used up' };
+ * const copy: Record<TokenGateReason, string> = {
+ *   plan_blocked: 'Not in your plan', insufficient_tokens: 'Out of tokens',
+ *   member_quota_exceeded: 'Your quota is used up', not_a_member: 'You’re not a member of this organization',
+ * };
  */
-export type TokenGateReason = DenialReason;
+export type TokenGateReason = DenialReason | 'not_a_member';
+
+/** Every `TokenGateReason`: the error codes that mean "this caller cannot run it now" (the rest are failures). */
+const GATE_REASONS: readonly TokenGateReason[] = [...DENIAL_CODES, 'not_a_member'];
 
 /**
  * Where a run stands. `refunded`: the action failed and nothing was charged (the guard or the kit
@@ -119,7 +125,10 @@ export interface UseTokenGateResult<TArgs extends unknown[], TResult> {
   canRun: boolean;
   /** `reason !== null`. */
   blocked: boolean;
-  /** Why it cannot run: from the cached balance before the click, or from the server's refusal. */
+  /**
+   * Why it cannot run: from the cached balance before the click, from the balances query's refusal
+   * (`not_a_member`: the caller is not a member of the organization), or from the server's refusal of a run.
+   */
   reason: TokenGateReason | null;
   /** The cached balance of the token type (undefined while loading or if unknown). */
   balance: TokenBalance | undefined;
@@ -168,8 +177,10 @@ export function useTokenGate(
   const uses = options.action ? 1 : (options.units ?? 1);
   const cost = typeof options.estimate === 'number' ? options.estimate : balance ? balance.cost * uses : null;
   const cachedReason = balances.data && balance && cost !== null ? denialReason(balances.data, tokenType, cost) : null;
+  // The balances were refused outright: say so (the button otherwise stays disabled with no reason).
+  const loadReason = balances.error?.code === 'not_a_member' ? 'not_a_member' : null;
   const refusal = state.error && isDenial(state.error.code) ? state.error.code : null;
-  const reason = cachedReason ?? refusal;
+  const reason = cachedReason ?? loadReason ?? refusal;
   const running = state.status === 'running';
 
   const execute = useCallback(
@@ -299,8 +310,8 @@ export function useTokenGate(
 
 const IDLE: { status: TokenGateStatus; data: unknown; error: TokenGateError | null } = { status: 'idle', data: undefined, error: null };
 
-function isDenial(code: string): code is DenialReason {
-  return (DENIAL_CODES as readonly string[]).includes(code);
+function isDenial(code: string): code is TokenGateReason {
+  return (GATE_REASONS as readonly string[]).includes(code);
 }
 
 function toTokenGateError(error: unknown, signal: AbortSignal): TokenGateError {

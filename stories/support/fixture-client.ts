@@ -10,11 +10,19 @@ import { GENERATE_URL } from './quest-button.tsx';
 /** How the fake guarded route answers: charge and answer, fail (refunded), answer nonsense after the charge, or never. */
 export type RouteMode = 'ok' | 'fail' | 'bad-answer' | 'hang';
 
-/** A client answering `balances` from `data` and the guarded route per `mode`. */
-export function fixtureClient(data: Balances, mode: RouteMode = 'ok'): TokenClient {
+/** How the fake balances route answers instead of the data: never (loading), or 403 not_a_member. */
+export type BalancesMode = 'data' | 'pending' | 'not-a-member';
+
+/** A client answering `balances` from `data` (or per `balancesMode`) and the guarded route per `mode`. */
+export function fixtureClient(data: Balances, mode: RouteMode = 'ok', balancesMode: BalancesMode = 'data'): TokenClient {
   let current = structuredClone(data);
   const fetch = async (url: string, init: RequestInit): Promise<Response> => {
     const path = url.split('?')[0]!;
+    if (path.endsWith('/balances') && balancesMode === 'pending') return new Promise<Response>(() => {});
+    if (path.endsWith('/balances') && balancesMode === 'not-a-member') {
+      const problem = { type: 'https://tokengate.dev/errors/not_a_member', title: 'not a member', status: 403, code: 'not_a_member' };
+      return Response.json(problem, { status: 403, headers: { 'content-type': 'application/problem+json' } });
+    }
     if (path.endsWith('/balances')) return Response.json(current);
     if (path === GENERATE_URL) {
       if (mode === 'hang') return new Promise<Response>(() => {});

@@ -4,8 +4,7 @@
  * the gate refuses. Apps build their own; this is what a designer sees the kit do.
  */
 import { useId, useState } from 'react';
-import { UpgradePrompt } from '../../src/components/index.ts';
-import { Button } from '../../src/components/ui/button.tsx';
+import { TokenGateButton, UpgradePrompt } from '../../src/components/index.ts';
 import { useTokenGate } from '../../src/react/index.ts';
 
 /** The app's guarded AI route the stories answer in-process. */
@@ -37,7 +36,6 @@ export function QuestButton({ onUpgrade, onTopUp, upgradeLabel = 'Upgrade your p
       return body as QuestResult;
     },
   });
-  const cost = gate.cost ?? gate.balance?.cost;
   const left = gate.balance?.unlimited ? 'Unlimited' : gate.balance ? `${gate.balance.available ?? 0} tokens left` : '';
   const statusText = {
     idle: gate.blocked || gate.error ? '' : 'Ready.',
@@ -50,20 +48,15 @@ export function QuestButton({ onUpgrade, onTopUp, upgradeLabel = 'Upgrade your p
   return (
     <div className="flex max-w-md flex-col gap-3 text-tg-foreground">
       <div className="flex items-center gap-3">
-        <Button
-          variant="primary"
-          onClick={() => void gate.run(goal)}
-          disabled={gate.isLoading || gate.blocked || gate.status === 'running'}
-          aria-describedby={costId}
-        >
-          {gate.status === 'running' ? 'Generating…' : 'Generate quest'}
-        </Button>
+        {/* aria-disabled, never disabled: a keyboard user keeps focus on it through the run. */}
+        <TokenGateButton gate={gate} onClick={() => void gate.run(goal)} runningLabel="Generating…" aria-describedby={costId}>
+          Generate quest
+        </TokenGateButton>
         <span id={costId} className="text-sm text-tg-muted-foreground">
-          {cost !== undefined ? `${cost} tokens` : ''}
-          {left ? ` · ${left}` : ''}
+          {left}
         </span>
       </div>
-      <p role="status" data-status={gate.status} className="text-sm">
+      <p role="status" data-slot="quest-status" data-status={gate.status} className="text-sm">
         {statusText}
       </p>
       {gate.data && gate.status === 'success' && <p className="text-sm">Quest: {gate.data.quest}</p>}

@@ -85,6 +85,23 @@ async function open(slug: string, userId = owner(slug).id, page?: Page): Promise
 
 const questButton = (page: Page) => page.getByRole('button', { name: /Generate New Quest/ });
 
+/** Every request the page sends to an admin route of the API (the plan must never change that way). */
+function adminRequests(page: Page): string[] {
+  const seen: string[] = [];
+  page.on('request', (request) => {
+    if (/\/api\/tokengate\/orgs\/[^/]+\/admin\//.test(new URL(request.url()).pathname)) seen.push(`${request.method()} ${new URL(request.url()).pathname}`);
+  });
+  return seen;
+}
+
+/** Pay at the playground's simulated checkout, and wait until the app is back with the receipt. */
+async function payAtCheckout(page: Page, price: string) {
+  await page.getByRole('heading', { name: 'Checkout (simulated)' }).waitFor();
+  await expect(page.getByRole('note').textContent()).resolves.toContain('no payment is taken');
+  await page.getByRole('button', { name: `Pay ${price} (simulated)` }).click();
+  await page.getByTestId('checkout-done').waitFor();
+}
+
 /** The quest balance as the page shows it ("12 quest tokens left"). */
 async function shownQuestLeft(page: Page): Promise<number> {
   const text = await page.getByTestId('quest-balance').textContent();
@@ -186,7 +203,8 @@ describe('the playground (npm start)', () => {
     }
     const prompt = page.locator('[data-slot="upgrade-prompt"][data-reason="insufficient_tokens"]').first();
     await prompt.waitFor();
-    await expect.poll(() => questButton(page).count()).toBe(0);
+    // The button stays (focusable), aria-disabled: a keyboard user's focus is not dropped.
+    await expect.poll(() => questButton(page).getAttribute('aria-disabled')).toBe('true');
     const db = await stored('pro');
     expect(db.questLeft).toBe(0);
     expect(db.quest!.held).toBe(0);
@@ -194,9 +212,12 @@ describe('the playground (npm start)', () => {
     await checkA11y(page, 'pro exhausted');
     await shot(page, 'pro-exhausted');
 
-    // The top-up calls the admin grant route as the owner.
+    // The top-up goes through the (simulated) checkout; the server's billing webhook adds the tokens.
+    const admin = adminRequests(page);
     await prompt.getByRole('button', { name: 'Buy 30 quest tokens — $5' }).click();
+    await payAtCheckout(page, '$5');
     await expectShown(page, 30);
+    expect(admin).toEqual([]);
     expect((await stored('pro')).questLeft).toBe(30);
     await generateQuest(page);
     await expectShown(page, 27);
@@ -267,7 +288,7 @@ describe('the playground (npm start)', () => {
   it('Starter is blocked from the start, and the guard refuses the route itself', async () => {
     const page = await open('starter');
     await page.locator('[data-slot="upgrade-prompt"][data-reason="plan_blocked"]').first().waitFor();
-    expect(await questButton(page).count()).toBe(0);
+    expect(await questButton(page).getAttribute('aria-disabled')).toBe('true');
     await expect(page.getByTestId('quest-balance').textContent()).resolves.toBe('Quests are not included in this plan');
     for (const name of [/Suggest goals/, /Find leads/, /Forecast revenue/, /Analyze strategy/]) {
       expect(await page.getByRole('button', { name }).isDisabled()).toBe(true);
@@ -289,10 +310,49 @@ describe('the playground (npm start)', () => {
     await checkA11y(page, 'starter blocked');
     await shot(page, 'starter-blocked');
 
-    // The prompt's upgrade action sets the plan through the admin route (as the owner).
+    // A blocked feature stays focusable; pressing it explains why in the kit's UpgradePrompt, the
+    // platform's modal <dialog>: real keys, real top layer, real inertness.
+    const findLeads = page.getByRole('button', { name: /Find leads/ });
+    await findLeads.focus();
+    await page.keyboard.press('Enter');
+    const dialog = page.getByRole('dialog', { name: 'Lead generation isn’t included in your plan' });
+    await dialog.waitFor();
+    const modal = await dialog.evaluate((d, leadsSelector) => {
+      const opener = document.querySelector<HTMLElement>(leadsSelector)!;
+      opener.focus(); // inert: ignored
+      const box = document.querySelector('header select')!.getBoundingClientRect();
+      return {
+        tag: d.tagName,
+        modal: d.matches(':modal'),
+        focusInside: d.contains(document.activeElement),
+        pointerHitsBackdrop: document.elementFromPoint(box.left + 5, box.top + 5) === d,
+        scrollLocked: getComputedStyle(document.documentElement).overflow === 'hidden',
+      };
+    }, '[data-slot="token-gate-button"][aria-describedby="lead_generation-reason"]');
+    expect(modal).toEqual({ tag: 'DIALOG', modal: true, focusInside: true, pointerHitsBackdrop: true, scrollLocked: true });
+    await expect(page.evaluate(() => document.activeElement?.textContent)).resolves.toBe('Close');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => document.activeElement?.closest('dialog') !== null)).resolves.toBe(true);
+    await checkA11y(page, 'starter upgrade dialog');
+    await shot(page, 'starter-upgrade-dialog');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    await expect(page.evaluate(() => document.activeElement?.getAttribute('aria-describedby'))).resolves.toBe('lead_generation-reason');
+    await expect(page.evaluate(() => getComputedStyle(document.documentElement).overflow)).resolves.not.toBe('hidden');
+
+    // The prompt's upgrade goes to the (simulated) checkout; the plan changes on the SERVER, from
+    // the playground's billing webhook — the page never calls the admin plan route.
+    const admin = adminRequests(page);
     await page.locator('[data-slot="upgrade-prompt"]').first().getByRole('button', { name: 'Upgrade to Pro — $20/month' }).click();
+    expect((await stored('starter')).planId).toBe('starter');
+    await checkA11y(page, 'checkout');
+    await shot(page, 'checkout');
+    await payAtCheckout(page, '$20/month');
     await expectShown(page, 60);
     expect((await stored('starter')).planId).toBe('pro');
+    expect(admin).toEqual([]);
+    await expect(page.getByTestId('checkout-done').textContent()).resolves.toContain('moved Northwind Bakery to the Pro plan');
     await generateQuest(page);
     await expectShown(page, 57);
     await expectDashboardMatchesDb(page, 'starter');
@@ -318,6 +378,24 @@ describe('the playground (npm start)', () => {
     expect(csv).toContain('quest_generation');
     await checkA11y(page, 'enterprise');
     await shot(page, 'enterprise-unlimited');
+    await page.close();
+  });
+
+  it('keyboard: Tab to Generate New Quest, Enter, and focus is still on it after the run', async () => {
+    const page = await open('enterprise', org('enterprise').members[2]!.id);
+    const quests = () => page.getByRole('list', { name: 'Generated quests' }).getByRole('listitem').count();
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.tagName);
+    for (let i = 0; i < 10 && (await focused()) !== 'quest-button'; i++) await page.keyboard.press('Tab');
+    expect(await focused()).toBe('quest-button');
+    await page.keyboard.press('Enter');
+    await expect.poll(quests).toBe(1);
+    await expect.poll(() => questButton(page).getAttribute('data-state')).toBe('ready');
+    expect(await focused()).toBe('quest-button');
+    // And again, from where the focus was left.
+    await page.keyboard.press('Enter');
+    await expect.poll(quests).toBe(2);
+    await expect.poll(() => questButton(page).getAttribute('data-state')).toBe('ready');
+    expect(await focused()).toBe('quest-button');
     await page.close();
   });
 

@@ -47,7 +47,7 @@ it('renders the fallback with the reason when the plan blocks it', async () => {
   expect(screen.queryByRole('button')).toBeNull();
 });
 
-it('renders a node fallback, and the fallback (reason null) when the balances cannot load', async () => {
+it('renders a node fallback, and the fallback with reason not_a_member when the caller is not a member', async () => {
   const org = await env.org('pro');
   const stranger = crypto.randomUUID();
   render(
@@ -59,7 +59,7 @@ it('renders a node fallback, and the fallback (reason null) when the balances ca
   expect(await screen.findByText('Not available')).toBeTruthy();
   const other = await env.org('pro');
   render(gated, { wrapper: wrapperFor(env.clientFor(other, stranger)).wrapper });
-  expect((await screen.findByRole('status')).textContent).toBe('Unavailable: unknown (no balance)');
+  expect((await screen.findByRole('status')).textContent).toBe('Unavailable: not_a_member (no balance)');
 });
 
 it("shares the app's QueryClient, so the app can prefetch and invalidate with the key factory", async () => {

@@ -8,7 +8,7 @@ import type { TokenClient } from '../../src/core/create-token-client.ts';
 import { tokenGateKeys } from '../../src/core/query-keys.ts';
 import type { Balances } from '../../src/core/types.ts';
 import { useTokenGate, type TokenGateActionContext } from '../../src/react/use-token-gate.ts';
-import type { SeededOrg } from '../ledger.ts';
+import { call, type SeededOrg } from '../ledger.ts';
 import { createReactEnv, deferred, GENERATE_URL, wrapperFor, type ReactEnv } from './fixture.tsx';
 
 let env: ReactEnv;
@@ -320,4 +320,28 @@ it('reports insufficient_tokens and the member quota from the cached balance', a
   await waitFor(() => expect(result.current.forecast.balance).toBeDefined());
   expect(result.current.quests).toMatchObject({ blocked: true, reason: 'insufficient_tokens', canRun: false });
   expect(result.current.forecast).toMatchObject({ blocked: true, reason: 'member_quota_exceeded', canRun: false });
+});
+
+it('a caller who is not a member of the org gets reason not_a_member from the refused balances', async () => {
+  const org = await env.org('pro');
+  const { wrapper } = wrapperFor(env.clientFor(org, crypto.randomUUID()));
+  const { result } = renderHook(() => useTokenGate('quest_generation', { action: generateQuests }), { wrapper });
+  await waitFor(() => expect(result.current.reason).toBe('not_a_member'));
+  expect(result.current).toMatchObject({ blocked: true, canRun: false, isLoading: false, balance: undefined });
+});
+
+it("a member removed after the balances loaded: the guard's 403 not_a_member becomes the reason, nothing charged", async () => {
+  const org = await env.org('pro');
+  const member = crypto.randomUUID();
+  await call(env.db, 'add_member', { p_org_id: org.orgId, p_actor_id: org.owner, p_user_id: member, p_role: 'member' });
+  const { wrapper } = wrapperFor(env.clientFor(org, member));
+  const { result } = renderHook(() => useTokenGate('quest_generation', { action: generateQuests }), { wrapper });
+  await waitFor(() => expect(result.current.canRun).toBe(true));
+  await call(env.db, 'remove_member', { p_org_id: org.orgId, p_actor_id: org.owner, p_user_id: member });
+  await act(async () => {
+    expect(await result.current.run('x')).toBeUndefined();
+  });
+  expect(result.current).toMatchObject({ status: 'idle', reason: 'not_a_member', blocked: true });
+  expect(result.current.error?.code).toBe('not_a_member');
+  expect(await env.stored(org.orgId)).toEqual({ left: 60, held: 0, used: 0 });
 });

@@ -95,7 +95,16 @@ export function TokenBalanceRow({ balance: b, quota, messages: m, format: f, now
           {b.purchased > 0 && <li data-slot="token-balance-purchased">{m.purchased({ purchased: n(b.purchased) })}</li>}
           {b.held > 0 && <li data-slot="token-balance-held">{m.held({ held: n(b.held) })}</li>}
           {quota && (
-            <li data-slot="token-balance-quota">{m.memberQuota({ spent: n(quota.spent), quota: n(quota.quota) })}</li>
+            <li
+              data-slot="token-balance-quota"
+              data-state={quota.spent > quota.quota ? 'over' : quota.spent === quota.quota ? 'reached' : 'ok'}
+              className={cn(quota.spent >= quota.quota && 'font-medium text-tg-danger-foreground')}
+            >
+              {/* Never "24 of 9 used": a cap lowered below what was spent reads as reached, with the real spend. */}
+              {quota.spent >= quota.quota
+                ? m.memberQuotaReached({ spent: n(quota.spent), quota: n(quota.quota), over: quota.spent > quota.quota })
+                : m.memberQuota({ spent: n(quota.spent), quota: n(quota.quota) })}
+            </li>
           )}
           {state !== 'unlimited' && (
             <li data-slot="token-balance-refresh">

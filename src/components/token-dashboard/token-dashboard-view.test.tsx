@@ -229,3 +229,75 @@ describe('TokenDashboardView', () => {
     }
   });
 });
+
+describe('TokenDashboardView: what users see (issue 14)', () => {
+  const withQuota = (spent: number, quota: number) => ({
+    ...proBalances,
+    member: { ...proBalances.member, quotas: [{ tokenType: 'quest_generation', quota, spent }] },
+  });
+  const quotaLine = () => row('Quest generation').querySelector('[data-slot=token-balance-quota]')!;
+
+  it('a personal limit below what was spent reads as reached, never "24 of 9 used"', () => {
+    const { rerender } = renderView({ balances: withQuota(24, 9) });
+    expect(quotaLine().textContent).toBe('Personal limit reached: 24 used, limit 9');
+    expect(quotaLine().getAttribute('data-state')).toBe('over');
+    rerender(<TokenDashboardView balances={withQuota(9, 9)} status="success" now={FIXTURE_NOW} locale="en-US" />);
+    expect(quotaLine().textContent).toBe('Personal limit reached: 9 of 9 used');
+    expect(quotaLine().getAttribute('data-state')).toBe('reached');
+    rerender(<TokenDashboardView balances={withQuota(5, 9)} status="success" now={FIXTURE_NOW} locale="en-US" />);
+    expect(quotaLine().textContent).toBe('Your personal limit: 5 of 9 used');
+    expect(quotaLine().getAttribute('data-state')).toBe('ok');
+  });
+
+  it('the reached wording is overridable and its numbers go through Intl', () => {
+    renderView({
+      balances: withQuota(2400, 900),
+      locale: 'de-DE',
+      messages: { memberQuotaReached: ({ spent, quota, over }) => `Limit erreicht: ${spent} von ${quota}${over ? '!' : ''}` },
+    });
+    expect(quotaLine().textContent).toBe('Limit erreicht: 2.400 von 900!');
+  });
+
+  it('several dashboards on one page have unique region names (axe landmark-unique), numbered by default', async () => {
+    const { container } = render(
+      <>
+        <TokenDashboardView balances={proBalances} status="success" now={FIXTURE_NOW} locale="en-US" />
+        <TokenDashboardView balances={lowBalances} status="success" now={FIXTURE_NOW} locale="en-US" variant="compact" />
+        <TokenDashboardView balances={undefined} status="loading" now={FIXTURE_NOW} locale="en-US" />
+      </>,
+    );
+    const names = screen.getAllByRole('region').filter((r) => r.getAttribute('data-slot') === 'token-dashboard');
+    expect(names.map((r) => document.getElementById(r.getAttribute('aria-labelledby')!)!.textContent)).toEqual([
+      'AI token balance',
+      'AI token balance (2)',
+      'AI token balance (3)',
+    ]);
+    // The number is for screen readers; the visible heading stays the title.
+    expect(screen.getAllByText('(2)', { exact: false })[0]!.getAttribute('data-slot')).toBe('visually-hidden');
+    await expectNoAxeViolations(container);
+  });
+
+  it('the name follows the context: a title, or an aria-label, and then no number', async () => {
+    const { container } = render(
+      <>
+        <TokenDashboardView balances={proBalances} status="success" now={FIXTURE_NOW} locale="en-US" title="Globex Consulting — AI tokens" />
+        <TokenDashboardView balances={lowBalances} status="success" now={FIXTURE_NOW} locale="en-US" title="Initech — AI tokens" />
+        <TokenDashboardView balances={lowBalances} status="success" now={FIXTURE_NOW} locale="en-US" aria-label="Northwind tokens" />
+      </>,
+    );
+    expect(screen.getByRole('region', { name: 'Globex Consulting — AI tokens' })).toBeTruthy();
+    expect(screen.getByRole('heading', { level: 2, name: 'Initech — AI tokens' })).toBeTruthy();
+    expect(screen.getByRole('region', { name: 'Northwind tokens' }).getAttribute('aria-labelledby')).toBeNull();
+    await expectNoAxeViolations(container);
+  });
+
+  it('a refusal because the caller is not a member says so, not "check your connection"', async () => {
+    const { container } = renderView({ balances: undefined, status: 'error', error: { code: 'not_a_member' }, onRetry: vi.fn() });
+    const alert = screen.getByRole('alert');
+    expect(alert.textContent).toContain('You’re not a member of this organization');
+    expect(alert.textContent).toContain('Ask an owner or admin of the organization to invite you');
+    expect(alert.textContent).not.toContain('connection');
+    expect(alert.getAttribute('data-reason')).toBe('not_a_member');
+    await expectNoAxeViolations(container);
+  });
+});

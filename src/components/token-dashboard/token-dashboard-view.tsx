@@ -1,5 +1,6 @@
 'use client';
 import { useId, type ComponentProps, type ReactNode } from 'react';
+import type { TokenGateError } from '../../core/token-gate-error.ts';
 import type { Balances, Stats } from '../../core/types.ts';
 import { useTokenGateI18n } from '../../i18n/i18n-context.tsx';
 import type { MessageOverrides } from '../../i18n/messages.ts';
@@ -10,18 +11,28 @@ import { VisuallyHidden } from '../ui/visually-hidden.tsx';
 import { TokenBalanceRow } from './token-balance-row.tsx';
 import { UsageChart } from './usage-chart.tsx';
 import { useBalanceAnnouncement } from './use-balance-announcement.ts';
+import { useLandmarkNumber } from './use-landmark-number.ts';
 
 /** Export formats the dashboard offers. */
 export type ExportFormat = 'csv' | 'json';
 
 /** Props of {@link TokenDashboardView}. */
-export interface TokenDashboardViewProps extends Omit<ComponentProps<'section'>, 'children'> {
+export interface TokenDashboardViewProps extends Omit<ComponentProps<'section'>, 'children' | 'title'> {
+  /**
+   * Heading of the dashboard and the name of its region, e.g. the organization's name when a page
+   * shows several ("Globex — AI tokens"). Default: `messages.dashboardTitle`. Several dashboards
+   * with the same title on one page get a screen-reader-only number (" (2)", …) so each region's
+   * name is unique; `aria-label` / `aria-labelledby` replace the name altogether.
+   */
+  title?: string;
   /** The organization's balances; `undefined` while the first load runs or after it failed. */
   balances: Balances | undefined;
   /** Usage statistics (full variant): chart, by member, forecast. Omit to hide those sections. */
   stats?: Stats;
   /** Load status of `balances`. With data present, `loading` is a refetch and `error` a failed refetch. */
   status: 'loading' | 'error' | 'success';
+  /** Why the balances failed to load, for a specific message (e.g. `not_a_member`); else the generic one. */
+  error?: Pick<TokenGateError, 'code'> | null;
   /** Retry button of the error state. */
   onRetry?: () => void;
   /** Export buttons (full variant); shown only when given. The app builds and downloads the file. */
@@ -60,6 +71,8 @@ export function TokenDashboardView({
   balances,
   stats,
   status,
+  error,
+  title,
   onRetry,
   onExport,
   onUpgrade,
@@ -78,6 +91,11 @@ export function TokenDashboardView({
   const titleId = useId();
   const membersId = useId();
   const announcement = useBalanceAnnouncement(balances, m, f);
+  const heading = title ?? m.dashboardTitle;
+  // The app named the region itself: no number.
+  const named = props['aria-label'] !== undefined || props['aria-labelledby'] !== undefined;
+  const number = useLandmarkNumber(named ? null : heading);
+  const notAMember = error?.code === 'not_a_member';
   const at = now ?? new Date();
   const full = variant === 'full';
   const nameOf = (t: string) => balances?.tokenTypes.find((b) => b.tokenType === t)?.name ?? t;
@@ -86,9 +104,14 @@ export function TokenDashboardView({
   let body: ReactNode;
   if (!balances && status === 'error') {
     body = (
-      <div role="alert" data-slot="token-dashboard-error" className="flex flex-col items-start gap-2 text-sm">
-        <p className="font-medium text-tg-danger-foreground">{m.errorTitle}</p>
-        <p className="text-tg-muted-foreground">{m.errorBody}</p>
+      <div
+        role="alert"
+        data-slot="token-dashboard-error"
+        data-reason={notAMember ? 'not_a_member' : undefined}
+        className="flex flex-col items-start gap-2 text-sm"
+      >
+        <p className="font-medium text-tg-danger-foreground">{notAMember ? m.notAMemberTitle : m.errorTitle}</p>
+        <p className="text-tg-muted-foreground">{notAMember ? m.notAMemberBody : m.errorBody}</p>
         {onRetry && <Button onClick={onRetry}>{m.retry}</Button>}
       </div>
     );
@@ -142,7 +165,8 @@ export function TokenDashboardView({
         )}
 
         {full && stats && (
-          <section data-slot="token-dashboard-usage" aria-labelledby={`${titleId}-usage`} className="flex flex-col gap-2">
+          // A group, not a region: several dashboards on a page must not repeat landmark names.
+          <div role="group" data-slot="token-dashboard-usage" aria-labelledby={`${titleId}-usage`} className="flex flex-col gap-2">
             <h3 id={`${titleId}-usage`} className="text-sm font-semibold">
               {m.usageTitle}
             </h3>
@@ -153,11 +177,11 @@ export function TokenDashboardView({
             ) : (
               <UsageChart stats={stats} nameOf={nameOf} messages={m} format={f} />
             )}
-          </section>
+          </div>
         )}
 
         {full && stats && stats.byMember.length > 0 && (
-          <section data-slot="token-dashboard-members" aria-labelledby={membersId} className="flex flex-col gap-2">
+          <div role="group" data-slot="token-dashboard-members" aria-labelledby={membersId} className="flex flex-col gap-2">
             <h3 id={membersId} className="text-sm font-semibold">
               {m.byMemberTitle}
             </h3>
@@ -179,11 +203,11 @@ export function TokenDashboardView({
                 ))}
               </tbody>
             </table>
-          </section>
+          </div>
         )}
 
         {full && forecasts.length > 0 && (
-          <section data-slot="token-dashboard-forecast" aria-labelledby={`${titleId}-forecast`} className="flex flex-col gap-1">
+          <div role="group" data-slot="token-dashboard-forecast" aria-labelledby={`${titleId}-forecast`} className="flex flex-col gap-1">
             <h3 id={`${titleId}-forecast`} className="text-sm font-semibold">
               {m.forecastTitle}
             </h3>
@@ -203,7 +227,7 @@ export function TokenDashboardView({
                 </li>
               ))}
             </ul>
-          </section>
+          </div>
         )}
 
         {full && onExport && stats && !usageEmpty && (
@@ -218,7 +242,8 @@ export function TokenDashboardView({
 
   return (
     <section
-      aria-labelledby={titleId}
+      // An app's aria-label must win, and aria-labelledby would beat it.
+      aria-labelledby={props['aria-label'] === undefined ? titleId : undefined}
       aria-busy={status === 'loading' ? true : undefined}
       data-slot="token-dashboard"
       data-state={status}
@@ -232,7 +257,8 @@ export function TokenDashboardView({
       <header data-slot="token-dashboard-header" className="flex flex-wrap items-center justify-between gap-2">
         <div data-slot="token-dashboard-heading" className="flex items-center gap-2">
           <h2 id={titleId} className={cn('text-base font-semibold', !full && 'sr-only')}>
-            {m.dashboardTitle}
+            {heading}
+            {number > 1 && <VisuallyHidden>{m.dashboardNumber({ n: f.number(number) })}</VisuallyHidden>}
           </h2>
           {balances && (
             <span

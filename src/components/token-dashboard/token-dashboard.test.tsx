@@ -2,11 +2,13 @@
  * The connected dashboard against the real handler and ledger on PGlite (test/react/fixture.tsx):
  * no HTTP mocks — the client's fetch calls the handler in-process.
  */
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { act, cleanup, render, screen, waitFor, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { afterEach, beforeAll, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { call } from '../../../test/ledger.ts';
 import { GENERATE_URL, createReactEnv, wrapperFor, type ReactEnv } from '../../../test/react/fixture.tsx';
+import { TokenGateProvider } from '../../react/token-gate-provider.tsx';
 import { expectNoAxeViolations } from '../expect-no-axe-violations.ts';
 import { TokenDashboard, last30Days, type TokenDashboardProps } from './token-dashboard.tsx';
 
@@ -52,17 +54,37 @@ describe('TokenDashboard (connected)', () => {
     expect(within(screen.getByRole('table', { name: 'Usage by member' })).getByRole('rowheader', { name: org.members[0] })).toBeTruthy();
   });
 
-  it('shows the error state for a refused caller, and Retry loads once the caller is a member', async () => {
+  it('tells a caller who is not a member so, and Retry loads once the caller is a member', async () => {
     const org = await env.org('pro');
     const stranger = crypto.randomUUID();
     const { container } = renderDashboard(env.clientFor(org, stranger));
-    expect((await screen.findByRole('alert')).textContent).toContain('Couldn’t load your token balance');
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('You’re not a member of this organization');
+    expect(alert.textContent).not.toContain('Check your connection');
     await expectNoAxeViolations(container);
 
     await call(env.db, 'add_member', { p_org_id: org.orgId, p_actor_id: org.owner, p_user_id: stranger, p_role: 'member' });
     await userEvent.click(screen.getByRole('button', { name: 'Retry' }));
     expect(await screen.findByRole('progressbar', { name: 'Quest generation' })).toBeTruthy();
     await waitFor(() => expect(screen.queryByRole('alert')).toBeNull());
+  });
+
+  it("says 'not a member' at once under an app QueryClient with TanStack's default retry (no ~7 s of retries)", async () => {
+    const org = await env.org('pro');
+    const client = env.clientFor(org, crypto.randomUUID());
+    const balances = vi.spyOn(client, 'balances');
+    const started = Date.now();
+    render(
+      <QueryClientProvider client={new QueryClient()}>
+        <TokenGateProvider client={client}>
+          <TokenDashboard locale="en-US" variant="compact" />
+        </TokenGateProvider>
+      </QueryClientProvider>,
+    );
+    await screen.findByText('You’re not a member of this organization', undefined, { timeout: 2000 });
+    expect(Date.now() - started).toBeLessThan(2000);
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(balances).toHaveBeenCalledOnce();
   });
 
   it('Export downloads the server export of the range', async () => {

@@ -6,7 +6,7 @@ import { TokenDashboardView, type ExportFormat, type TokenDashboardViewProps } f
 
 /** Props of {@link TokenDashboard}: the view's props, minus the data the hooks supply. */
 export interface TokenDashboardProps
-  extends Omit<TokenDashboardViewProps, 'balances' | 'stats' | 'status' | 'onRetry' | 'onExport'> {
+  extends Omit<TokenDashboardViewProps, 'balances' | 'stats' | 'status' | 'error' | 'onRetry' | 'onExport'> {
   /** Date range of the usage statistics (full variant). Default: the last 30 days (UTC) up to `now`. */
   range?: DateRange;
   /**
@@ -76,6 +76,7 @@ function Dashboard({
       balances={balances.data}
       stats={stats}
       status={status}
+      error={balances.error}
       onRetry={() => {
         void balances.refetch();
         refetchStats?.();

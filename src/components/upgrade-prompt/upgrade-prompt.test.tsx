@@ -1,10 +1,15 @@
-import { cleanup, render, screen } from '@testing-library/react';
+import '../../../test/dom/dialog-polyfill.ts';
+import { QueryClient } from '@tanstack/react-query';
+import { cleanup, fireEvent, render, screen } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
-import { useState } from 'react';
+import { StrictMode, useState } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { UpgradeReason } from '../../i18n/messages.ts';
 import { expectNoAxeViolations } from '../expect-no-axe-violations.ts';
-import { balance } from '../fixtures.ts';
+import { createTokenClient } from '../../core/create-token-client.ts';
+import { tokenGateKeys } from '../../core/query-keys.ts';
+import { TokenGateProvider } from '../../react/token-gate-provider.tsx';
+import { balance, proBalances } from '../fixtures.ts';
 import { UpgradePrompt, type UpgradePromptProps } from './upgrade-prompt.tsx';
 
 afterEach(cleanup);
@@ -24,6 +29,12 @@ const COPY: Record<UpgradeReason, { title: string; body: RegExp; buttons: string
   member_quota_exceeded: {
     title: 'You’ve reached your personal limit',
     body: /caps how many Quest generation tokens each member can use\. Ask an admin to raise your limit/,
+    buttons: [],
+  },
+  not_a_member: {
+    title: 'You’re not a member of this organization',
+    body: /Ask an owner or admin of the organization to invite you/,
+    // A plan change or a top-up would not help: no buttons, even when the app supplies them.
     buttons: [],
   },
   low: {
@@ -74,8 +85,26 @@ describe('UpgradePrompt inline', () => {
 
   it('shows no action buttons the app did not supply, and uses message overrides', () => {
     render(<UpgradePrompt reason="plan_blocked" tokenType="image_generation" locale="en-US" messages={{ promptTitle: { plan_blocked: () => 'Nope' } }} />);
-    expect(screen.getByRole('region', { name: 'Nope' }).textContent).toContain('doesn’t include image generation');
+    expect(screen.getByRole('region', { name: 'Nope' }).textContent).toContain('doesn’t include Image generation');
     expect(screen.queryByRole('button')).toBeNull();
+  });
+
+  it('with only a tokenType, names it in sentence case, as the catalog writes names', () => {
+    render(<UpgradePrompt reason="plan_blocked" tokenType="image_generation" locale="en-US" />);
+    expect(screen.getByRole('heading').textContent).toBe('Image generation isn’t included in your plan');
+  });
+
+  it("with only a tokenType under a provider, uses the cached catalog's own name", () => {
+    const client = createTokenClient({ baseUrl: '/api', getAccessToken: () => null, orgId: proBalances.orgId, fetch: () => new Promise(() => {}) });
+    const queryClient = new QueryClient();
+    const renamed = { ...proBalances, tokenTypes: proBalances.tokenTypes.map((b) => ({ ...b, name: b.tokenType === 'image_generation' ? 'AI images (beta)' : b.name })) };
+    queryClient.setQueryData(tokenGateKeys.balances(proBalances.orgId), renamed);
+    render(
+      <TokenGateProvider client={client} queryClient={queryClient}>
+        <UpgradePrompt reason="insufficient_tokens" tokenType="image_generation" locale="en-US" />
+      </TokenGateProvider>,
+    );
+    expect(screen.getByRole('heading').textContent).toBe('You’re out of AI images (beta) tokens');
   });
 });
 
@@ -85,8 +114,10 @@ describe('UpgradePrompt dialog', () => {
       const { container } = render(<Opener {...base} reason={reason} onUpgrade={vi.fn()} onTopUp={vi.fn()} />);
       expect(screen.queryByRole('dialog')).toBeNull();
       await userEvent.click(screen.getByRole('button', { name: 'Generate quests' }));
-      const dialog = screen.getByRole('dialog', { name: COPY[reason].title });
-      expect(dialog.getAttribute('aria-modal')).toBe('true');
+      const dialog = screen.getByRole('dialog', { name: COPY[reason].title }) as HTMLDialogElement;
+      // The platform's modal dialog (showModal), not a hand-made role="dialog".
+      expect(dialog.tagName).toBe('DIALOG');
+      expect(dialog.open).toBe(true);
       expect(document.getElementById(dialog.getAttribute('aria-describedby')!)!.textContent).toMatch(COPY[reason].body);
       expect(screen.getAllByRole('button').map((b) => b.textContent)).toEqual(['Generate quests', 'Close', ...COPY[reason].buttons]);
       await expectNoAxeViolations(container);
@@ -131,9 +162,51 @@ describe('UpgradePrompt dialog', () => {
     expect(onUpgrade).toHaveBeenCalledOnce();
     expect(screen.queryByRole('dialog')).toBeNull();
 
+    // A click on the backdrop targets the <dialog> itself (its content fills the box).
     await user.click(opener);
-    await user.click(screen.getByRole('dialog').parentElement!);
+    await user.click(screen.getByRole('dialog'));
     expect(screen.queryByRole('dialog')).toBeNull();
+    expect(document.activeElement).toBe(opener);
+  });
+
+  it("closes on the dialog's cancel event (Esc), keeping itself controlled", () => {
+    const onOpenChange = vi.fn();
+    const { rerender } = render(<UpgradePrompt {...base} reason="low" variant="dialog" open onOpenChange={onOpenChange} />);
+    const dialog = screen.getByRole('dialog') as HTMLDialogElement;
+    const cancel = new Event('cancel', { cancelable: true });
+    fireEvent(dialog, cancel);
+    // The platform would close it: the kit prevents that and asks the app, which owns `open`.
+    expect(cancel.defaultPrevented).toBe(true);
+    expect(onOpenChange).toHaveBeenCalledExactlyOnceWith(false);
+    expect(dialog.open).toBe(true);
+    rerender(<UpgradePrompt {...base} reason="low" variant="dialog" open={false} onOpenChange={onOpenChange} />);
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(onOpenChange).toHaveBeenCalledOnce();
+  });
+
+  it('stays open under StrictMode (its effect runs twice; the first close event comes a task later)', async () => {
+    const user = userEvent.setup();
+    render(
+      <StrictMode>
+        <Opener {...base} reason="plan_blocked" onUpgrade={vi.fn()} />
+      </StrictMode>,
+    );
+    await user.click(screen.getByRole('button', { name: 'Generate quests' }));
+    await new Promise((r) => setTimeout(r, 20));
+    expect((screen.getByRole('dialog') as HTMLDialogElement).open).toBe(true);
+    expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Close' }));
+  });
+
+  it("locks the page's scroll while open and restores it after", async () => {
+    const user = userEvent.setup();
+    document.documentElement.style.overflow = 'scroll';
+    render(<Opener {...base} reason="plan_blocked" onUpgrade={vi.fn()} />);
+    await user.click(screen.getByRole('button', { name: 'Generate quests' }));
+    expect(document.documentElement.style.overflow).toBe('hidden');
+    await user.keyboard('{Escape}');
+    expect(screen.queryByRole('dialog')).toBeNull();
+    expect(document.documentElement.style.overflow).toBe('scroll');
+    document.documentElement.style.overflow = '';
   });
 
   it('a dialog with one button keeps focus on it', async () => {

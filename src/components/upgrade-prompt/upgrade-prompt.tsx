@@ -6,10 +6,11 @@ import type { MessageOverrides, PromptArgs, UpgradeReason } from '../../i18n/mes
 import { cn } from '../cn.ts';
 import { Button } from '../ui/button.tsx';
 import { Dialog } from '../ui/dialog.tsx';
+import { useCatalogName } from './use-catalog-name.ts';
 
 /** Props of {@link UpgradePrompt}. */
 export interface UpgradePromptProps {
-  /** Why the prompt shows: a denial reason from `useTokenGate`, or `low` as a warning. */
+  /** Why the prompt shows: a reason from `useTokenGate` (`not_a_member` included), or `low` as a warning. */
   reason: UpgradeReason;
   /** `dialog`: a modal (controlled by `open` / `onOpenChange`); `inline` (default): a region in the page. */
   variant?: 'dialog' | 'inline';
@@ -17,11 +18,14 @@ export interface UpgradePromptProps {
   open?: boolean;
   /** Dialog only: called with `false` on Esc, backdrop click, Close, or after an action. */
   onOpenChange?: (open: boolean) => void;
-  /** Id of the token type concerned (used as its name when no `balance` is given). */
+  /**
+   * Id of the token type concerned. Without a `balance`, its name comes from the cached catalog
+   * (under a `TokenGateProvider`), else from the id in sentence case ("Quest generation").
+   */
   tokenType?: TokenTypeId;
   /** The current balance, for the name, what is left, the cost and the refresh date in the copy. */
   balance?: TokenBalance;
-  /** Upgrade action; its button shows for `plan_blocked`, `insufficient_tokens` and `low`. */
+  /** Upgrade action; its button shows for `plan_blocked`, `insufficient_tokens` and `low` (not for a member's own limit or `not_a_member`). */
   onUpgrade?: () => void;
   /** Top-up action; its button shows for `insufficient_tokens` and `low`. */
   onTopUp?: () => void;
@@ -67,9 +71,9 @@ export function UpgradePrompt({
   const { messages: m, format: f } = useTokenGateI18n({ locale, messages: overrides });
   const titleId = useId();
   const bodyId = useId();
+  const catalogName = useCatalogName(balance ? undefined : tokenType);
   const args: PromptArgs = {
-    // Without a balance, the id reads better as words ("quest generation") than as an identifier.
-    name: balance?.name ?? (tokenType ? tokenType.replaceAll('_', ' ') : m.fallbackName),
+    name: balance?.name ?? catalogName ?? m.fallbackName,
     available: balance && balance.available !== null ? f.number(balance.available) : '',
     cost: balance ? f.number(balance.cost) : '',
     refreshDate: balance && !balance.unlimited ? f.date(balance.refreshesAt, 'long') : '',
@@ -79,7 +83,8 @@ export function UpgradePrompt({
     fn();
     if (variant === 'dialog') close();
   };
-  const showUpgrade = onUpgrade && reason !== 'member_quota_exceeded';
+  // Neither a member's own limit nor a missing membership is something a plan change fixes.
+  const showUpgrade = onUpgrade && reason !== 'member_quota_exceeded' && reason !== 'not_a_member';
   const showTopUp = onTopUp && (reason === 'insufficient_tokens' || reason === 'low');
 
   const content = (
