@@ -27,6 +27,7 @@ import { supabaseAuth } from '../server/auth.ts';
 import { createTokenGate } from '../server/gate.ts';
 import { guard } from '../server/guard.ts';
 import { createHandler } from '../server/http/handler.ts';
+import { problemResponse } from '../server/http/problem-response.ts';
 import { migrationFiles, runMigrations } from '../server/migrate.ts';
 import { toNodeHandler } from '../server/adapters/node.ts';
 import type { TokenStore } from '../server/store.ts';
@@ -206,6 +207,27 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       if (event.planId) return Response.json(await gate.setPlan(ctx, event.planId));
       if (event.tokenType && typeof event.amount === 'number') {
         return Response.json(await gate.grant(ctx, event.tokenType, { amount: event.amount, idempotencyKey: `checkout:${event.checkoutId}` }));
+      }
+      return Response.json({ error: 'nothing to apply' }, { status: 400 });
+    }
+    if (url.pathname === '/api/demo/operator' && request.method === 'POST') {
+      // The app's operator tools (support, finance) act through the SERVER's credential: grants,
+      // plan changes and adjustments create or change value, so the handler refuses them to a
+      // customer's token (403 server_only). Here the playground's server does it as itself.
+      const op = (await request.json().catch(() => ({}))) as { orgId?: string; action?: string; tokenType?: string; amount?: number; planId?: string; reason?: string };
+      if (!DEMO_ORGS.some((o) => o.id === op.orgId)) return Response.json({ error: 'unknown demo org' }, { status: 400 });
+      const ctx = { orgId: op.orgId!, actorId: null };
+      const idempotencyKey = `operator:${crypto.randomUUID()}`;
+      try {
+        if (op.action === 'setPlan' && op.planId) return Response.json(await gate.setPlan(ctx, op.planId));
+        if (op.action === 'grant' && op.tokenType && typeof op.amount === 'number') {
+          return Response.json(await gate.grant(ctx, op.tokenType, { amount: op.amount, idempotencyKey }));
+        }
+        if (op.action === 'adjust' && op.tokenType && typeof op.amount === 'number' && op.reason) {
+          return Response.json(await gate.adjust(ctx, op.tokenType, { amount: op.amount, reason: op.reason, idempotencyKey }));
+        }
+      } catch (error) {
+        return problemResponse(error);
       }
       return Response.json({ error: 'nothing to apply' }, { status: 400 });
     }

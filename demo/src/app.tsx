@@ -143,7 +143,7 @@ function Workspace({ org, user, directory }: { org: DemoOrg; user: DemoUser; dir
   );
 }
 
-/** Calls an admin route of the real handler as the signed-in user (owner/admin only). */
+/** Admin actions: quotas through the real handler as the signed-in owner/admin; billing through the server. */
 function useAdmin(org: DemoOrg, user: DemoUser) {
   const queryClient = useQueryClient();
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
@@ -162,12 +162,24 @@ function useAdmin(org: DemoOrg, user: DemoUser) {
     setMessage(res.ok ? { ok: true, text: done } : { ok: false, text: payload.detail ?? `Failed (${res.status}).` });
     return res.ok;
   }
+  /** Billing operations are the app's server's (403 server_only with a customer's token): the playground's server does them. */
+  async function operator(body: Record<string, unknown>, done: string): Promise<boolean> {
+    const res = await fetch('/api/demo/operator', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ orgId: org.id, ...body }),
+    });
+    const payload = (await res.json().catch(() => ({}))) as { detail?: string };
+    await queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(org.id) });
+    setMessage(res.ok ? { ok: true, text: done } : { ok: false, text: payload.detail ?? `Failed (${res.status}).` });
+    return res.ok;
+  }
   return {
     message,
-    grant: (tokenType: string, amount: number) => call('POST', 'grant', { tokenType, amount }, `Added ${amount} ${tokenType.replaceAll('_', ' ')} tokens.`),
-    setPlan: (planId: string) => call('POST', 'plan', { planId }, `Plan changed to ${planId}.`),
+    grant: (tokenType: string, amount: number) => operator({ action: 'grant', tokenType, amount }, `Added ${amount} ${tokenType.replaceAll('_', ' ')} tokens.`),
+    setPlan: (planId: string) => operator({ action: 'setPlan', planId }, `Plan changed to ${planId}.`),
     adjust: (tokenType: string, amount: number, reason: string) =>
-      call('POST', 'adjust', { tokenType, amount, reason }, `Adjusted ${tokenType.replaceAll('_', ' ')} by ${amount}.`),
+      operator({ action: 'adjust', tokenType, amount, reason }, `Adjusted ${tokenType.replaceAll('_', ' ')} by ${amount}.`),
     setQuota: (userId: string, tokenType: string, quota: number | null) =>
       call('PUT', `members/${userId}/quotas/${tokenType}`, { quota }, quota === null ? 'Quota removed.' : `Quota set to ${quota} tokens a month.`),
   };
@@ -468,7 +480,7 @@ function AdminPanel({ org, user, admin }: { org: DemoOrg; user: DemoUser; admin:
   if (user.role === 'member') {
     return (
       <Card title="Admin" id="admin-title">
-        <p className="text-sm text-slate-700">Only owners and admins can grant tokens, change the plan or set quotas. Switch user above.</p>
+        <p className="text-sm text-slate-700">Only owners and admins see the admin tools. Switch user above.</p>
       </Card>
     );
   }
@@ -493,6 +505,10 @@ function AdminPanel({ org, user, admin }: { org: DemoOrg; user: DemoUser; admin:
   return (
     <Card title="Admin" id="admin-title">
       <div className="space-y-4">
+        <p className="text-xs text-slate-600">
+          Grants, plan changes and adjustments are operator actions: the app's server makes them (a customer's token gets 403
+          server_only). Member quotas are set by owners and admins.
+        </p>
         <form aria-label="Grant tokens" className="flex flex-wrap items-end gap-2" onSubmit={submit((d) => admin.grant(String(d.get('type')), Number(d.get('amount'))))}>
           {typeSelect('type', 'Token type')}
           <label className="flex flex-col gap-1 text-xs text-slate-700">
@@ -501,7 +517,7 @@ function AdminPanel({ org, user, admin }: { org: DemoOrg; user: DemoUser; admin:
           </label>
           <button className={button}>Grant tokens</button>
         </form>
-        {/* The handler's admin route (an admin override); the Upgrade buttons go through checkout instead. */}
+        {/* Operator tools: the app's server changes the plan (the Upgrade buttons go through checkout instead). */}
         <form aria-label="Set plan" className="flex flex-wrap items-end gap-2" onSubmit={submit((d) => admin.setPlan(String(d.get('plan'))))}>
           <label className="flex flex-col gap-1 text-xs text-slate-700">
             Plan
