@@ -11,6 +11,7 @@ import type {
 } from '../src/core/types.ts';
 import type { LedgerArgs, LedgerFunction } from './ledger-call.ts';
 import type { TokenStore } from './store.ts';
+import { TokenGateError } from '../src/core/token-gate-error.ts';
 
 /** A verified caller: the user the server authenticated, and the organization they act in. */
 export interface GateContext {
@@ -74,6 +75,13 @@ export type GuardBeginResult =
   | { outcome: 'in_progress'; reservationId: string; retryAfter: number }
   | { outcome: 'completed'; reservationId: string; charged: number; response: StoredResponse | null };
 
+/** What `tokengate.commit` answers for a hold that expired before the commit. */
+interface ExpiredCommit {
+  error: 'reservation_expired';
+  reservationId: string;
+  expiresAt: string;
+}
+
 /** The typed domain API over the SQL ledger. Every method is one call, one transaction. */
 export type TokenGate = ReturnType<typeof createTokenGate>;
 
@@ -134,14 +142,25 @@ export function createTokenGate(options: TokenGateOptions) {
         p_metadata: opts.metadata ?? {},
       }),
 
-    /** Charge the actual usage of a reservation and refund the rest. */
-    commit: (ctx: GateContext, reservationId: string, opts: { actual: number; metadata?: Record<string, unknown> }) =>
-      rpc<ResolveResult>('commit', {
+    /**
+     * Charge the actual usage of a reservation and refund the rest. Throws `reservation_expired`
+     * (410) when the hold lapsed first: it was refunded, and stays so.
+     */
+    commit: async (ctx: GateContext, reservationId: string, opts: { actual: number; metadata?: Record<string, unknown> }) => {
+      const result = await rpc<ResolveResult | ExpiredCommit>('commit', {
         ...member(ctx),
         p_reservation_id: reservationId,
         p_actual: opts.actual,
         p_metadata: opts.metadata ?? {},
-      }),
+      });
+      // The ledger answers an expired hold instead of raising, so that the expiry it performed is kept.
+      if ('error' in result) {
+        throw new TokenGateError('reservation_expired', 'The reservation expired and was refunded; nothing was charged.', {
+          facts: { reservationId: result.reservationId, expiresAt: result.expiresAt },
+        });
+      }
+      return result;
+    },
 
     /** Refund a reservation in full. Idempotent. */
     release: (ctx: GateContext, reservationId: string, opts: { metadata?: Record<string, unknown> } = {}) =>

@@ -276,9 +276,10 @@ export class LedgerModel {
     b.used += charged;
     b.entries += 1;
 
-    // The member's hold is counted in the period it was taken; the charge in the current one.
+    // The member's hold and its charge count in the period the hold was taken (so a hold taken
+    // before a refresh never eats into the next period's quota).
     LedgerModel.usage(s, r.user, r.type, r.periodStart).held -= r.estimate;
-    if (charged > 0) LedgerModel.usage(s, r.user, r.type, b.periodStart!).used += charged;
+    if (charged > 0) LedgerModel.usage(s, r.user, r.type, r.periodStart).used += charged;
 
     r.status = how === 'commit' ? 'committed' : how === 'release' ? 'released' : 'expired';
     r.result = { status: r.status, actual: how === 'commit' ? actual : null, charged, refunded: backToAllowance + backToPurchased, uncharged };
@@ -338,9 +339,10 @@ export class LedgerModel {
       LedgerModel.requireMember(user);
       const cost = COST[type] * units;
       const params = { type, user, units };
+      // The bucket is locked (and so touched) before the key is looked up under that lock.
+      const b = LedgerModel.touch(s, type);
       const replay = LedgerModel.claim(s, key, 'deduct', params);
       if (replay) return replay;
-      const b = LedgerModel.touch(s, type);
       const why = LedgerModel.denial(s, type, user, cost);
       if (why) deny(why);
       let fromAllowance = 0;
@@ -414,12 +416,19 @@ export class LedgerModel {
   }
 
   commit(user: Person, index: number | null, actual: number): Outcome<Resolution & { replayed: boolean }> {
-    return this.transaction((s) => {
+    // An expired hold is answered, not raised: the expiry the touch performed is kept.
+    let expired = false;
+    const outcome = this.transaction((s) => {
       const r = LedgerModel.reservationFor(s, user, index);
       if (r.status === 'pending') return { ...LedgerModel.resolve(s, r, 'commit', actual), replayed: false };
       if (r.status === 'committed' && r.result!.actual === actual) return { ...r.result!, replayed: true };
-      return deny(r.status === 'expired' ? 'reservation_expired' : 'reservation_not_pending');
+      if (r.status === 'expired') {
+        expired = true;
+        return null as never;
+      }
+      return deny('reservation_not_pending');
     });
+    return expired ? { ok: false, error: 'reservation_expired' } : outcome;
   }
 
   release(user: Person, index: number | null): Outcome<Resolution & { replayed: boolean }> {

@@ -178,6 +178,8 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
       await call(db(), 'guard_begin', { ...o, p_user_id: user, p_token_type: 'goal_generation', p_idempotency_key: 'seed-guard' });
       await call(db(), 'grant_tokens', { ...o, p_actor_id: org.owner, p_token_type: 'goal_generation', p_amount: 25, p_idempotency_key: 'seed-grant' });
       await call(db(), 'set_member_quota', { ...o, p_actor_id: org.admin, p_user_id: user, p_token_type: 'strategy_analysis', p_quota: 30 });
+      // Member counters are kept for members with a quota.
+      await call(db(), 'deduct', { ...o, p_user_id: user, p_token_type: 'strategy_analysis', p_idempotency_key: 'seed-quota-deduct' });
     }
     // The removed member leaves history in A (ledger, usage) and must still see none of it.
     await call(db(), 'deduct', { p_org_id: orgA.orgId, p_user_id: removedA, p_token_type: 'goal_generation', p_idempotency_key: 'seed-removed' });
@@ -333,11 +335,14 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     update: `update tokengate.ledger set metadata = metadata`,
     delete: `delete from tokengate.ledger`,
     truncate: `truncate tokengate.ledger`,
-    // Cascades reach the ledger through its foreign keys; the truncate trigger still fires.
-    'truncate buckets cascade': `truncate tokengate.buckets cascade`,
-    'truncate reservations cascade': `truncate tokengate.reservations cascade`,
-    'truncate accounts cascade': `truncate tokengate.accounts cascade`,
   };
+
+  it('has no foreign key to or from the ledger, so no cascade reaches it', async () => {
+    const fks = await db().query<{ name: string }>(
+      `select conname as name from pg_constraint where contype = 'f' and (conrelid = 'tokengate.ledger'::regclass or confrelid = 'tokengate.ledger'::regclass)`,
+    );
+    expect(fks).toEqual([]);
+  });
 
   it('refuses UPDATE, DELETE and TRUNCATE of the ledger to the owner with ledger_immutable (TGD01)', async () => {
     const before = await fingerprint();
