@@ -1,7 +1,8 @@
 /**
  * The playground end to end: `demo/server.ts` started as `npm start` would (fresh data dir, free
- * loopback port, fast fake model), driven in Debian's Chromium with playwright-core. Every page
- * state is checked with axe-core and screenshotted to test-results/screenshots/ (git-ignored).
+ * loopback port, fast fake model), driven in Chromium (found by test/find-browser.ts) with
+ * playwright-core. Every page state is checked with axe-core and screenshotted to
+ * test-results/screenshots/ (git-ignored).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,11 +14,11 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ORGS } from '../../demo/directory.ts';
+import { CHROMIUM_FLAGS, requireBrowser } from '../find-browser.ts';
 import { freePort } from '../free-port.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const org = (slug: string) => DEMO_ORGS.find((o) => o.slug === slug)!;
@@ -139,7 +140,7 @@ beforeAll(async () => {
   await mkdir(SHOTS, { recursive: true });
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokengate-demo-e2e-'));
   baseUrl = await startDemo();
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true });
+  browser = await chromium.launch({ executablePath: requireBrowser(), args: [...CHROMIUM_FLAGS], headless: true });
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC', reducedMotion: 'reduce', acceptDownloads: true });
   context.setDefaultTimeout(15_000);
 });
