@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { storybookTest } from '@storybook/addon-vitest/vitest-plugin';
 import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
+import { fileParallelism } from './test/connection-budget.ts';
 import { CHROMIUM_FLAGS, findBrowser } from './test/find-browser.ts';
 
 const dirname = path.dirname(fileURLToPath(import.meta.url));
@@ -18,6 +19,10 @@ if (!runBrowserSuites && process.env.VITEST) {
 
 export default defineConfig({
   test: {
+    // Test files at once, across the node projects: bounded by the Postgres connection budget
+    // (TOKENGATE_TEST_MAX_CONNECTIONS; test/connection-budget.ts). The storybook project's browser
+    // runs beside them.
+    maxWorkers: fileParallelism(),
     projects: [
       {
         test: {

@@ -16,6 +16,8 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { connectWithRetry, isRetryableConnectError } from './connect-with-retry.ts';
+import { connectionBudget, maxTestConnections } from './connection-budget.ts';
 import {
   buildPgliteTemplate,
   configuredDatabaseUrl,
@@ -34,17 +36,19 @@ const MIN_SERVER_VERSION = 130000;
 
 /**
  * Why the server cannot be used, or null when it can. Each attempt has a 3 s connect timeout; a
- * refused connection answers at once, a timeout (a busy machine) is tried up to 3 times.
+ * refused connection answers at once, a timeout (a busy machine) is tried up to 3 times, and a full
+ * server (other runs' connections) is waited for: it is there, just busy.
  */
 async function probeServer(url: string): Promise<string | null> {
   let reason: string | null = null;
   for (let attempt = 1; attempt <= 3; attempt++) {
-    reason = await probeOnce(url);
+    reason = await connectWithRetry(() => probeOnce(url)).catch((err: unknown) => connectionErrorText(err));
     if (reason === null || !/timeout/i.test(reason)) return reason;
   }
   return reason;
 }
 
+/** Null when usable, else why not; throws the errors worth retrying (a full server). */
 async function probeOnce(url: string): Promise<string | null> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000, query_timeout: 10_000 });
   try {
@@ -53,6 +57,7 @@ async function probeOnce(url: string): Promise<string | null> {
     if (!row || row.v < MIN_SERVER_VERSION) return `server version ${row?.v ?? '?'} is older than PostgreSQL 13`;
     return null;
   } catch (err) {
+    if (isRetryableConnectError(err)) throw err;
     return connectionErrorText(err);
   } finally {
     await client.end().catch(() => {});
@@ -104,6 +109,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const migrationsDir = configuredMigrationsDir();
   const runId = `${Date.now()}_${process.pid}`;
   const files = await migrationFiles(migrationsDir);
+  // Test files running at once, as Vitest resolves it (maxWorkers; vite.config.ts sets it).
+  const parallelFiles = project.config.maxWorkers ?? project.vitest.config.maxWorkers ?? Math.max(os.availableParallelism() - 1, 1);
+  const connections = connectionBudget(maxTestConnections(), parallelFiles);
 
   const unreachable = await probeServer(databaseUrl);
   if (unreachable !== null) {
@@ -149,6 +157,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     runId,
     pgliteDataDir,
     migrationsDir,
+    connections,
   };
   project.provide('tokengate', context);
 

@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, ROOT } from './build.ts';
 import { installFromProject } from './install-from-project.ts';
 import { CHROMIUM_FLAGS, findBrowser, requireBrowser } from '../find-browser.ts';
+import { connectClient } from '../db.ts';
 import { freePort } from '../free-port.ts';
 
 const APPS = path.join(ROOT, 'test', 'package', 'consumer-apps');
@@ -139,11 +140,9 @@ beforeAll(async () => {
   // Built above; --ignore-scripts skips `prepack` (a second build).
   const packed = await ok('npm', ['pack', '--ignore-scripts', '--silent', '--pack-destination', work], { cwd: ROOT });
   tarball = path.join(work, packed.stdout.trim().split('\n').pop()!);
-  admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
+  admin = await connectClient({ connectionString: serverUrl });
   await admin.query(`create database ${dbName}`);
-  db = new pg.Client({ connectionString: dbUrl });
-  await db.connect();
+  db = await connectClient({ connectionString: dbUrl });
 }, 180_000);
 
 afterAll(async () => {
