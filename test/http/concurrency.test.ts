@@ -1,9 +1,14 @@
 /**
  * The guard under contention on a real Postgres server: 200 guarded requests race over HTTP
- * (toNodeHandler on a loopback port) for one bucket, through `postgresStore` with a pool of 40
- * connections (as the server role). Exactly floor(K / cost) handlers may run; everyone else gets
- * 402 without the handler running; nothing is overspent; the ledger reconciles. And many copies of
- * one request (same Idempotency-Key) in flight at once are charged exactly once.
+ * (toNodeHandler on a loopback port) for one bucket, through `postgresStore` on a harness pool of
+ * up to 40 connections (as the server role; fewer when this file's share of the run's connections
+ * is smaller, see test/connection-budget.ts). Exactly floor(K / cost) handlers may run; everyone else
+ * gets 402 without the handler running; nothing is overspent; the ledger reconciles. And many
+ * copies of one request (same Idempotency-Key) in flight at once are charged exactly once.
+ *
+ * Overlap is made, not hoped for: the handlers ("the AI call") wait until the situation under
+ * test exists — all the allowed runs holding their reservations at once, or every copy of the
+ * request received — instead of sleeping and asserting afterwards that they happened to overlap.
  */
 import { once } from 'node:events';
 import http, { type Server } from 'node:http';
@@ -15,16 +20,24 @@ import { guard } from '../../server/guard.ts';
 import { toNodeHandler } from '../../server/adapters/node.ts';
 import { postgresStore } from '../../server/stores/postgres-store.ts';
 import type { TokenStore } from '../../server/store.ts';
-import { describeServer } from '../db.ts';
+import { concurrencyPoolSize, describeServer } from '../db.ts';
 import { createTestIssuer, type TestIssuer } from '../jwt.ts';
 import { bucket, createOrg, expectReconciled } from '../ledger.ts';
+import { waitFor } from '../wait-for.ts';
 
-const POOL_SIZE = 40;
+const POOL_SIZE = concurrencyPoolSize(40);
 const REQUESTS = 200;
 const COST = 3; // quest_generation
 const K = 31; // tokens available: floor(31 / 3) = 10 handler runs
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+interface Stats {
+  /** HTTP requests that reached the server. */
+  received: number;
+  /** Handler runs in progress now, the most at once, and in all. */
+  running: number;
+  maxRunning: number;
+  runs: number;
+}
 
 describeServer('guard under concurrency', (db) => {
   let store: TokenStore;
@@ -34,7 +47,10 @@ describeServer('guard under concurrency', (db) => {
 
   beforeAll(async () => {
     await db().setNow('2028-01-10T12:00:00Z');
-    store = postgresStore({ connectionString: db().url!, max: POOL_SIZE });
+    // The harness's pool: counted in the connection budget, and it waits while the server is full.
+    const pool = db().pool(POOL_SIZE);
+    pool.options.options = `${pool.options.options ?? ''} -c role=service_role`.trim();
+    store = postgresStore({ pool });
     gate = createTokenGate({ store });
     issuer = await createTestIssuer();
   });
@@ -46,21 +62,32 @@ describeServer('guard under concurrency', (db) => {
     await store?.close?.();
   });
 
-  /** Serve a guarded route over HTTP; returns its URL and the handler's run counter. */
-  async function serve(opts: { estimate?: number; report?: number } = {}) {
-    const stats = { running: 0, maxRunning: 0, runs: 0 };
+  /**
+   * Serve a guarded route over HTTP; returns its URL and counters (requests received, handler
+   * runs). The handler — the AI call, its hold pending meanwhile — returns only once `until(stats)`
+   * holds.
+   */
+  async function serve(opts: { estimate?: number; report?: number; until: { what: string; done: (s: Stats) => boolean } }) {
+    const stats: Stats = { received: 0, running: 0, maxRunning: 0, runs: 0 };
     const handler = guard(
       { gate, authenticate: supabaseAuth(issuer.authOptions), tokenType: 'quest_generation', ...(opts.estimate ? { estimate: opts.estimate } : {}) },
       async (_request, ctx) => {
         stats.runs++;
         stats.maxRunning = Math.max(stats.maxRunning, ++stats.running);
-        await sleep(20); // the AI call: holds stay pending meanwhile
-        stats.running--;
+        try {
+          await waitFor(() => opts.until.done(stats), { what: opts.until.what, timeoutMs: 45_000 });
+        } finally {
+          stats.running--;
+        }
         if (opts.report !== undefined) ctx.reportUsage(opts.report);
         return Response.json({ ok: true });
       },
     );
-    const server = http.createServer(toNodeHandler(handler));
+    const node = toNodeHandler(handler);
+    const server = http.createServer((req, res) => {
+      stats.received++;
+      return node(req, res);
+    });
     servers.push(server);
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -73,7 +100,10 @@ describeServer('guard under concurrency', (db) => {
     await gate.adjust({ orgId: org.orgId, actorId: org.owner }, 'quest_generation', { amount: K - 60, reason: 'test', idempotencyKey: 'leave-k' });
     const users = [org.owner, org.admin, ...org.members];
     const tokens = await Promise.all(users.map((u) => issuer.bearer(u, { alg: 'HS256' })));
-    const { url, stats } = await serve();
+    const runs = Math.floor(K / COST);
+    // Every allowed run holds its reservation until all of them do: the refusals happen while the
+    // bucket is fully held, and more than `runs` handlers could not start without an overspend.
+    const { url, stats } = await serve({ until: { what: `${runs} guarded handlers running at once`, done: (s) => s.runs >= runs } });
 
     const results = await Promise.all(
       Array.from({ length: REQUESTS }, async (_, i) => {
@@ -86,12 +116,11 @@ describeServer('guard under concurrency', (db) => {
       }),
     );
 
-    const runs = Math.floor(K / COST);
     const ok = results.filter((r) => r.status === 200);
     const refused = results.filter((r) => r.status === 402);
     expect({ ok: ok.length, refused: refused.length, handlerRuns: stats.runs }).toEqual({ ok: runs, refused: REQUESTS - runs, handlerRuns: runs });
     expect(new Set(refused.map((r) => r.code))).toEqual(new Set(['insufficient_tokens']));
-    expect(stats.maxRunning).toBeGreaterThan(1); // they really overlapped
+    expect(stats.maxRunning).toBe(runs); // all of them held their tokens at the same time
     for (const r of ok) expect(Number(r.available)).toBeGreaterThanOrEqual(0);
     expect(await bucket(db(), org.orgId, 'quest_generation')).toMatchObject({
       allowance_remaining: K - runs * COST,
@@ -112,7 +141,8 @@ describeServer('guard under concurrency', (db) => {
   it('many copies of one request in flight at once (same Idempotency-Key) are charged exactly once', async () => {
     const org = await createOrg(db(), { plan: 'pro', anchor: '2028-01-01T00:00:00Z' });
     const token = await issuer.bearer(org.members[0]!, { alg: 'HS256' });
-    const { url, stats } = await serve({ estimate: 6, report: 5 });
+    // The charged run finishes only after every copy has reached the server: they are in flight together.
+    const { url, stats } = await serve({ estimate: 6, report: 5, until: { what: 'all 30 copies received', done: (s) => s.received >= 30 } });
     const results = await Promise.all(
       Array.from({ length: 30 }, async () => {
         const res = await fetch(url, { method: 'POST', headers: { authorization: token, 'x-tokengate-org': org.orgId, 'idempotency-key': 'same-one' } });
