@@ -10,6 +10,9 @@
  * 4. Hands all of it to the workers as `inject('tokengate')`.
  * Teardown drops the template, any per-test database of this run left behind by a crashed
  * worker, and the temp directory.
+ *
+ * Both node projects (db, dom) list this setup; they share one build per run (kept on
+ * `globalThis` in Vitest's main process), and the last project to finish tears it down.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -103,14 +106,45 @@ async function dropRunDatabases(url: string, runId: string): Promise<void> {
   for (const name of names) await dropDatabase(url, name);
 }
 
-/** Build the templates, provide the harness context, return the teardown. */
+interface Harness {
+  context: HarnessContext;
+  teardown: () => Promise<void>;
+}
+
+/** One build per run, whichever project's setup asks first; `users` counts the projects using it. */
+interface SharedHarness {
+  ready: Promise<Harness>;
+  users: number;
+}
+const SHARED = Symbol.for('tokengate.test-harness');
+const store = globalThis as { [SHARED]?: SharedHarness };
+
+/** Build the templates (once per run), provide the harness context, return the teardown. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Test files running at once, as Vitest resolves it (maxWorkers; vite.config.ts sets it).
+  const parallelFiles = project.config.maxWorkers ?? project.vitest.config.maxWorkers ?? Math.max(os.availableParallelism() - 1, 1);
+  const shared = (store[SHARED] ??= { ready: buildHarness(parallelFiles), users: 0 });
+  shared.users++;
+  let harness: Harness;
+  try {
+    harness = await shared.ready;
+  } catch (error) {
+    if (--shared.users === 0) delete store[SHARED];
+    throw error;
+  }
+  project.provide('tokengate', harness.context);
+  return async () => {
+    if (--shared.users > 0) return;
+    delete store[SHARED];
+    await harness.teardown();
+  };
+}
+
+async function buildHarness(parallelFiles: number): Promise<Harness> {
   const databaseUrl = configuredDatabaseUrl();
   const migrationsDir = configuredMigrationsDir();
   const runId = `${Date.now()}_${process.pid}`;
   const files = await migrationFiles(migrationsDir);
-  // Test files running at once, as Vitest resolves it (maxWorkers; vite.config.ts sets it).
-  const parallelFiles = project.config.maxWorkers ?? project.vitest.config.maxWorkers ?? Math.max(os.availableParallelism() - 1, 1);
   const connections = connectionBudget(maxTestConnections(), parallelFiles);
 
   const unreachable = await probeServer(databaseUrl);
@@ -159,9 +193,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     migrationsDir,
     connections,
   };
-  project.provide('tokengate', context);
-
-  return async () => {
+  const teardown = async () => {
     try {
       if (template !== null) {
         await dropRunDatabases(databaseUrl, runId);
@@ -171,4 +203,5 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await rm(tmpDir, { recursive: true, force: true });
     }
   };
+  return { context, teardown };
 }
