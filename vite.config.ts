@@ -5,6 +5,7 @@ import { playwright } from '@vitest/browser-playwright';
 import { defineConfig, type TestProjectInlineConfiguration } from 'vitest/config';
 import { fileParallelism } from './test/connection-budget.ts';
 import { CHROMIUM_FLAGS, findBrowser } from './test/find-browser.ts';
+import { pgliteDumpRoute } from './test/pglite-dump-route.ts';
 
 const dirname = path.dirname(fileURLToPath(import.meta.url));
 
@@ -70,11 +71,14 @@ function browserProjects(executablePath: string | null): TestProjectInlineConfig
     {
       // Every Storybook story as a test (render, play function, a11y with `a11y.test: 'error'`),
       // headless in Chromium through Vitest browser mode.
-      plugins: [storybookTest({ configDir: path.join(dirname, '.storybook') })],
+      plugins: [storybookTest({ configDir: path.join(dirname, '.storybook') }), pgliteDumpRoute()],
       test: {
         name: 'storybook',
-        globalSetup: ['test/browser-global-setup.ts'],
-        testTimeout: 60_000,
+        // The run's migrated PGlite dump, for the Live story (test/pglite-dump-route.ts).
+        globalSetup: ['test/browser-global-setup.ts', 'test/global-setup.ts'],
+        // The Live story runs the real handler, guard and ledger on PGlite in the browser: a
+        // realistic budget on a loaded 2-core machine. Its steps wait for conditions, not durations.
+        testTimeout: 180_000,
         browser: {
           enabled: true,
           headless: true,

@@ -11,8 +11,9 @@
  * Teardown drops the template, any per-test database of this run left behind by a crashed
  * worker, and the temp directory.
  *
- * Both node projects (db, dom) list this setup; they share one build per run (kept on
- * `globalThis` in Vitest's main process), and the last project to finish tears it down.
+ * The projects that list this setup (db, dom, storybook) share one build per run (kept on
+ * `globalThis` in Vitest's main process), and the last project to finish tears it down. The
+ * storybook project uses only the PGlite dump, served to the browser by test/pglite-dump-route.ts.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -133,6 +134,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw error;
   }
   project.provide('tokengate', harness.context);
+  // For the storybook project's dump route (test/pglite-dump-route.ts), in this same process.
+  if (harness.context.pgliteDataDir) process.env.TOKENGATE_PGLITE_DUMP = harness.context.pgliteDataDir;
   return async () => {
     if (--shared.users > 0) return;
     delete store[SHARED];
