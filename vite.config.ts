@@ -44,6 +44,7 @@ export default defineConfig({
           environment: 'jsdom',
           include: ['src/**/*.test.{ts,tsx}', 'test/react/**/*.test.{ts,tsx}'],
           globalSetup: ['test/global-setup.ts'],
+          setupFiles: ['test/testing-library-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -63,9 +64,9 @@ function browserProjects(executablePath: string | null): TestProjectInlineConfig
         environment: 'node',
         include: ['test/e2e/**/*.test.ts'],
         globalSetup: ['test/browser-global-setup.ts'],
-        testTimeout: 120_000,
+        // One file; it runs beside the other projects' files (its demo server and browser are its own).
+        testTimeout: 180_000,
         hookTimeout: 180_000,
-        fileParallelism: false,
       },
     },
     {
