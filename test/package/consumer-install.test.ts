@@ -65,7 +65,8 @@ function start(command: string, args: string[], cwd: string, env: NodeJS.Process
   const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} not ready after 60 s:\n${output}`)), 60_000);
+    // A deadline for a server that never comes up, generous for a loaded machine; readiness is its output.
+    const timer = setTimeout(() => reject(new Error(`${command} not ready after 120 s:\n${output}`)), 120_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = ready.exec(output);
