@@ -62,12 +62,16 @@ function playwrightBrowserPath(): string | null {
  * const found = findBrowser();
  * if (found.path) await chromium.launch({ executablePath: found.path });
  */
-export function findBrowser(env: NodeJS.ProcessEnv = process.env, candidates: readonly string[] = SYSTEM_BROWSER_PATHS): BrowserSearch {
+export function findBrowser(
+  env: NodeJS.ProcessEnv = process.env,
+  candidates: readonly string[] = SYSTEM_BROWSER_PATHS,
+  playwrightPath: () => string | null = playwrightBrowserPath,
+): BrowserSearch {
   const override = env.CHROMIUM_PATH;
   if (override) {
     return isExecutableFile(override) ? { path: override, reason: null } : { path: null, reason: `CHROMIUM_PATH=${override} is not an executable file (fix or unset it; ${BROWSER_HINT})` };
   }
-  const fromPlaywright = playwrightBrowserPath();
+  const fromPlaywright = playwrightPath();
   for (const file of [...candidates, ...(fromPlaywright ? [fromPlaywright] : [])]) {
     if (isExecutableFile(file)) return { path: file, reason: null };
   }

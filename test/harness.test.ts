@@ -11,7 +11,9 @@ import {
   describeServer,
   freshPglite,
   freshPostgres,
+  harnessContext,
   migrationFiles,
+  poolLimit,
   runMigrations,
   serverAvailable,
   type TestDb,
@@ -280,6 +282,23 @@ describeServer('harness server', (getDb) => {
     expect(seen.map(({ now, n }) => ({ now, n }))).toEqual([1, 2, 3].map(() => ({ now: '2030-01-01T00:00:00.000Z', n: 0 })));
     expect(new Set(seen.map((r) => r.pid)).size).toBe(3);
     expect((await pool.query(`select current_setting('tokengate.now', true) as now`)).rows).toEqual([{ now: '2030-01-01T00:00:00.000Z' }]);
+  });
+
+  test("pool() refuses to take this file past its share of the run's connections, and close() gives them back", async () => {
+    const db = getDb();
+    const { perFile } = harnessContext().connections;
+    const limit = poolLimit();
+    expect(limit).toBeGreaterThan(0);
+    expect(limit).toBeLessThan(perFile); // the suite's own session and the admin connection are counted
+    expect(() => db.pool(limit + 1)).toThrow(/may open \d+ more connection\(s\).*TOKENGATE_TEST_MAX_CONNECTIONS/);
+
+    const other = await freshPostgres(); // one more session of this file
+    expect(poolLimit()).toBe(limit - 1);
+    other.pool(limit - 1); // exactly what is left
+    expect(poolLimit()).toBe(0);
+    expect(() => other.pool(1)).toThrow(/may open 0 more/);
+    await other.close();
+    expect(poolLimit()).toBe(limit);
   });
 
   test('new sessions opened with url see the clock; the database is the one the url names', async () => {
