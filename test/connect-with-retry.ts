@@ -15,10 +15,13 @@ export function isRetryableConnectError(error: unknown): boolean {
   return typeof code === 'string' && RETRYABLE_CONNECT_SQLSTATES.has(code);
 }
 
-/** How long to keep trying: `TOKENGATE_TEST_CONNECT_WAIT_MS`, default two minutes. */
+/**
+ * How long to keep trying: `TOKENGATE_TEST_CONNECT_WAIT_MS`, default 90 s (less than the hooks'
+ * 120 s timeout, so a server that stays full fails with its own error, not a hook timeout).
+ */
 export function connectWaitMs(env: NodeJS.ProcessEnv = process.env): number {
   const value = Number(env.TOKENGATE_TEST_CONNECT_WAIT_MS);
-  return Number.isFinite(value) && value > 0 ? value : 120_000;
+  return Number.isFinite(value) && value > 0 ? value : 90_000;
 }
 
 let waits = 0;
