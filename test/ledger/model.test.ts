@@ -15,7 +15,8 @@
  * the shrunk counterexample with
  *   TOKENGATE_SEED=<seed> TOKENGATE_PATH=<path> TOKENGATE_REPLAY=<replayPath> npx vitest run test/ledger/model.test.ts -t pglite
  * TOKENGATE_SEED alone replays the whole run, shrinking included; TOKENGATE_RUNS=<n> changes the
- * number of runs (default 100 on PGlite, 30 on the server). The failing assertion's message lists
+ * number of runs (default with TOKENGATE_LONG=1, as CI runs it: 100 on PGlite, 30 on the server;
+ * otherwise 25 and 8, see test/long-runs.ts). The failing assertion's message lists
  * the steps of the shrunk run as executed, each with what the model expected.
  */
 import fc from 'fast-check';
@@ -23,6 +24,7 @@ import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { describeEachDb, type TestDb } from '../db.ts';
 import { call, createOrg, ledgerError, type LedgerFunction } from '../ledger.ts';
+import { runCount } from '../long-runs.ts';
 import {
   COST,
   LedgerModel,
@@ -469,7 +471,7 @@ describeEachDb('ledger model', (db) => {
     const seed = process.env.TOKENGATE_SEED ? Number(process.env.TOKENGATE_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) | 0;
     const path = process.env.TOKENGATE_PATH || undefined;
     const replayPath = process.env.TOKENGATE_REPLAY || undefined;
-    const numRuns = Number(process.env.TOKENGATE_RUNS ?? (db().kind === 'pglite' ? 100 : 30));
+    const numRuns = Number(process.env.TOKENGATE_RUNS ?? (db().kind === 'pglite' ? runCount({ long: 100, short: 25 }) : runCount({ long: 30, short: 8 })));
     console.log(`[ledger model] ${db().kind}: seed=${seed}${path ? ` path=${path}` : ''} runs=${numRuns}  (replay: TOKENGATE_SEED=${seed})`);
 
     // Expire what other tests of this database left pending: the sweep is global, and each run

@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -36,18 +36,35 @@ async function isFresh(): Promise<boolean> {
   return true;
 }
 
+/** Whether the process that took the lock is gone (a crashed run); a lock without an owner yet is not. */
+async function lockIsStale(): Promise<boolean> {
+  const owner = Number(await readFile(path.join(LOCK, 'pid'), 'utf8').catch(() => 'NaN'));
+  if (!Number.isInteger(owner)) {
+    // Just created, its pid not written yet; only a crash between the two leaves it like this.
+    const age = Date.now() - (await stat(LOCK).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
+    return age > 120_000;
+  }
+  try {
+    process.kill(owner, 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 async function withLock<T>(fn: () => Promise<T>): Promise<T> {
   await mkdir(path.dirname(LOCK), { recursive: true });
-  const deadline = Date.now() + 120_000;
+  // Test files build in parallel workers; on a loaded machine a build can take minutes, so the
+  // lock is broken only when its owner is dead, never for its age alone.
+  const deadline = Date.now() + 600_000;
   for (;;) {
     try {
       await mkdir(LOCK);
+      await writeFile(path.join(LOCK, 'pid'), String(process.pid));
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      // A lock older than two minutes belongs to a crashed run.
-      const age = Date.now() - (await stat(LOCK).catch(() => ({ mtimeMs: Date.now() }))).mtimeMs;
-      if (age > 120_000) await rm(LOCK, { recursive: true, force: true });
+      if (await lockIsStale()) await rm(LOCK, { recursive: true, force: true });
       else if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK}`);
       else await new Promise((resolve) => setTimeout(resolve, 200));
     }

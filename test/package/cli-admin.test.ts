@@ -1,6 +1,8 @@
 /**
  * The built CLI's admin commands (`grant`, `set-plan`, `adjust`, `members`, `usage`) and `demo`,
  * run as processes against a fresh database on the Postgres server, checked against the ledger.
+ * The database is the harness's (a copy of the run's migrated template): `tokengate migrate`
+ * itself is tested in cli.test.ts.
  */
 import { spawn } from 'node:child_process';
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -9,16 +11,10 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CSV_COLUMNS } from '../../server/http/usage-export.ts';
+import { connectClient, freshPostgres, type TestDb } from '../db.ts';
 import { CLI, DIST, ensureBuilt } from './build.ts';
 import { runCli, type CliResult } from './run-cli.ts';
 
-const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
-const dbName = `tokengate_cli_admin_${process.pid}_${Date.now()}`;
-const dbUrl = (() => {
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  return url.toString();
-})();
 
 const ORG = '0a000000-0000-4000-8000-000000000001';
 const OWNER = '0a000000-0000-4000-8000-000000000002';
@@ -30,7 +26,8 @@ const day = (offset: number) => new Date(Date.now() + offset * 86_400_000).toISO
 const FROM = day(-30);
 const TO = day(30);
 
-let admin: pg.Client;
+let testDb: TestDb | undefined;
+let dbUrl: string;
 let db: pg.Client;
 
 /** Runs the CLI with DATABASE_URL pointing at the test database. */
@@ -86,21 +83,16 @@ function parseCsv(text: string): string[][] {
 
 beforeAll(async () => {
   await ensureBuilt();
-  admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  await admin.query(`create database ${dbName}`);
-  const migrated = await runCli(['migrate', '--database-url', dbUrl]);
-  expect(migrated.code, migrated.stderr).toBe(0);
-  db = new pg.Client({ connectionString: dbUrl });
-  await db.connect();
+  testDb = await freshPostgres();
+  dbUrl = testDb.url!;
+  db = await connectClient({ connectionString: dbUrl });
   await db.query("select tokengate.create_account($1, 'pro', $2)", [ORG, OWNER]);
   await db.query("select tokengate.add_member($1, null, $2, 'member')", [ORG, MEMBER]);
 }, 120_000);
 
 afterAll(async () => {
   await db?.end();
-  await admin?.query(`drop database if exists ${dbName} with (force)`);
-  await admin?.end();
+  await testDb?.close();
 });
 
 describe('tokengate admin commands (built CLI)', () => {

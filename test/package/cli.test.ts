@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectClient } from '../db.ts';
 import { CLI, ensureBuilt, ROOT } from './build.ts';
 import { runCli } from './run-cli.ts';
 
@@ -104,11 +105,9 @@ describe('tokengate migrate', () => {
   let db: pg.Client;
 
   beforeAll(async () => {
-    admin = new pg.Client({ connectionString: serverUrl });
-    await admin.connect();
+    admin = await connectClient({ connectionString: serverUrl });
     await admin.query(`create database ${dbName}`);
-    db = new pg.Client({ connectionString: dbUrl });
-    await db.connect();
+    db = await connectClient({ connectionString: dbUrl });
   });
   afterAll(async () => {
     await db?.end();

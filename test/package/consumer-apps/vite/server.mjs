@@ -11,7 +11,8 @@ import { toNodeHandler } from 'tokengate/server/adapters/node';
 const orgId = randomUUID();
 const userId = randomUUID();
 const token = randomUUID();
-const store = postgresStore({ connectionString: process.env.DATABASE_URL });
+// Two connections: enough for one browser, and within the test file's share of the shared server.
+const store = postgresStore({ connectionString: process.env.DATABASE_URL, max: 2 });
 const gate = createTokenGate({ store });
 await gate.createAccount({ orgId, planId: 'pro', ownerId: userId });
 await gate.grant({ orgId, actorId: null }, 'quest_generation', { amount: 40, idempotencyKey: `seed-${orgId}` });

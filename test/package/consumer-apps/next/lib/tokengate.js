@@ -2,7 +2,8 @@
 // Postgres database in $DATABASE_URL. Authentication: a bearer token from the environment.
 import { createHandler, createTokenGate, postgresStore, TokenGateError } from 'tokengate/server';
 
-export const gate = createTokenGate({ store: postgresStore({ connectionString: process.env.DATABASE_URL }) });
+// Two connections: enough for the test's requests, and within its share of the shared server.
+export const gate = createTokenGate({ store: postgresStore({ connectionString: process.env.DATABASE_URL, max: 2 }) });
 
 export const tokengate = createHandler({
   gate,
