@@ -12,7 +12,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
 import type pg from 'pg';
+import { toNodeHandler as srvxToNodeHandler } from 'srvx/node';
 import { toNodeHandler } from '../server/adapters/node.ts';
 import { supabaseAuth } from '../server/auth.ts';
 import { createTokenGate, type GateContext, type TokenGate } from '../server/gate.ts';
@@ -36,11 +38,21 @@ export const DEDUCT_VARIANTS = {
   sql: 'a. SQL deduct() via pg (floor)',
   gate: 'b. createTokenGate + postgresStore',
   handler: 'c. HTTP handler, in-process Request',
-  http: 'c. HTTP handler over loopback (node:http + fetch)',
+  http: 'c. HTTP handler over loopback: toNodeHandler',
+  httpHono: 'c. HTTP handler over loopback: @hono/node-server getRequestListener',
+  httpSrvx: 'c. HTTP handler over loopback: srvx toNodeHandler',
+  httpFetch: 'c. HTTP handler over loopback: toNodeHandler, fetch() client',
   naive: 'd. naive check → update → log (3 round trips)',
 } as const;
 /** One deduct variant. */
 export type DeductVariant = keyof typeof DEDUCT_VARIANTS;
+
+/**
+ * The variants that serve the handler over a loopback socket, each compared with `handler` (the
+ * same handler called in-process) in the same run. Every server is a plain `node:http` server;
+ * the client is `node:http` with a keep-alive agent (one socket per lane), except `httpFetch`.
+ */
+export const LOOPBACK_VARIANTS = ['http', 'httpHono', 'httpSrvx', 'httpFetch'] as const satisfies readonly DeductVariant[];
 
 /** One workload: many organizations at random, or one. */
 export type Workload = 'spread' | 'hot';
@@ -109,7 +121,8 @@ export async function runServerSections(
   log(`creating a scratch database and ${profile.spreadOrgs.toLocaleString('en-US')} organizations…`);
   const t0 = Date.now();
   const db = await createBenchDatabase(databaseUrl);
-  let server: http.Server | undefined;
+  const servers: http.Server[] = [];
+  let agent: http.Agent | undefined;
   try {
     const { rows: versionRows } = await db.admin.query<{ v: string }>(`select current_setting('server_version') as v`);
     const { spread, hot } = await createOrganizations(db, profile.spreadOrgs);
@@ -121,10 +134,21 @@ export async function runServerSections(
     const pool = db.servicePool(maxLanes);
     const gate = createTokenGate({ store: postgresStore({ pool }) });
     const handler = createHandler({ gate, authenticate: supabaseAuth(issuer.authOptions), basePath: BASE });
-    server = http.createServer(toNodeHandler(handler));
-    server.keepAliveTimeout = 30_000;
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // The same handler behind each Node adapter, each on its own loopback port.
+    const listen = async (listener: http.RequestListener): Promise<string> => {
+      const server = http.createServer(listener);
+      server.keepAliveTimeout = 30_000;
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    };
+    const origin = {
+      http: await listen(toNodeHandler(handler) as http.RequestListener),
+      // overrideGlobalObjects: false — a library must not replace the app's global Request/Response.
+      httpHono: await listen(getRequestListener(handler, { overrideGlobalObjects: false }) as http.RequestListener),
+      httpSrvx: await listen(srvxToNodeHandler(handler) as http.RequestListener),
+    };
+    const client = (agent = new http.Agent({ keepAlive: true, maxSockets: maxLanes }));
 
     const pick: Record<Workload, () => Org> = {
       spread: () => spread[Math.floor(Math.random() * spread.length)]!,
@@ -154,7 +178,10 @@ export async function runServerSections(
         },
         gate: (org) => gate.deduct(org.ctx, TOKEN_TYPE, { idempotencyKey: nextKey() }),
         handler: async (org) => expectOk(await handler(deductRequest(`http://localhost${BASE}`, org, nextKey())), 200),
-        http: async (org) => expectOk(await fetch(deductRequest(`${origin}${BASE}`, org, nextKey())), 200),
+        http: (org) => loopbackDeduct(client, origin.http, org, nextKey()),
+        httpHono: (org) => loopbackDeduct(client, origin.httpHono, org, nextKey()),
+        httpSrvx: (org) => loopbackDeduct(client, origin.httpSrvx, org, nextKey()),
+        httpFetch: async (org) => expectOk(await fetch(deductRequest(`${origin.http}${BASE}`, org, nextKey())), 200),
         naive: (org) => naiveDeduct(pool, org, 1),
       };
       const rows: LoadRow[] = [];
@@ -209,9 +236,10 @@ export async function runServerSections(
     }
     return results;
   } finally {
-    if (server) {
+    agent?.destroy();
+    for (const server of servers) {
       server.closeAllConnections();
-      await new Promise((resolve) => server!.close(resolve));
+      await new Promise((resolve) => server.close(resolve));
     }
     await db.drop();
   }
@@ -228,6 +256,35 @@ function deductRequest(base: string, org: Org, key: string): Request {
     method: 'POST',
     headers: { authorization: org.bearer, 'content-type': 'application/json', 'idempotency-key': key },
     body: JSON.stringify({ tokenType: TOKEN_TYPE }),
+  });
+}
+
+/**
+ * POST a deduct over a keep-alive `node:http` socket (the cheapest client Node has, so the client
+ * takes as little as possible of the CPU the server shares with it).
+ */
+function loopbackDeduct(agent: http.Agent, origin: string, org: Org, key: string): Promise<void> {
+  const body = JSON.stringify({ tokenType: TOKEN_TYPE });
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      `${origin}${BASE}/orgs/${org.orgId}/deduct`,
+      {
+        method: 'POST',
+        agent,
+        headers: { authorization: org.bearer, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'idempotency-key': key },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          if (response.statusCode === 200) resolve();
+          else reject(new Error(`HTTP ${response.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`));
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
   });
 }
 

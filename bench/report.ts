@@ -3,8 +3,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { AdapterResults } from './adapters.ts';
 import { formatBytes, type BundleResults } from './bundle.ts';
-import { DEDUCT_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
+import { DEDUCT_VARIANTS, LOOPBACK_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
 import type { Section } from './options.ts';
 import type { PgliteResults } from './pglite.ts';
 import type { StatsResults } from './stats.ts';
@@ -40,6 +41,7 @@ export interface BenchResults {
   };
   deduct?: NonNullable<ServerResults['deduct']> & { spreadOrgs: number };
   reserve?: NonNullable<ServerResults['reserve']> & { spreadOrgs: number };
+  adapters?: AdapterResults;
   stats?: StatsResults;
   pglite?: PgliteResults;
   bundle?: BundleResults;
@@ -93,6 +95,19 @@ export function renderMarkdown(r: BenchResults): string {
       });
       out.push(`| ${variant} | ${cells.join(' | ')} |`);
     }
+    const inProcess = DEDUCT_VARIANTS.handler;
+    out.push('', `### HTTP over loopback ÷ the same handler in-process (same run; goal ≥ 0.80)`, '');
+    out.push(`Server and client share the machine's cores; the client is \`node:http\` with a keep-alive agent unless the row says otherwise.`, '');
+    out.push(`| Node adapter | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
+    for (const key of LOOPBACK_VARIANTS) {
+      const variant = DEDUCT_VARIANTS[key];
+      const cells = cols.map((c) => {
+        const row = find(rows, variant, c);
+        const base = find(rows, inProcess, c);
+        return row && base && base.opsPerSec > 0 ? `×${(row.opsPerSec / base.opsPerSec).toFixed(2)}` : '–';
+      });
+      if (cells.some((cell) => cell !== '–')) out.push(`| ${variant.replace(/^c\. HTTP handler over loopback: /, '')} | ${cells.join(' | ')} |`);
+    }
     out.push('', `### Deduct latency: p50 / p99 ms`, '');
     out.push(`| variant | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
     for (const variant of Object.values(DEDUCT_VARIANTS)) {
@@ -119,6 +134,22 @@ export function renderMarkdown(r: BenchResults): string {
     const variant = rows[0]?.variant ?? '';
     out.push(`| cycles/s | ${cols.map((c) => { const row = find(rows, variant, c); return row ? int(row.opsPerSec) + (row.ratioToFloor ? ` (×${row.ratioToFloor.toFixed(2)})` : '') + (row.errors > 0 ? ` ⚠ ${row.errors} errors` : '') : '–'; }).join(' | ')} |`);
     out.push(`| p50 / p99 ms | ${cols.map((c) => { const row = find(rows, variant, c); return row ? `${ms(row.p50Ms)} / ${ms(row.p99Ms)}` : '–'; }).join(' | ')} |`);
+  }
+
+  if (r.adapters) {
+    const a = r.adapters;
+    const lanes = [...new Set(a.rows.map((row) => row.lanes))];
+    out.push('', `### Node adapters without the database: req/s (× in-process), same run`, '');
+    out.push(`\`${a.request}\` → ${a.status}: JWT verification, routing, JSON body, zod and a problem+json answer; no ledger call. Client: \`node:http\`, keep-alive, on the same cores.`, '');
+    out.push(`| handler called | ${lanes.map((n) => `${n} lane${n === 1 ? '' : 's'}`).join(' | ')} | added per request (1 lane) |`, `|---|${lanes.map(() => '---:').join('|')}|---:|`);
+    for (const variant of [...new Set(a.rows.map((row) => row.variant))]) {
+      const cells = lanes.map((n) => {
+        const row = a.rows.find((x) => x.variant === variant && x.lanes === n);
+        return row ? `${int(row.opsPerSec)} (×${row.ratioToInProcess.toFixed(2)})${row.errors > 0 ? ` ⚠ ${row.errors} errors` : ''}` : '–';
+      });
+      const one = a.rows.find((x) => x.variant === variant && x.lanes === lanes[0]);
+      out.push(`| ${variant} | ${cells.join(' | ')} | ${one && one.addedMicros > 0 ? `${int(one.addedMicros)} µs` : '–'} |`);
+    }
   }
 
   if (r.stats) {

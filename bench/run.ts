@@ -11,6 +11,7 @@
  */
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { runAdapterSection } from './adapters.ts';
 import { runBundleSection } from './bundle.ts';
 import { createdDatabases, dropAllDatabases, probeServer, redactUrl } from './database.ts';
 import { runServerSections } from './deduct.ts';
@@ -91,6 +92,16 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       }
     } catch (error) {
       fail(sections.includes('deduct') ? 'deduct' : 'reserve', error);
+    }
+  }
+
+  if (sections.includes('adapters')) {
+    log(`\n[2b] Node adapters: the handler over loopback vs in-process, without the database`);
+    try {
+      results.adapters = await runAdapterSection(profile, log);
+      for (const row of results.adapters.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'adapters', message: `${row.variant}, ${row.lanes} lanes: ${row.errors} errors, first: ${row.firstError}` });
+    } catch (error) {
+      fail('adapters', error);
     }
   }
 
