@@ -110,6 +110,11 @@ describe('toNodeHandler [pglite]', () => {
     const wrong = await fetch(`${base}/api/tokengate/orgs/${org.orgId}/balances`, { method: 'DELETE', headers: await auth() });
     expect(wrong.headers.get('allow')).toBe('GET');
     await expectProblem(wrong, 'method_not_allowed');
+    // A method no Fetch Request can carry (TRACE) is answered by the adapter, not a 500.
+    const trace = await rawRequest(base, `TRACE /api/tokengate/orgs/${org.orgId}/balances HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    expect(trace).toMatch(/^HTTP\/1\.1 405 /);
+    expect(trace).toMatch(/content-type: application\/problem\+json/i);
+    expect(trace).toContain('"type":"https://tokengate.dev/errors/method_not_allowed"');
   });
 
   it('streams a JSON body in: deduct, exactly once per Idempotency-Key', async () => {

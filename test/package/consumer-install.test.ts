@@ -159,7 +159,7 @@ describe.sequential('the packed package, installed in fresh projects', () => {
 
   it('installs offline with its peers and runs `tokengate init` and `tokengate migrate` from node_modules/.bin', async () => {
     viteApp = await timed('install vite app (offline)', () =>
-      installApp('vite', '--offline', [locked('react'), locked('react-dom'), locked('@tanstack/react-query'), locked('pg'), locked('vite')]),
+      installApp('vite', '--offline', [locked('react'), locked('react-dom'), locked('@tanstack/react-query'), locked('pg'), locked('srvx'), locked('vite')]),
     );
     const bin = path.join(viteApp, 'node_modules', '.bin', 'tokengate');
 
