@@ -72,11 +72,22 @@ describe('npm run bench --quick', () => {
             expect([row!.ops, row!.opsPerSec, row!.p50Ms, row!.p99Ms, row!.ratioToFloor].every(positive), JSON.stringify(row)).toBe(true);
             expect(row!.p99Ms).toBeGreaterThanOrEqual(row!.p50Ms);
           }
-          const floor = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === DEDUCT_VARIANTS.sql)!;
+          const floor = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === DEDUCT_VARIANTS.floor)!;
           expect(floor.ratioToFloor).toBe(1);
         }
       }
       expect(markdown).toContain('Deduct throughput');
+
+      // The floor and tokengate.deduct() with pgbench, when it is installed: both at every cell, no failures.
+      const pgbench = results.deduct!.pgbench;
+      if (pgbench.version !== null) {
+        expect(pgbench.rows).toHaveLength(2 * QUICK.connections.length);
+        for (const row of pgbench.rows) {
+          expect(row.failed).toBe(0);
+          expect([row.floorTps, row.deductTps, row.ratio].every(positive), JSON.stringify(row)).toBe(true);
+        }
+        expect(markdown).toContain('with pgbench');
+      }
 
       // The race: ours spends exactly what the bucket held, never more; the naive pattern at least that.
       const race = results.deduct!.overspend;

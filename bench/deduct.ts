@@ -12,9 +12,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener } from '@hono/node-server';
 import type pg from 'pg';
-import { toNodeHandler as srvxToNodeHandler } from 'srvx/node';
 import { toNodeHandler } from '../server/adapters/node.ts';
 import { supabaseAuth } from '../server/auth.ts';
 import { createTokenGate, type GateContext, type TokenGate } from '../server/gate.ts';
@@ -22,6 +20,7 @@ import { createHandler } from '../server/http/handler.ts';
 import { ledgerCall } from '../server/ledger-call.ts';
 import { postgresStore } from '../server/stores/postgres-store.ts';
 import { createBenchDatabase, type BenchDatabase } from './database.ts';
+import { createFloor, floorCharge, runPgbenchFloor, type PgbenchResults } from './floor.ts';
 import { createBenchIssuer } from './jwt.ts';
 import { round, runLoad, sampleLoad, summarizeSamples, type Measurement, type Samples } from './measure.ts';
 import type { Profile } from './options.ts';
@@ -35,24 +34,23 @@ const BASE = '/api/tokengate';
 
 /** The deduct variants, in table order. */
 export const DEDUCT_VARIANTS = {
-  sql: 'a. SQL deduct() via pg (floor)',
-  gate: 'b. createTokenGate + postgresStore',
-  handler: 'c. HTTP handler, in-process Request',
-  http: 'c. HTTP handler over loopback: toNodeHandler',
-  httpHono: 'c. HTTP handler over loopback: @hono/node-server getRequestListener',
-  httpSrvx: 'c. HTTP handler over loopback: srvx toNodeHandler',
-  httpFetch: 'c. HTTP handler over loopback: toNodeHandler, fetch() client',
-  naive: 'd. naive check → update → log (3 round trips)',
+  floor: 'a. floor: INSERT … ON CONFLICT + guarded UPDATE (one SQL call)',
+  sql: 'b. SQL tokengate.deduct() via pg',
+  gate: 'c. createTokenGate + postgresStore',
+  handler: 'd. HTTP handler, in-process Request',
+  http: 'd. HTTP handler over loopback (toNodeHandler, node:http client)',
+  naive: 'e. naive check → update → log (3 round trips)',
 } as const;
 /** One deduct variant. */
 export type DeductVariant = keyof typeof DEDUCT_VARIANTS;
 
 /**
  * The variants that serve the handler over a loopback socket, each compared with `handler` (the
- * same handler called in-process) in the same run. Every server is a plain `node:http` server;
- * the client is `node:http` with a keep-alive agent (one socket per lane), except `httpFetch`.
+ * same handler called in-process) in the same run: a plain `node:http` server with
+ * `toNodeHandler`; the client is `node:http` with a keep-alive agent (one socket per lane) on the
+ * same cores. (The adapters section compares Node adapters without the database.)
  */
-export const LOOPBACK_VARIANTS = ['http', 'httpHono', 'httpSrvx', 'httpFetch'] as const satisfies readonly DeductVariant[];
+export const LOOPBACK_VARIANTS = ['http'] as const satisfies readonly DeductVariant[];
 
 /** One workload: many organizations at random, or one. */
 export type Workload = 'spread' | 'hot';
@@ -63,8 +61,9 @@ export interface LoadRow extends Measurement {
   variant: string;
   connections: number;
   /**
-   * ops/s of this row ÷ ops/s of the SQL deduct floor (a), same workload and connections. For
-   * reserve → commit (two calls per cycle) when the deduct section ran too.
+   * ops/s of this row ÷ ops/s of the floor (a: the minimal atomic, idempotent, audited charge),
+   * same workload and connections. For reserve → commit (two calls per cycle) when the deduct
+   * section ran too.
    */
   ratioToFloor?: number;
 }
@@ -94,6 +93,8 @@ export interface ServerResults {
       ours: OverspendResult & { verifyLedger: unknown[] };
       naive: OverspendResult & { finalUsed: number; logRows: number };
     };
+    /** The floor and tokengate.deduct() with pgbench (server-side only, C client). */
+    pgbench: PgbenchResults;
   };
   reserve?: { rows: LoadRow[] };
 }
@@ -134,7 +135,7 @@ export async function runServerSections(
     const pool = db.servicePool(maxLanes);
     const gate = createTokenGate({ store: postgresStore({ pool }) });
     const handler = createHandler({ gate, authenticate: supabaseAuth(issuer.authOptions), basePath: BASE });
-    // The same handler behind each Node adapter, each on its own loopback port.
+    // The handler behind the Node adapter on a loopback port.
     const listen = async (listener: http.RequestListener): Promise<string> => {
       const server = http.createServer(listener);
       server.keepAliveTimeout = 30_000;
@@ -142,12 +143,7 @@ export async function runServerSections(
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     };
-    const origin = {
-      http: await listen(toNodeHandler(handler) as http.RequestListener),
-      // overrideGlobalObjects: false — a library must not replace the app's global Request/Response.
-      httpHono: await listen(getRequestListener(handler, { overrideGlobalObjects: false }) as http.RequestListener),
-      httpSrvx: await listen(srvxToNodeHandler(handler) as http.RequestListener),
-    };
+    const origin = { http: await listen(toNodeHandler(handler)) };
     const client = (agent = new http.Agent({ keepAlive: true, maxSockets: maxLanes }));
 
     const pick: Record<Workload, () => Org> = {
@@ -162,8 +158,13 @@ export async function runServerSections(
     const load = (lanes: number) => ({ lanes, durationMs: profile.durationMs, warmupMs: profile.warmupMs });
 
     const floors = new Map<string, number>();
+    let pgbench: PgbenchResults | undefined;
     if (which.deduct) {
+      // First, while the pool has no connection open yet (pgbench opens up to 32 of its own).
+      log(`pgbench: the floor and tokengate.deduct(), alternating…`);
+      pgbench = await runPgbenchFloor(db.url, profile, spread.length, log);
       const ops: Record<DeductVariant, (org: Org) => Promise<unknown>> = {
+        floor: (org) => floorCharge(pool, org, nextKey()),
         sql: (org) => {
           // Exactly the statement postgresStore sends: the difference to (b) is the JS layers.
           const { text, values } = ledgerCall('deduct', {
@@ -179,9 +180,6 @@ export async function runServerSections(
         gate: (org) => gate.deduct(org.ctx, TOKEN_TYPE, { idempotencyKey: nextKey() }),
         handler: async (org) => expectOk(await handler(deductRequest(`http://localhost${BASE}`, org, nextKey())), 200),
         http: (org) => loopbackDeduct(client, origin.http, org, nextKey()),
-        httpHono: (org) => loopbackDeduct(client, origin.httpHono, org, nextKey()),
-        httpSrvx: (org) => loopbackDeduct(client, origin.httpSrvx, org, nextKey()),
-        httpFetch: async (org) => expectOk(await fetch(deductRequest(`${origin.http}${BASE}`, org, nextKey())), 200),
         naive: (org) => naiveDeduct(pool, org, 1),
       };
       const rows: LoadRow[] = [];
@@ -197,7 +195,7 @@ export async function runServerSections(
               samples.get(variant)!.push(await sampleLoad(half, () => ops[variant](pick[workload]())));
             }
           }
-          const floor = summarizeSamples(samples.get('sql')!).opsPerSec;
+          const floor = summarizeSamples(samples.get('floor')!).opsPerSec;
           floors.set(`${workload}/${connections}`, floor);
           for (const variant of variants) {
             const m = summarizeSamples(samples.get(variant)!);
@@ -210,7 +208,7 @@ export async function runServerSections(
       log(`overspend race: ${profile.overspendAllowance * 2} deducts of 1 token on a bucket holding ${profile.overspendAllowance}, ${profile.overspendConnections} connections…`);
       const overspend = await overspendRace(db, pool, gate, profile.overspendAllowance, profile.overspendConnections);
       log(`  ours: ${overspend.ours.succeeded} succeeded, overspend ${overspend.ours.overspend}; naive: ${overspend.naive.succeeded} succeeded, overspend ${overspend.naive.overspend}`);
-      results.deduct = { rows, overspend };
+      results.deduct = { rows, overspend, pgbench: pgbench! };
     }
 
     if (which.reserve) {
@@ -326,6 +324,9 @@ async function createOrganizations(db: BenchDatabase, count: number): Promise<{ 
   await a.query(`insert into bench.orgs select n, gen_random_uuid(), gen_random_uuid() from generate_series(0, $1::int) n`, [count]);
   await a.query(`select count(tokengate.create_account(o.org_id, 'pro', o.user_id)) from bench.orgs o`);
   await a.query(`select count(tokengate.grant_tokens(o.org_id, null, $1, $2, 'bench-top-up')) from bench.orgs o`, [TOKEN_TYPE, TOP_UP]);
+  // pgbench's scripts look organizations up by n, as the server role.
+  await a.query(`grant usage on schema bench to service_role; grant select on bench.orgs to service_role`);
+  await createFloor(a, TOP_UP);
 
   await a.query(`
     create schema bench_naive;

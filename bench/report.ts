@@ -83,8 +83,8 @@ export function renderMarkdown(r: BenchResults): string {
   if (r.deduct) {
     const rows = r.deduct.rows;
     const cols = columns(rows);
-    out.push('', `### Deduct throughput: ops/s (× the SQL floor)`, '');
-    out.push(`spread = ${int(spreadOrgs)} organizations picked at random; hot = one organization. One token per deduct, a fresh idempotency key each.`, '');
+    out.push('', `### Deduct throughput: ops/s (× the floor)`, '');
+    out.push(`spread = ${int(spreadOrgs)} organizations picked at random; hot = one organization. One token per deduct, a fresh idempotency key each. The floor (a) is the least an atomic, idempotent, audited charge does: one SQL function call that inserts the ledger entry (unique organization + key, \`ON CONFLICT DO NOTHING\`) and, if it is new, runs one guarded \`UPDATE … WHERE available >= cost\`. Rows a–d run on one \`pg\` pool.`, '');
     out.push(`| variant | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
     for (const variant of Object.values(DEDUCT_VARIANTS)) {
       const cells = cols.map((c) => {
@@ -95,9 +95,20 @@ export function renderMarkdown(r: BenchResults): string {
       });
       out.push(`| ${variant} | ${cells.join(' | ')} |`);
     }
+    const pgb = r.deduct.pgbench;
+    if (pgb.version === null) {
+      out.push('', `### The floor vs tokengate.deduct() with pgbench: not run (pgbench is not installed)`);
+    } else {
+      out.push('', `### The floor vs \`tokengate.deduct()\` with pgbench, same run: TPS`, '');
+      out.push(`${pgb.version}, \`-M prepared\`, as \`service_role\`, ${pgb.window} in the order floor, deduct, deduct, floor. spread = the first ${int(pgb.spreadOrgs)} organizations at random; hot = one. No Node.js on the client side: this is the database's own cost.`, '');
+      out.push(`| workload · clients | floor TPS | \`tokengate.deduct()\` TPS | deduct ÷ floor |`, `|---|---:|---:|---:|`);
+      for (const row of pgb.rows) {
+        out.push(`| ${row.workload} · ${row.clients} | ${int(row.floorTps)} | ${int(row.deductTps)} | ×${row.ratio.toFixed(2)}${row.failed > 0 ? ` ⚠ ${row.failed} failed` : ''} |`);
+      }
+    }
     const inProcess = DEDUCT_VARIANTS.handler;
     out.push('', `### HTTP over loopback ÷ the same handler in-process (same run; goal ≥ 0.80)`, '');
-    out.push(`Server and client share the machine's cores; the client is \`node:http\` with a keep-alive agent unless the row says otherwise.`, '');
+    out.push(`Server and client share the machine's cores; the client is \`node:http\` with a keep-alive agent.`, '');
     out.push(`| Node adapter | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
     for (const key of LOOPBACK_VARIANTS) {
       const variant = DEDUCT_VARIANTS[key];
@@ -106,7 +117,7 @@ export function renderMarkdown(r: BenchResults): string {
         const base = find(rows, inProcess, c);
         return row && base && base.opsPerSec > 0 ? `×${(row.opsPerSec / base.opsPerSec).toFixed(2)}` : '–';
       });
-      if (cells.some((cell) => cell !== '–')) out.push(`| ${variant.replace(/^c\. HTTP handler over loopback: /, '')} | ${cells.join(' | ')} |`);
+      if (cells.some((cell) => cell !== '–')) out.push(`| ${variant.replace(/^d\. HTTP handler over loopback \((.*)\)$/, '$1')} | ${cells.join(' | ')} |`);
     }
     out.push('', `### Deduct latency: p50 / p99 ms`, '');
     out.push(`| variant | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);

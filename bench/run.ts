@@ -81,6 +81,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
         const o = server.deduct.overspend;
         if (o.ours.overspend !== 0) results.problems.push({ section: 'deduct', message: `tokengate overspent by ${o.ours.overspend} tokens` });
         if (o.ours.verifyLedger.length !== 0) results.problems.push({ section: 'deduct', message: `verify_ledger: ${JSON.stringify(o.ours.verifyLedger)}` });
+        for (const row of server.deduct.pgbench.rows.filter((r) => r.failed > 0)) results.problems.push({ section: 'deduct', message: `pgbench ${row.workload}, ${row.clients} clients: ${row.failed} failed transactions` });
         const errors = server.deduct.rows.filter((row) => row.errors > 0);
         for (const row of errors) results.problems.push({ section: 'deduct', message: `${row.variant} (${row.workload}, ${row.connections} conn): ${row.errors} errors, first: ${row.firstError}` });
       }
