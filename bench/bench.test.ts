@@ -15,6 +15,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configuredDatabaseUrl, connectClient, serverAvailable } from '../test/db.ts';
+import { ADAPTER_VARIANTS } from './adapters.ts';
 import { DEDUCT_VARIANTS } from './deduct.ts';
 import { profileFor, REPO_ROOT } from './options.ts';
 import type { BenchResults } from './report.ts';
@@ -44,7 +45,7 @@ describe('npm run bench --quick', () => {
   it(`runs ${serverAvailable ? 'every section' : 'the sections that need no server'} and writes valid results`, { timeout: 120_000 }, async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-smoke-'));
     outDirs.push(out);
-    const sections = serverAvailable ? ['deduct', 'reserve', 'stats', 'pglite', 'bundle'] : ['pglite', 'bundle'];
+    const sections = serverAvailable ? ['deduct', 'reserve', 'adapters', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
     const run = await runCli(['--quick', '--only', sections.join(','), '--database-url', configuredDatabaseUrl(), '--out', out]);
     expect(run.stderr, run.stderr).toContain('finished in');
     expect(run.code, `exit code; stderr:\n${run.stderr}`).toBe(0);
@@ -70,11 +71,22 @@ describe('npm run bench --quick', () => {
             expect([row!.ops, row!.opsPerSec, row!.p50Ms, row!.p99Ms, row!.ratioToFloor].every(positive), JSON.stringify(row)).toBe(true);
             expect(row!.p99Ms).toBeGreaterThanOrEqual(row!.p50Ms);
           }
-          const floor = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === DEDUCT_VARIANTS.sql)!;
+          const floor = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === DEDUCT_VARIANTS.floor)!;
           expect(floor.ratioToFloor).toBe(1);
         }
       }
       expect(markdown).toContain('Deduct throughput');
+
+      // The floor and tokengate.deduct() with pgbench, when it is installed: both at every cell, no failures.
+      const pgbench = results.deduct!.pgbench;
+      if (pgbench.version !== null) {
+        expect(pgbench.rows).toHaveLength(2 * QUICK.connections.length);
+        for (const row of pgbench.rows) {
+          expect(row.failed).toBe(0);
+          expect([row.floorTps, row.deductTps, row.ratio].every(positive), JSON.stringify(row)).toBe(true);
+        }
+        expect(markdown).toContain('with pgbench');
+      }
 
       // The race: ours spends exactly what the bucket held, never more; the naive pattern at least that.
       const race = results.deduct!.overspend;
@@ -118,6 +130,15 @@ describe('npm run bench --quick', () => {
         await client.end();
       }
     }
+
+    // 2b. Node adapters without the database: every variant at every lane count, no errors.
+    const adapters = results.adapters!;
+    expect(adapters.rows).toHaveLength(Object.keys(ADAPTER_VARIANTS).length * QUICK.connections.length);
+    for (const row of adapters.rows) {
+      expect(row.errors, JSON.stringify(row)).toBe(0);
+      expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToInProcess].every(positive), JSON.stringify(row)).toBe(true);
+    }
+    expect(markdown).toContain('Node adapters without the database');
 
     // 4. PGlite.
     const p = results.pglite!;

@@ -20,6 +20,7 @@ import { createHandler } from '../server/http/handler.ts';
 import { ledgerCall } from '../server/ledger-call.ts';
 import { postgresStore } from '../server/stores/postgres-store.ts';
 import { createBenchDatabase, type BenchDatabase } from './database.ts';
+import { createFloor, floorCharge, runPgbenchFloor, type PgbenchResults } from './floor.ts';
 import { createBenchIssuer } from './jwt.ts';
 import { round, runLoad, sampleLoad, summarizeSamples, type Measurement, type Samples } from './measure.ts';
 import type { Profile } from './options.ts';
@@ -33,14 +34,23 @@ const BASE = '/api/tokengate';
 
 /** The deduct variants, in table order. */
 export const DEDUCT_VARIANTS = {
-  sql: 'a. SQL deduct() via pg (floor)',
-  gate: 'b. createTokenGate + postgresStore',
-  handler: 'c. HTTP handler, in-process Request',
-  http: 'c. HTTP handler over loopback (node:http + fetch)',
-  naive: 'd. naive check → update → log (3 round trips)',
+  floor: 'a. floor: INSERT … ON CONFLICT + guarded UPDATE (one SQL call)',
+  sql: 'b. SQL tokengate.deduct() via pg',
+  gate: 'c. createTokenGate + postgresStore',
+  handler: 'd. HTTP handler, in-process Request',
+  http: 'd. HTTP handler over loopback (toNodeHandler, node:http client)',
+  naive: 'e. naive check → update → log (3 round trips)',
 } as const;
 /** One deduct variant. */
 export type DeductVariant = keyof typeof DEDUCT_VARIANTS;
+
+/**
+ * The variants that serve the handler over a loopback socket, each compared with `handler` (the
+ * same handler called in-process) in the same run: a plain `node:http` server with
+ * `toNodeHandler`; the client is `node:http` with a keep-alive agent (one socket per lane) on the
+ * same cores. (The adapters section compares Node adapters without the database.)
+ */
+export const LOOPBACK_VARIANTS = ['http'] as const satisfies readonly DeductVariant[];
 
 /** One workload: many organizations at random, or one. */
 export type Workload = 'spread' | 'hot';
@@ -51,8 +61,9 @@ export interface LoadRow extends Measurement {
   variant: string;
   connections: number;
   /**
-   * ops/s of this row ÷ ops/s of the SQL deduct floor (a), same workload and connections. For
-   * reserve → commit (two calls per cycle) when the deduct section ran too.
+   * ops/s of this row ÷ ops/s of the floor (a: the minimal atomic, idempotent, audited charge),
+   * same workload and connections. For reserve → commit (two calls per cycle) when the deduct
+   * section ran too.
    */
   ratioToFloor?: number;
 }
@@ -82,6 +93,8 @@ export interface ServerResults {
       ours: OverspendResult & { verifyLedger: unknown[] };
       naive: OverspendResult & { finalUsed: number; logRows: number };
     };
+    /** The floor and tokengate.deduct() with pgbench (server-side only, C client). */
+    pgbench: PgbenchResults;
   };
   reserve?: { rows: LoadRow[] };
 }
@@ -109,7 +122,8 @@ export async function runServerSections(
   log(`creating a scratch database and ${profile.spreadOrgs.toLocaleString('en-US')} organizations…`);
   const t0 = Date.now();
   const db = await createBenchDatabase(databaseUrl);
-  let server: http.Server | undefined;
+  const servers: http.Server[] = [];
+  let agent: http.Agent | undefined;
   try {
     const { rows: versionRows } = await db.admin.query<{ v: string }>(`select current_setting('server_version') as v`);
     const { spread, hot } = await createOrganizations(db, profile.spreadOrgs);
@@ -121,10 +135,16 @@ export async function runServerSections(
     const pool = db.servicePool(maxLanes);
     const gate = createTokenGate({ store: postgresStore({ pool }) });
     const handler = createHandler({ gate, authenticate: supabaseAuth(issuer.authOptions), basePath: BASE });
-    server = http.createServer(toNodeHandler(handler));
-    server.keepAliveTimeout = 30_000;
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    // The handler behind the Node adapter on a loopback port.
+    const listen = async (listener: http.RequestListener): Promise<string> => {
+      const server = http.createServer(listener);
+      server.keepAliveTimeout = 30_000;
+      servers.push(server);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    };
+    const origin = { http: await listen(toNodeHandler(handler)) };
+    const client = (agent = new http.Agent({ keepAlive: true, maxSockets: maxLanes }));
 
     const pick: Record<Workload, () => Org> = {
       spread: () => spread[Math.floor(Math.random() * spread.length)]!,
@@ -138,8 +158,13 @@ export async function runServerSections(
     const load = (lanes: number) => ({ lanes, durationMs: profile.durationMs, warmupMs: profile.warmupMs });
 
     const floors = new Map<string, number>();
+    let pgbench: PgbenchResults | undefined;
     if (which.deduct) {
+      // First, while the pool has no connection open yet (pgbench opens up to 32 of its own).
+      log(`pgbench: the floor and tokengate.deduct(), alternating…`);
+      pgbench = await runPgbenchFloor(db.url, profile, spread.length, log);
       const ops: Record<DeductVariant, (org: Org) => Promise<unknown>> = {
+        floor: (org) => floorCharge(pool, org, nextKey()),
         sql: (org) => {
           // Exactly the statement postgresStore sends: the difference to (b) is the JS layers.
           const { text, values } = ledgerCall('deduct', {
@@ -154,7 +179,7 @@ export async function runServerSections(
         },
         gate: (org) => gate.deduct(org.ctx, TOKEN_TYPE, { idempotencyKey: nextKey() }),
         handler: async (org) => expectOk(await handler(deductRequest(`http://localhost${BASE}`, org, nextKey())), 200),
-        http: async (org) => expectOk(await fetch(deductRequest(`${origin}${BASE}`, org, nextKey())), 200),
+        http: (org) => loopbackDeduct(client, origin.http, org, nextKey()),
         naive: (org) => naiveDeduct(pool, org, 1),
       };
       const rows: LoadRow[] = [];
@@ -170,7 +195,7 @@ export async function runServerSections(
               samples.get(variant)!.push(await sampleLoad(half, () => ops[variant](pick[workload]())));
             }
           }
-          const floor = summarizeSamples(samples.get('sql')!).opsPerSec;
+          const floor = summarizeSamples(samples.get('floor')!).opsPerSec;
           floors.set(`${workload}/${connections}`, floor);
           for (const variant of variants) {
             const m = summarizeSamples(samples.get(variant)!);
@@ -183,7 +208,7 @@ export async function runServerSections(
       log(`overspend race: ${profile.overspendAllowance * 2} deducts of 1 token on a bucket holding ${profile.overspendAllowance}, ${profile.overspendConnections} connections…`);
       const overspend = await overspendRace(db, pool, gate, profile.overspendAllowance, profile.overspendConnections);
       log(`  ours: ${overspend.ours.succeeded} succeeded, overspend ${overspend.ours.overspend}; naive: ${overspend.naive.succeeded} succeeded, overspend ${overspend.naive.overspend}`);
-      results.deduct = { rows, overspend };
+      results.deduct = { rows, overspend, pgbench: pgbench! };
     }
 
     if (which.reserve) {
@@ -209,9 +234,10 @@ export async function runServerSections(
     }
     return results;
   } finally {
-    if (server) {
+    agent?.destroy();
+    for (const server of servers) {
       server.closeAllConnections();
-      await new Promise((resolve) => server!.close(resolve));
+      await new Promise((resolve) => server.close(resolve));
     }
     await db.drop();
   }
@@ -228,6 +254,35 @@ function deductRequest(base: string, org: Org, key: string): Request {
     method: 'POST',
     headers: { authorization: org.bearer, 'content-type': 'application/json', 'idempotency-key': key },
     body: JSON.stringify({ tokenType: TOKEN_TYPE }),
+  });
+}
+
+/**
+ * POST a deduct over a keep-alive `node:http` socket (the cheapest client Node has, so the client
+ * takes as little as possible of the CPU the server shares with it).
+ */
+function loopbackDeduct(agent: http.Agent, origin: string, org: Org, key: string): Promise<void> {
+  const body = JSON.stringify({ tokenType: TOKEN_TYPE });
+  return new Promise((resolve, reject) => {
+    const request = http.request(
+      `${origin}${BASE}/orgs/${org.orgId}/deduct`,
+      {
+        method: 'POST',
+        agent,
+        headers: { authorization: org.bearer, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'idempotency-key': key },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          if (response.statusCode === 200) resolve();
+          else reject(new Error(`HTTP ${response.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`));
+        });
+        response.on('error', reject);
+      },
+    );
+    request.on('error', reject);
+    request.end(body);
   });
 }
 
@@ -269,6 +324,9 @@ async function createOrganizations(db: BenchDatabase, count: number): Promise<{ 
   await a.query(`insert into bench.orgs select n, gen_random_uuid(), gen_random_uuid() from generate_series(0, $1::int) n`, [count]);
   await a.query(`select count(tokengate.create_account(o.org_id, 'pro', o.user_id)) from bench.orgs o`);
   await a.query(`select count(tokengate.grant_tokens(o.org_id, null, $1, $2, 'bench-top-up')) from bench.orgs o`, [TOKEN_TYPE, TOP_UP]);
+  // pgbench's scripts look organizations up by n, as the server role.
+  await a.query(`grant usage on schema bench to service_role; grant select on bench.orgs to service_role`);
+  await createFloor(a, TOP_UP);
 
   await a.query(`
     create schema bench_naive;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The sections `--only` can pick. */
-export const SECTIONS = ['deduct', 'reserve', 'stats', 'pglite', 'bundle'] as const;
+export const SECTIONS = ['deduct', 'reserve', 'adapters', 'stats', 'pglite', 'bundle'] as const;
 /** One benchmark section. */
 export type Section = (typeof SECTIONS)[number];
 
@@ -54,6 +54,8 @@ export interface Profile {
   pgliteColdStarts: number;
   /** PGlite sequential deducts: measured window, ms. */
   pgliteDurationMs: number;
+  /** pgbench: transactions per client per half (`-t`), or null for `-T` of the measured window. */
+  pgbenchTransactions: number | null;
 }
 
 /**
@@ -76,6 +78,7 @@ export function profileFor(options: Pick<BenchOptions, 'quick' | 'huge'>): Profi
       statsCalls: 20,
       pgliteColdStarts: 1,
       pgliteDurationMs: 300,
+      pgbenchTransactions: 25,
     };
   }
   return {
@@ -89,6 +92,7 @@ export function profileFor(options: Pick<BenchOptions, 'quick' | 'huge'>): Profi
     statsCalls: 200,
     pgliteColdStarts: 3,
     pgliteDurationMs: 3_000,
+    pgbenchTransactions: null,
   };
 }
 

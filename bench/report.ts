@@ -3,8 +3,9 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { AdapterResults } from './adapters.ts';
 import { formatBytes, type BundleResults } from './bundle.ts';
-import { DEDUCT_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
+import { DEDUCT_VARIANTS, LOOPBACK_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
 import type { Section } from './options.ts';
 import type { PgliteResults } from './pglite.ts';
 import type { StatsResults } from './stats.ts';
@@ -40,6 +41,7 @@ export interface BenchResults {
   };
   deduct?: NonNullable<ServerResults['deduct']> & { spreadOrgs: number };
   reserve?: NonNullable<ServerResults['reserve']> & { spreadOrgs: number };
+  adapters?: AdapterResults;
   stats?: StatsResults;
   pglite?: PgliteResults;
   bundle?: BundleResults;
@@ -81,8 +83,8 @@ export function renderMarkdown(r: BenchResults): string {
   if (r.deduct) {
     const rows = r.deduct.rows;
     const cols = columns(rows);
-    out.push('', `### Deduct throughput: ops/s (× the SQL floor)`, '');
-    out.push(`spread = ${int(spreadOrgs)} organizations picked at random; hot = one organization. One token per deduct, a fresh idempotency key each.`, '');
+    out.push('', `### Deduct throughput: ops/s (× the floor)`, '');
+    out.push(`spread = ${int(spreadOrgs)} organizations picked at random; hot = one organization. One token per deduct, a fresh idempotency key each. The floor (a) is the least an atomic, idempotent, audited charge does: one SQL function call that inserts the ledger entry (unique organization + key, \`ON CONFLICT DO NOTHING\`) and, if it is new, runs one guarded \`UPDATE … WHERE available >= cost\`. Rows a–d run on one \`pg\` pool.`, '');
     out.push(`| variant | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
     for (const variant of Object.values(DEDUCT_VARIANTS)) {
       const cells = cols.map((c) => {
@@ -92,6 +94,30 @@ export function renderMarkdown(r: BenchResults): string {
         return `${int(row.opsPerSec)} (×${(row.ratioToFloor ?? 0).toFixed(2)})${errors}`;
       });
       out.push(`| ${variant} | ${cells.join(' | ')} |`);
+    }
+    const pgb = r.deduct.pgbench;
+    if (pgb.version === null) {
+      out.push('', `### The floor vs tokengate.deduct() with pgbench: not run (pgbench is not installed)`);
+    } else {
+      out.push('', `### The floor vs \`tokengate.deduct()\` with pgbench, same run: TPS`, '');
+      out.push(`${pgb.version}, \`-M prepared\`, as \`service_role\`, ${pgb.window} in the order floor, deduct, deduct, floor. spread = the first ${int(pgb.spreadOrgs)} organizations at random; hot = one. No Node.js on the client side: this is the database's own cost.`, '');
+      out.push(`| workload · clients | floor TPS | \`tokengate.deduct()\` TPS | deduct ÷ floor |`, `|---|---:|---:|---:|`);
+      for (const row of pgb.rows) {
+        out.push(`| ${row.workload} · ${row.clients} | ${int(row.floorTps)} | ${int(row.deductTps)} | ×${row.ratio.toFixed(2)}${row.failed > 0 ? ` ⚠ ${row.failed} failed` : ''} |`);
+      }
+    }
+    const inProcess = DEDUCT_VARIANTS.handler;
+    out.push('', `### HTTP over loopback ÷ the same handler in-process (same run; goal ≥ 0.80)`, '');
+    out.push(`Server and client share the machine's cores; the client is \`node:http\` with a keep-alive agent.`, '');
+    out.push(`| Node adapter | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
+    for (const key of LOOPBACK_VARIANTS) {
+      const variant = DEDUCT_VARIANTS[key];
+      const cells = cols.map((c) => {
+        const row = find(rows, variant, c);
+        const base = find(rows, inProcess, c);
+        return row && base && base.opsPerSec > 0 ? `×${(row.opsPerSec / base.opsPerSec).toFixed(2)}` : '–';
+      });
+      if (cells.some((cell) => cell !== '–')) out.push(`| ${variant.replace(/^d\. HTTP handler over loopback \((.*)\)$/, '$1')} | ${cells.join(' | ')} |`);
     }
     out.push('', `### Deduct latency: p50 / p99 ms`, '');
     out.push(`| variant | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
@@ -119,6 +145,22 @@ export function renderMarkdown(r: BenchResults): string {
     const variant = rows[0]?.variant ?? '';
     out.push(`| cycles/s | ${cols.map((c) => { const row = find(rows, variant, c); return row ? int(row.opsPerSec) + (row.ratioToFloor ? ` (×${row.ratioToFloor.toFixed(2)})` : '') + (row.errors > 0 ? ` ⚠ ${row.errors} errors` : '') : '–'; }).join(' | ')} |`);
     out.push(`| p50 / p99 ms | ${cols.map((c) => { const row = find(rows, variant, c); return row ? `${ms(row.p50Ms)} / ${ms(row.p99Ms)}` : '–'; }).join(' | ')} |`);
+  }
+
+  if (r.adapters) {
+    const a = r.adapters;
+    const lanes = [...new Set(a.rows.map((row) => row.lanes))];
+    out.push('', `### Node adapters without the database: req/s (× in-process), same run`, '');
+    out.push(`\`${a.request}\` → ${a.status}: JWT verification, routing, JSON body, zod and a problem+json answer; no ledger call. Client: \`node:http\`, keep-alive, on the same cores.`, '');
+    out.push(`| handler called | ${lanes.map((n) => `${n} lane${n === 1 ? '' : 's'}`).join(' | ')} | added per request (1 lane) |`, `|---|${lanes.map(() => '---:').join('|')}|---:|`);
+    for (const variant of [...new Set(a.rows.map((row) => row.variant))]) {
+      const cells = lanes.map((n) => {
+        const row = a.rows.find((x) => x.variant === variant && x.lanes === n);
+        return row ? `${int(row.opsPerSec)} (×${row.ratioToInProcess.toFixed(2)})${row.errors > 0 ? ` ⚠ ${row.errors} errors` : ''}` : '–';
+      });
+      const one = a.rows.find((x) => x.variant === variant && x.lanes === lanes[0]);
+      out.push(`| ${variant} | ${cells.join(' | ')} | ${one && one.addedMicros > 0 ? `${int(one.addedMicros)} µs` : '–'} |`);
+    }
   }
 
   if (r.stats) {

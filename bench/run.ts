@@ -11,6 +11,7 @@
  */
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
+import { runAdapterSection } from './adapters.ts';
 import { runBundleSection } from './bundle.ts';
 import { createdDatabases, dropAllDatabases, probeServer, redactUrl } from './database.ts';
 import { runServerSections } from './deduct.ts';
@@ -80,6 +81,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
         const o = server.deduct.overspend;
         if (o.ours.overspend !== 0) results.problems.push({ section: 'deduct', message: `tokengate overspent by ${o.ours.overspend} tokens` });
         if (o.ours.verifyLedger.length !== 0) results.problems.push({ section: 'deduct', message: `verify_ledger: ${JSON.stringify(o.ours.verifyLedger)}` });
+        for (const row of server.deduct.pgbench.rows.filter((r) => r.failed > 0)) results.problems.push({ section: 'deduct', message: `pgbench ${row.workload}, ${row.clients} clients: ${row.failed} failed transactions` });
         const errors = server.deduct.rows.filter((row) => row.errors > 0);
         for (const row of errors) results.problems.push({ section: 'deduct', message: `${row.variant} (${row.workload}, ${row.connections} conn): ${row.errors} errors, first: ${row.firstError}` });
       }
@@ -91,6 +93,16 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       }
     } catch (error) {
       fail(sections.includes('deduct') ? 'deduct' : 'reserve', error);
+    }
+  }
+
+  if (sections.includes('adapters')) {
+    log(`\n[2b] Node adapters: the handler over loopback vs in-process, without the database`);
+    try {
+      results.adapters = await runAdapterSection(profile, log);
+      for (const row of results.adapters.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'adapters', message: `${row.variant}, ${row.lanes} lanes: ${row.errors} errors, first: ${row.firstError}` });
+    } catch (error) {
+      fail('adapters', error);
     }
   }
 

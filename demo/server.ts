@@ -14,8 +14,6 @@
  * (wipe the local data and reseed). Env: `TOKENGATE_DEMO_DIR`, `DATABASE_URL`, `TOKENGATE_SUPABASE=1`
  * (the database is Supabase: skip the compatibility script), `TOKENGATE_DEMO_AI_DELAY_MS` (default 1000).
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,14 +26,10 @@ import { createTokenGate } from '../server/gate.ts';
 import { guard } from '../server/guard.ts';
 import { createHandler } from '../server/http/handler.ts';
 import { problemResponse } from '../server/http/problem-response.ts';
-import { migrationFiles, runMigrations } from '../server/migrate.ts';
 import { toNodeHandler } from '../server/adapters/node.ts';
-import type { TokenStore } from '../server/store.ts';
-import { pgliteStore } from '../server/stores/pglite-store.ts';
-import { postgresStore } from '../server/stores/postgres-store.ts';
 import { AI_FEATURES, DEMO_ORGS, DEMO_USERS, type AiFeature } from './directory.ts';
 import { fakeAi } from './fake-ai.ts';
-import { seedDemo } from './seed.ts';
+import { demoSecret, startDatabase } from './start-database.ts';
 
 const DEMO_ROOT = path.dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = path.dirname(DEMO_ROOT);
@@ -68,70 +62,6 @@ export interface RunningDemo {
   close(): Promise<void>;
 }
 
-interface Database {
-  store: TokenStore;
-  /** Raw SQL (the demo's database view; not the API). */
-  query<T>(sql: string, params?: unknown[]): Promise<T[]>;
-  close(): Promise<void>;
-  kind: 'pglite' | 'postgres';
-}
-
-/** Open (and on first use migrate) the database. */
-async function openDatabase(options: Required<Pick<DemoOptions, 'dir' | 'log'>> & DemoOptions): Promise<{ db: Database; fresh: boolean }> {
-  const files = await migrationFiles(undefined, { compat: !options.supabase });
-  const fingerprint = createHash('sha256').update(files.map((f) => f.name + '\0' + f.sql).join('\0')).digest('hex');
-  if (options.databaseUrl) {
-    const { default: pg } = await import('pg');
-    const pool = new pg.Pool({ connectionString: options.databaseUrl, max: 10 });
-    pool.on('error', () => {});
-    const query = async <T,>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as T[];
-    const exists = (await query<{ exists: boolean }>(`select to_regnamespace('tokengate') is not null as exists`))[0]?.exists === true;
-    if (!exists) {
-      options.log('Applying the migrations to DATABASE_URL…');
-      const client = await pool.connect();
-      try {
-        await runMigrations((sql) => client.query(sql), files);
-      } finally {
-        client.release();
-      }
-    }
-    // The pool connects as the database user; the store acts as service_role on its own pool.
-    const store = postgresStore({ connectionString: options.databaseUrl });
-    return {
-      db: { kind: 'postgres', store, query, close: async () => { await store.close?.(); await pool.end(); } },
-      fresh: !exists,
-    };
-  }
-  const dataDir = path.join(options.dir, 'pgdata');
-  // Written after the migrations: without it, a first start was interrupted and the data is discarded.
-  const markFile = path.join(options.dir, 'migrations.sha256');
-  const fresh = !existsSync(markFile);
-  const { PGlite } = await import('@electric-sql/pglite');
-  if (fresh) await rm(dataDir, { recursive: true, force: true });
-  await mkdir(options.dir, { recursive: true });
-  const pglite = await PGlite.create(dataDir);
-  if (fresh) {
-    options.log('First start: creating the database in ' + (path.relative(process.cwd(), dataDir) || dataDir) + '…');
-    await runMigrations((sql) => pglite.exec(sql), files);
-    await writeFile(markFile, fingerprint);
-  } else if ((await readFile(markFile, 'utf8').catch(() => '')) !== fingerprint) {
-    options.log('The migrations changed since this database was created: run `npm run demo:reset` to recreate it.');
-  }
-  const query = async <T,>(sql: string, params?: unknown[]) => (await pglite.query<T>(sql, params ?? [])).rows;
-  return { db: { kind: 'pglite', store: pgliteStore(pglite), query, close: () => pglite.close() }, fresh };
-}
-
-/** The per-install signing secret of the demo's tokens (created on first start). */
-async function demoSecret(dir: string): Promise<string> {
-  const file = path.join(dir, 'demo-jwt-secret');
-  const existing = await readFile(file, 'utf8').catch(() => '');
-  if (existing.trim().length >= 32) return existing.trim();
-  const secret = randomBytes(32).toString('base64url');
-  await mkdir(dir, { recursive: true });
-  await writeFile(file, secret, { mode: 0o600 });
-  return secret;
-}
-
 /**
  * Start the playground: database, seed, API and Vite app on one port.
  *
@@ -159,13 +89,18 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
 
   await mkdir(dir, { recursive: true });
   await writeFile(lockFile, String(process.pid));
-  const { db } = await openDatabase({ ...options, dir, log });
-  // Seeding is idempotent per organization; the marker only saves the check on later starts.
-  const seededMark = path.join(dir, db.kind === 'pglite' ? 'seeded' : 'seeded-postgres');
-  if (db.kind === 'postgres' || !existsSync(seededMark)) {
-    const events = await seedDemo(db.store);
-    if (events > 0) log(`Seeded 3 organizations and ${events} usage events over the last 30 days (ledger reconciles).`);
-    if (db.kind === 'pglite') await writeFile(seededMark, new Date().toISOString());
+  const server = http.createServer();
+  // Vite starts (its imports, config, dependency cache) while the database opens; the demo data
+  // is seeded in the background, and every database call waits for it (demo/start-database.ts).
+  const viteStarting = startVite(server);
+  viteStarting.catch(() => {});
+  let db: Awaited<ReturnType<typeof startDatabase>>;
+  try {
+    db = await startDatabase({ dir, databaseUrl: options.databaseUrl, supabase: options.supabase, log });
+  } catch (error) {
+    await viteStarting.then((vite) => vite.close(), () => {});
+    await rm(lockFile, { force: true });
+    throw error;
   }
 
   const secret = await demoSecret(dir);
@@ -264,23 +199,14 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     return Response.json({ error: 'not found' }, { status: 404 });
   });
 
-  const server = http.createServer();
-  const { createServer: createViteServer } = await import('vite');
-  const { default: tailwindcss } = await import('@tailwindcss/vite');
-  const vite = await createViteServer({
-    configFile: false,
-    root: DEMO_ROOT,
-    appType: 'spa',
-    logLevel: 'warn',
-    cacheDir: path.join(REPO_ROOT, 'node_modules', '.vite', 'demo'),
-    plugins: [tailwindcss()],
-    server: { middlewareMode: true, hmr: { server }, fs: { allow: [REPO_ROOT] } },
-    // Pre-bundled at start, so the first page load never triggers a re-optimization and reload.
-    optimizeDeps: {
-      entries: ['index.html'],
-      include: ['react', 'react/jsx-runtime', 'react/jsx-dev-runtime', 'react-dom', 'react-dom/client', '@tanstack/react-query'],
-    },
-  });
+  let vite: Awaited<typeof viteStarting>;
+  try {
+    vite = await viteStarting;
+  } catch (error) {
+    await db.close();
+    await rm(lockFile, { force: true });
+    throw error;
+  }
 
   server.on('request', (req, res) => {
     const pathname = (req.url ?? '/').split('?')[0]!;
@@ -329,6 +255,26 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       await rm(lockFile, { force: true });
     },
   };
+}
+
+/** The demo app's Vite dev server in middleware mode, with HMR on `server`. */
+async function startVite(server: http.Server) {
+  const { createServer: createViteServer } = await import('vite');
+  const { default: tailwindcss } = await import('@tailwindcss/vite');
+  return createViteServer({
+    configFile: false,
+    root: DEMO_ROOT,
+    appType: 'spa',
+    logLevel: 'warn',
+    cacheDir: path.join(REPO_ROOT, 'node_modules', '.vite', 'demo'),
+    plugins: [tailwindcss()],
+    server: { middlewareMode: true, hmr: { server }, fs: { allow: [REPO_ROOT] } },
+    // Pre-bundled at start, so the first page load never triggers a re-optimization and reload.
+    optimizeDeps: {
+      entries: ['index.html'],
+      include: ['react', 'react/jsx-runtime', 'react/jsx-dev-runtime', 'react-dom', 'react-dom/client', '@tanstack/react-query'],
+    },
+  });
 }
 
 function isAlive(pid: number): boolean {

@@ -56,6 +56,7 @@ const EXTERNAL = [
   /^jose(\/.*)?$/,
   /^zod(\/.*)?$/,
   /^hono(\/.*)?$/,
+  /^srvx(\/.*)?$/,
   /^node:/,
 ];
 

@@ -73,6 +73,7 @@ describe('toNodeHandler [pglite]', () => {
     web.use('/api/tokengate', toNodeHandler(app.handler));
     web.post('/api/ai', toNodeHandler(guarded));
     web.all('/echo', toNodeHandler(echo, { maxBodyBytes: 1000 }));
+    web.post('/json', toNodeHandler(async (request) => Response.json({ keys: Object.keys((await request.json()) as object).length }), { maxBodyBytes: 1000 }));
     web.post('/parsed/deduct', express.json(), (req, res, next) => {
       // A body parser ran first: the adapter passes req.body on.
       req.url = req.originalUrl = `/api/tokengate/orgs/${org.orgId}/deduct`;
@@ -110,6 +111,11 @@ describe('toNodeHandler [pglite]', () => {
     const wrong = await fetch(`${base}/api/tokengate/orgs/${org.orgId}/balances`, { method: 'DELETE', headers: await auth() });
     expect(wrong.headers.get('allow')).toBe('GET');
     await expectProblem(wrong, 'method_not_allowed');
+    // A method no Fetch Request can carry (TRACE) is answered by the adapter, not a 500.
+    const trace = await rawRequest(base, `TRACE /api/tokengate/orgs/${org.orgId}/balances HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+    expect(trace).toMatch(/^HTTP\/1\.1 405 /);
+    expect(trace).toMatch(/content-type: application\/problem\+json/i);
+    expect(trace).toContain('"type":"https://tokengate.dev/errors/method_not_allowed"');
   });
 
   it('streams a JSON body in: deduct, exactly once per Idempotency-Key', async () => {
@@ -218,6 +224,16 @@ describe('toNodeHandler [pglite]', () => {
     else expect(String((streamed as Error).cause ?? streamed)).toMatch(/socket|reset|closed|EPIPE|other side/i);
     // The server still answers on a new connection.
     expect((await fetch(`${base}/echo`, { method: 'POST', body: 'ok' })).status).toBe(200);
+
+    // Read with json(): a chunked body past the limit is answered 413, and the connection closes.
+    const big = JSON.stringify({ pad: 'x'.repeat(2000) });
+    const chunkedJson = await rawRequest(
+      base,
+      `POST /json HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${big.length.toString(16)}\r\n${big}\r\n0\r\n\r\n`,
+    );
+    expect(chunkedJson).toMatch(/^HTTP\/1\.1 413 /);
+    expect(chunkedJson).toMatch(/connection: close/i);
+    expect(chunkedJson).toContain('"code":"payload_too_large"');
   });
 
   it('keeps several Set-Cookie headers apart', async () => {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { NodeRequest, sendNodeResponse } from 'srvx/node';
 import { TokenGateError } from '../../src/core/token-gate-error.ts';
 import { problemResponse } from '../http/problem-response.ts';
 
@@ -9,8 +10,9 @@ type FetchHandler = (request: Request) => Promise<Response>;
 export interface NodeHandlerOptions {
   /**
    * Largest request body passed to the handler, in bytes. A larger `Content-Length` is answered
-   * 413 `payload_too_large` without calling the handler; a body that grows past it while streaming
-   * is cut off and answered 413 too. Default 1 MiB. (`createHandler` applies its own, smaller limit.)
+   * 413 `payload_too_large` without calling the handler; a body that grows past it while it is
+   * read fails to read (answered 413 when the connection still allows an answer, else the
+   * connection is closed). Default 1 MiB. (`createHandler` applies its own, smaller limit.)
    */
   maxBodyBytes?: number;
   /**
@@ -20,29 +22,30 @@ export interface NodeHandlerOptions {
   trustProxy?: boolean;
 }
 
-/** What the adapter tracks about one request body. */
-interface BodyState {
-  /** The body grew past the limit. */
-  tooLarge: boolean;
-  /** The whole body was read (or there was none). */
-  complete: boolean;
-  /** Stop reading and discard the rest. */
-  stop(): void;
-}
-
 const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+/** An RFC 9110 method token. */
+const METHOD_TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** Methods the Fetch standard forbids: `new Request` throws for them, so no Fetch handler can receive them. */
+const FORBIDDEN_METHOD = /^(connect|trace|track)$/i;
+/** A `Host` value: a name, IPv4 or [IPv6] literal, with an optional port. */
+const HOST = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%!$&'()*+,;=-]+)(:\d{1,5})?$/;
+const ABSOLUTE_FORM = /^[a-z][a-z0-9+.-]*:\/\//i;
 
 /**
  * A Node.js request listener for a Fetch handler: usable with `node:http`/`node:https`, Express
- * (4 and 5), Fastify's raw mode, Koa (`ctx.req`, `ctx.res`)… It converts the request (method, full
- * URL — Express's `originalUrl`, so `app.use(prefix, …)` mounting works —, every header), streams
- * the body in with back-pressure and a size limit, streams the response out (with back-pressure,
- * several `Set-Cookie` headers kept apart), and aborts the request's `signal` when the client goes
- * away (the response body is then cancelled).
+ * (4 and 5), Fastify's raw mode, Koa (`ctx.req`, `ctx.res`)… The conversion is
+ * [srvx](https://srvx.h3.dev)'s (an optional peer dependency: `npm i srvx`): the `Request` is
+ * built lazily from the Node request (method, full URL — Express's `originalUrl`, so
+ * `app.use(prefix, …)` mounting works —, every header, the body streamed on demand), the
+ * `Response` is streamed out with back-pressure (several `Set-Cookie` headers kept apart), and the
+ * request's `signal` aborts when the client goes away (the response body is then cancelled).
  *
  * Mount it BEFORE any body parser. If one already consumed the body (Express's `express.json()`),
  * `req.body` is passed on re-serialized (a Buffer or string as is, anything else as JSON).
- * The returned function never rejects: a handler that throws is answered 500 `internal`.
+ * The returned function never rejects, and every error is RFC 9457 problem+json: a handler that
+ * throws is answered 500 `internal`; a method no Fetch `Request` can carry (`TRACE`, `CONNECT`,
+ * `TRACK`) is answered 405 `method_not_allowed` without calling the handler; a malformed `Host`
+ * 400 `invalid_request`.
  *
  * @example
  * // Express
@@ -63,239 +66,88 @@ export function toNodeHandler(
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) throw new TypeError('toNodeHandler: maxBodyBytes must be a whole number of bytes');
 
   return async (req, res) => {
-    const aborter = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) aborter.abort(new TokenGateError('aborted', 'The client closed the connection.'));
-    };
-    res.once('close', onClose);
-    const body: BodyState = { tooLarge: false, complete: true, stop: () => {} };
-
+    const url = req.url;
     let response: Response;
     try {
-      const request = toRequest(req, { signal: aborter.signal, maxBodyBytes, trustProxy, body });
-      response = await handler(request);
+      const refused = refuse(req, maxBodyBytes);
+      if (refused) throw refused;
+      // srvx reads `req.url` lazily: give it the full path (Express strips the mount prefix from
+      // `req.url`) in origin-form (an absolute-form target from a proxy keeps its path only).
+      req.url = requestTarget(req);
+      passParsedBody(req);
+      response = await handler(new NodeRequest({ req, res, maxRequestBodySize: maxBodyBytes, trustProxy }) as Request);
       if (!(response instanceof Response)) throw new TypeError('toNodeHandler: the handler must resolve to a Response');
     } catch (error) {
-      response = problemResponse(error instanceof TokenGateError ? error : new TokenGateError('internal', 'Unexpected error.'));
+      response = problemResponse(toTokenGateError(error, maxBodyBytes));
     }
-    if (body.tooLarge && response.status !== 413) {
-      await response.body?.cancel().catch(() => {});
-      response = problemResponse(payloadTooLarge(maxBodyBytes));
-    }
-    // A body nobody read to the end: discard the rest and close the connection after answering,
-    // so the next request on this socket never starts in the middle of it.
-    const unread = !body.complete;
     try {
-      await writeResponse(res, response, { head: req.method === 'HEAD', close: unread, signal: aborter.signal });
+      // A body left unread after a refusal: close the connection after answering, so the next
+      // request on this socket never waits behind it.
+      if (response.status === 413 && !req.complete && !res.headersSent) res.setHeader('connection', 'close');
+      await sendNodeResponse(res, keepCookiesApart(res, response)).catch(() => res.destroy());
     } finally {
-      if (unread) body.stop();
-      res.off('close', onClose);
+      req.url = url;
     }
   };
 }
 
-function toRequest(
-  req: IncomingMessage,
-  options: { signal: AbortSignal; maxBodyBytes: number; trustProxy: boolean; body: BodyState },
-): Request {
-  const method = (req.method ?? 'GET').toUpperCase();
-  const url = requestUrl(req, options.trustProxy);
-  const headers = new Headers();
-  const raw = req.rawHeaders;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.startsWith(':')) continue; // HTTP/2 pseudo-headers
-    try {
-      headers.append(name, raw[i + 1]!);
-    } catch {
-      throw new TokenGateError('invalid_request', 'A request header is malformed.', { errors: [{ path: 'headers', message: 'malformed header' }] });
-    }
-  }
-  const init: RequestInit & { duplex?: 'half' } = { method, headers, signal: options.signal };
-
-  if (method !== 'GET' && method !== 'HEAD') {
-    const parsed = (req as { body?: unknown }).body;
-    if (req.readableEnded && parsed !== undefined) {
-      // A body parser got here first (e.g. express.json()): pass on what it read.
-      const bytes = typeof parsed === 'string' || parsed instanceof Uint8Array ? parsed : JSON.stringify(parsed);
-      headers.delete('content-length');
-      headers.delete('transfer-encoding');
-      init.body = typeof bytes === 'string' ? bytes : new Uint8Array(bytes);
-    } else if (hasBody(req)) {
-      const declared = req.headers['content-length'];
-      if (declared !== undefined && Number(declared) > options.maxBodyBytes) {
-        options.body.complete = false;
-        options.body.stop = () => discard(req);
-        options.body.tooLarge = true;
-        throw payloadTooLarge(options.maxBodyBytes);
-      }
-      init.body = bodyStream(req, options.maxBodyBytes, options.body);
-      init.duplex = 'half';
-    }
-  }
-  return new Request(url, init);
-}
-
-/** HTTP/1.1: a request has a body only with Content-Length (> 0) or Transfer-Encoding. */
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
-}
-
-function requestUrl(req: IncomingMessage, trustProxy: boolean): string {
-  const first = (value: string | string[] | undefined) => (Array.isArray(value) ? value[0] : value)?.split(',')[0]?.trim() || undefined;
-  const encrypted = (req.socket as { encrypted?: boolean } | undefined)?.encrypted === true;
-  let proto = encrypted ? 'https' : 'http';
-  let host = req.headers.host;
-  if (trustProxy) {
-    const forwardedProto = first(req.headers['x-forwarded-proto'])?.toLowerCase();
-    if (forwardedProto === 'http' || forwardedProto === 'https') proto = forwardedProto;
-    host = first(req.headers['x-forwarded-host']) ?? host;
-  }
-  let origin: string;
-  try {
-    const base = new URL(`${proto}://${host || 'localhost'}`);
-    if (base.pathname !== '/' || base.search || base.hash || base.username || base.password) throw new Error('not a host');
-    origin = base.origin;
-  } catch {
-    throw new TokenGateError('invalid_request', 'The Host header is malformed.', { errors: [{ path: 'headers.host', message: 'must be a host name' }] });
-  }
-  let target = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
-    // absolute-form request target (from a proxy): keep its path only
-    const absolute = new URL(target);
-    target = absolute.pathname + absolute.search;
-  }
-  if (!target.startsWith('/')) target = `/${target}`;
-  return origin + target;
-}
-
-/** The request body as a web stream: read on demand (back-pressure), cut off past `maxBytes`. */
-function bodyStream(req: IncomingMessage, maxBytes: number, state: BodyState): ReadableStream<Uint8Array> {
-  let size = 0;
-  let settled = false;
-  let controller!: ReadableStreamDefaultController<Uint8Array>;
-  state.complete = false;
-
-  const detach = () => {
-    settled = true;
-    req.off('data', onData);
-    req.off('end', onEnd);
-    req.off('error', onError);
-    req.off('close', onPrematureClose);
-  };
-  const onData = (chunk: Buffer | string) => {
-    if (settled) return;
-    const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : new Uint8Array(chunk);
-    size += bytes.byteLength;
-    if (size > maxBytes) {
-      state.tooLarge = true;
-      detach();
-      req.pause();
-      controller.error(payloadTooLarge(maxBytes));
-      return;
-    }
-    controller.enqueue(bytes);
-    if ((controller.desiredSize ?? 0) <= 0) req.pause();
-  };
-  const onEnd = () => {
-    if (settled) return;
-    detach();
-    state.complete = true;
-    controller.close();
-  };
-  const onError = () => {
-    if (settled) return;
-    detach();
-    controller.error(new TokenGateError('aborted', 'The request body could not be read.'));
-  };
-  const onPrematureClose = () => {
-    if (!settled && !req.complete) onError();
-  };
-  state.stop = () => {
-    if (!settled) detach();
-    discard(req);
-  };
-
-  return new ReadableStream<Uint8Array>({
-    start(c) {
-      controller = c;
-      req.on('data', onData);
-      req.on('end', onEnd);
-      req.on('error', onError);
-      req.on('close', onPrematureClose);
-    },
-    pull() {
-      if (!settled) req.resume();
-    },
-    cancel() {
-      if (!settled) detach();
-    },
-  });
-}
-
-/** Read and drop whatever is left of a request body. */
-function discard(req: IncomingMessage): void {
-  if (!req.readableEnded && !req.destroyed) req.resume();
-}
-
-async function writeResponse(
-  res: ServerResponse,
-  response: Response,
-  options: { head: boolean; close: boolean; signal: AbortSignal },
-): Promise<void> {
-  const body = response.body;
-  if (res.headersSent || res.destroyed || res.writableEnded) {
-    await body?.cancel().catch(() => {});
-    return;
-  }
-  res.statusCode = response.status;
-  if (response.statusText) res.statusMessage = response.statusText;
-  for (const [name, value] of response.headers) if (name !== 'set-cookie') res.setHeader(name, value);
+/**
+ * Several `Set-Cookie` headers, set on `res` directly: when `res` already has headers (Express's
+ * `X-Powered-By`), Node merges the ones srvx passes to `writeHead` with `setHeader`, and only the
+ * last cookie would survive.
+ */
+function keepCookiesApart(res: ServerResponse, response: Response): Response {
   const cookies = response.headers.getSetCookie();
-  if (cookies.length > 0) res.setHeader('set-cookie', cookies);
-  if (options.close) res.setHeader('connection', 'close');
-
-  if (body === null || options.head) {
-    await body?.cancel().catch(() => {});
-    res.end();
-    return;
-  }
-  const reader = body.getReader();
-  const cancel = () => void reader.cancel(options.signal.reason).catch(() => {});
-  if (options.signal.aborted) cancel();
-  options.signal.addEventListener('abort', cancel, { once: true });
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done || res.destroyed) break;
-      if (!res.write(value)) await drained(res);
-    }
-    if (res.destroyed) await reader.cancel().catch(() => {});
-    else res.end();
-  } catch {
-    // The body failed midway: cut the connection, so the client sees a truncated answer, not a complete one.
-    res.destroy();
-  } finally {
-    options.signal.removeEventListener('abort', cancel);
-    try {
-      reader.releaseLock();
-    } catch {
-      // a read still pending after a cancel: nothing left to release
-    }
-  }
+  if (cookies.length < 2 || res.headersSent) return response;
+  res.setHeader('set-cookie', cookies);
+  const headers = new Headers(response.headers);
+  headers.delete('set-cookie');
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
 }
 
-function drained(res: ServerResponse): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      res.off('drain', done);
-      res.off('close', done);
-      resolve();
-    };
-    res.on('drain', done);
-    res.on('close', done);
-  });
+/** Why the request cannot reach the handler, or null when it can. */
+function refuse(req: IncomingMessage, maxBodyBytes: number): TokenGateError | null {
+  const method = req.method ?? 'GET';
+  if (!METHOD_TOKEN.test(method) || FORBIDDEN_METHOD.test(method)) {
+    return new TokenGateError('method_not_allowed', 'This method is not supported.', { facts: { method: METHOD_TOKEN.test(method) ? method : null } });
+  }
+  // (A malformed X-Forwarded-Host is ignored by srvx: the Host header is used instead.)
+  const host = req.headers.host;
+  if (host !== undefined && !HOST.test(host)) {
+    return new TokenGateError('invalid_request', 'The Host header is malformed.', { errors: [{ path: 'headers.host', message: 'must be a host name' }] });
+  }
+  const declared = req.headers['content-length'];
+  if (declared !== undefined && Number(declared) > maxBodyBytes) return payloadTooLarge(maxBodyBytes);
+  return null;
+}
+
+/** The request target in origin-form, with the path Express stripped (`originalUrl`). */
+function requestTarget(req: IncomingMessage): string {
+  let target = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+  if (ABSOLUTE_FORM.test(target)) {
+    try {
+      const absolute = new URL(target);
+      target = absolute.pathname + absolute.search;
+    } catch {
+      target = '/';
+    }
+  }
+  return target.startsWith('/') ? target : `/${target}`;
+}
+
+/** A body parser (e.g. `express.json()`) consumed the stream: hand srvx what it read as `rawBody`. */
+function passParsedBody(req: IncomingMessage): void {
+  const parsed = (req as { body?: unknown }).body;
+  if (!req.readableEnded || parsed === undefined || 'rawBody' in req) return;
+  const bytes = typeof parsed === 'string' || parsed instanceof Uint8Array ? parsed : JSON.stringify(parsed);
+  (req as { rawBody?: Buffer }).rawBody = typeof bytes === 'string' ? Buffer.from(bytes) : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function toTokenGateError(error: unknown, maxBodyBytes: number): TokenGateError {
+  if (error instanceof TokenGateError) return error;
+  // srvx's body limit (`HTTPError` with status 413), rethrown by the handler.
+  if ((error as { status?: unknown } | null)?.status === 413) return payloadTooLarge(maxBodyBytes);
+  return new TokenGateError('internal', 'Unexpected error.');
 }
 
 function payloadTooLarge(maxBytes: number): TokenGateError {

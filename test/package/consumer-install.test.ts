@@ -160,7 +160,7 @@ describe.sequential('the packed package, installed in fresh projects', () => {
   let viteApp: string;
 
   it('installs with its peers and runs `tokengate init` and `tokengate migrate` from node_modules/.bin', async () => {
-    viteApp = await timed('install vite app', () => installApp('vite', ['react', 'react-dom', '@tanstack/react-query', 'pg', 'vite']));
+    viteApp = await timed('install vite app', () => installApp('vite', ['react', 'react-dom', '@tanstack/react-query', 'pg', 'srvx', 'vite']));
     const bin = path.join(viteApp, 'node_modules', '.bin', 'tokengate');
 
     const init = await ok(bin, ['init'], { cwd: viteApp });
