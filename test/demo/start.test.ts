@@ -94,7 +94,7 @@ describe('npm start (the playground, without a browser)', () => {
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<div id="root">');
     expect(first).toEqual({ planId: 'pro', reconciles: true, questLeft: 12 });
-    expect(cold.output()).toMatch(/First start: creating the database in .* (from the migrated dump|migrated once, cached)/);
+    expect(cold.output()).toMatch(/First start: creating the database in .* (from the migrated dump|\(migrated once, cached)/);
     expect(cold.output()).toContain('Seeded 3 organizations');
     const afterOne = await deductGoal(cold.url, 'start-test-1');
     expect(await stop(cold, 'SIGTERM')).toBe(0);
