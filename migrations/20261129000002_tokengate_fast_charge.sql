@@ -600,6 +600,37 @@ begin
 end
 $do$;
 
+/*
+  One lock order for keyed calls: the bucket first, then the idempotency key (as deduct does).
+  reserve, grant_tokens and adjust claimed the key first; a client that sent one key to deduct and
+  to one of them at the same moment could then deadlock instead of getting idempotency_conflict.
+*/
+do $do$
+declare
+  v_fn text;
+  v_def text;
+  v_claim text;
+  v_touch text;
+begin
+  foreach v_fn in array array[
+    'tokengate.reserve(uuid, uuid, text, text, integer, integer, jsonb)',
+    'tokengate.grant_tokens(uuid, uuid, text, integer, text, jsonb)',
+    'tokengate.adjust(uuid, uuid, text, integer, text, text, jsonb)']
+  loop
+    v_def := pg_get_functiondef(v_fn::regprocedure);
+    v_claim := substring(v_def from '  v_replay := tokengate._claim\(');
+    v_touch := substring(v_def from '\n  (?:v_bucket := |perform )tokengate._touch\(v_account, v_type.id\);\n');
+    if v_claim is null or v_touch is null then
+      raise exception '%: claim or touch not found', v_fn;
+    end if;
+    -- Take the touch out of its place after the claim, and put it before the claim.
+    v_def := replace(v_def, v_touch, E'\n');
+    v_def := replace(v_def, v_claim, trim(both E'\n' from v_touch) || E'\n' || v_claim);
+    execute v_def;
+  end loop;
+end
+$do$;
+
 /* Pins, like every function (the airtight migration did the ones before this one). */
 alter function tokengate._backfill_member_usage(uuid, uuid, text) set search_path = pg_catalog, pg_temp;
 revoke execute on function tokengate._backfill_member_usage(uuid, uuid, text) from public, anon, authenticated, service_role;

@@ -460,9 +460,10 @@ export class LedgerModel {
     return this.transaction((s) => {
       LedgerModel.requireAdmin(actor);
       const params = { type, actor, amount };
+      // Bucket first, then the key (one lock order for every keyed call).
+      const b = LedgerModel.touch(s, type);
       const replay = LedgerModel.claim(s, key, 'grant', params);
       if (replay) return replay;
-      const b = LedgerModel.touch(s, type);
       b.purchased += amount;
       b.entries += 1;
       return LedgerModel.remember(s, key, 'grant', params, { granted: amount });
@@ -473,9 +474,10 @@ export class LedgerModel {
     return this.transaction((s) => {
       LedgerModel.requireAdmin(actor);
       const params = { type, actor, amount };
+      // Bucket first, then the key (one lock order for every keyed call).
+      const b = LedgerModel.touch(s, type);
       const replay = LedgerModel.claim(s, key, 'adjust', params);
       if (replay) return replay;
-      const b = LedgerModel.touch(s, type);
       if (amount > 0) {
         b.purchased += amount; // a credit is a purchase
       } else {
