@@ -287,6 +287,17 @@ export function createTokenGate(options: TokenGateOptions) {
         p_metadata: opts.metadata ?? {},
       }),
 
+    /**
+     * Delete idempotency records (and finished guarded-run records) older than `olderThan` (a
+     * Postgres interval, default `'30 days'`), up to `limit` of each. Within the window a repeated key
+     * replays; after it, it is a new request. Schedule it daily (pg_cron, or a timer).
+     */
+    pruneIdempotencyKeys: (opts: { olderThan?: string; limit?: number } = {}) =>
+      rpc<{ keys: number; guardRequests: number; before: string }>('prune_idempotency_keys', {
+        p_older_than: opts.olderThan ?? '30 days',
+        p_limit: opts.limit ?? 10000,
+      }),
+
     /** Differences between the balances and the ledger (`[]` = reconciled). */
     verifyLedger: (orgId?: string) => rpc<unknown[]>('verify_ledger', { p_org_id: orgId ?? null }),
   };

@@ -24,7 +24,8 @@ export type LedgerFunction =
   | 'adjust'
   | 'stats'
   | 'usage_export'
-  | 'verify_ledger';
+  | 'verify_ledger'
+  | 'prune_idempotency_keys';
 
 /** Named arguments of a ledger function, e.g. `{ p_org_id, p_user_id }`. */
 export type LedgerArgs = Record<string, unknown>;
