@@ -207,31 +207,24 @@ begin
 end
 $$;
 
-/* _resolve: the member's charge counts in the period its hold was taken (see 3. above). */
+/* _resolve and _late_charge: the member's charge counts in the period its hold was taken (see 3. above). */
 do $do$
 declare
-  v_def text := pg_get_functiondef('tokengate._resolve(tokengate.reservations, text, integer, uuid, jsonb)'::regprocedure);
+  v_fn text;
+  v_def text;
   v_old text := $old$perform tokengate._record_usage(r.org_id, r.token_type_id, r.user_id, v_bucket.period_start, v_charged, 1, 0);$old$;
 begin
-  if position(v_old in v_def) = 0 then
-    raise exception '_resolve: member charge clause not found';
-  end if;
-  execute replace(v_def, v_old,
-    $new$perform tokengate._record_usage(r.org_id, r.token_type_id, r.user_id, r.period_start, v_charged, 1, 0);$new$);
-end
-$do$;
-
-/* A late charge, too, counts in its hold's period. */
-do $do$
-declare
-  v_def text := pg_get_functiondef('tokengate._late_charge(tokengate.reservations, integer, jsonb)'::regprocedure);
-  v_old text := $old$perform tokengate._record_usage(r.org_id, r.token_type_id, r.user_id, v_bucket.period_start, v_charged, 1, 0);$old$;
-begin
-  if position(v_old in v_def) = 0 then
-    raise exception '_late_charge: member charge clause not found';
-  end if;
-  execute replace(v_def, v_old,
-    $new$perform tokengate._record_usage(r.org_id, r.token_type_id, r.user_id, r.period_start, v_charged, 1, 0);$new$);
+  foreach v_fn in array array[
+    'tokengate._resolve(tokengate.reservations, text, integer, uuid, jsonb)',
+    'tokengate._late_charge(tokengate.reservations, integer, jsonb)']
+  loop
+    v_def := pg_get_functiondef(v_fn::regprocedure);
+    if position(v_old in v_def) = 0 then
+      raise exception '%: member charge clause not found', v_fn;
+    end if;
+    execute replace(v_def, v_old,
+      $new$perform tokengate._record_usage(r.org_id, r.token_type_id, r.user_id, r.period_start, v_charged, 1, 0);$new$);
+  end loop;
 end
 $do$;
 

@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from './build.ts';
-import { runCli, type CliResult } from './run-cli.ts';
+import { expectOneLineFailure, runCli, type CliResult } from './run-cli.ts';
 
 const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const dbName = `tokengate_cli_accounts_${process.pid}_${Date.now()}`;
@@ -27,12 +27,6 @@ let db: pg.Client;
 
 const cli = (args: string[]) => runCli(args, { env: { PATH: process.env.PATH, DATABASE_URL: dbUrl } });
 
-function expectOneLineFailure(result: CliResult, code: 1 | 2, label: string) {
-  expect(result.code, `${label}: ${result.stderr}`).toBe(code);
-  expect(result.stdout, label).toBe('');
-  expect(result.stderr.trim().split('\n'), label).toHaveLength(1);
-  expect(result.stderr, label).not.toMatch(/\n\s+at /);
-}
 
 beforeAll(async () => {
   await ensureBuilt();

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CSV_COLUMNS } from '../../server/http/usage-export.ts';
 import { connectClient, freshPostgres, type TestDb } from '../db.ts';
 import { CLI, DIST, ensureBuilt } from './build.ts';
-import { runCli, type CliResult } from './run-cli.ts';
+import { expectOneLineFailure, runCli, type CliResult } from './run-cli.ts';
 
 
 const ORG = '0a000000-0000-4000-8000-000000000001';
@@ -33,12 +33,6 @@ let db: pg.Client;
 /** Runs the CLI with DATABASE_URL pointing at the test database. */
 const cli = (args: string[]) => runCli(args, { env: { PATH: process.env.PATH, DATABASE_URL: dbUrl } });
 
-function expectOneLineFailure(result: CliResult, code: 1 | 2, label: string) {
-  expect(result.code, `${label}: ${result.stderr}`).toBe(code);
-  expect(result.stdout, label).toBe('');
-  expect(result.stderr.trim().split('\n'), label).toHaveLength(1);
-  expect(result.stderr, label).not.toMatch(/\n\s+at /);
-}
 
 interface LedgerRow {
   id: string;

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { expect } from 'vitest';
 import { CLI } from './build.ts';
 
 export interface CliResult {
@@ -15,4 +16,12 @@ export function runCli(args: string[], options: { cwd?: string; env?: NodeJS.Pro
       resolve({ code, stdout, stderr });
     });
   });
+}
+
+/** A CLI failure as users see it: the exit code, nothing on stdout, one line on stderr, no stack trace. */
+export function expectOneLineFailure(result: CliResult, code: 1 | 2, label: string): void {
+  expect(result.code, `${label}: ${result.stderr}`).toBe(code);
+  expect(result.stdout, label).toBe('');
+  expect(result.stderr.trim().split('\n'), label).toHaveLength(1);
+  expect(result.stderr, label).not.toMatch(/\n\s+at /);
 }
