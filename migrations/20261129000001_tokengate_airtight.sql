@@ -135,6 +135,120 @@ end
 $$;
 
 /*
+  Hold p_estimate tokens on a locked, touched bucket for p_user_id: the one implementation of a
+  hold, for the member API (reserve, holder 'member') and the guard (guard_begin, holder 'guard').
+  The plan is read here, after the bucket lock, so a concurrent set_plan is seen whole or not at
+  all. Raises the denial (plan_blocked, member_quota_exceeded, insufficient_tokens); allowance is
+  held first, then purchased tokens. Returns the reservation as the API answers it.
+*/
+create function tokengate._hold(
+  p_bucket tokengate.buckets,
+  p_user_id uuid,
+  p_estimate int,
+  p_ttl_seconds int,
+  p_idempotency_key text,
+  p_metadata jsonb,
+  p_holder text
+)
+returns jsonb
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_now timestamptz := tokengate.clock();
+  v_plan tokengate.plans;
+  v_denial jsonb;
+  v_held_a int := 0;
+  v_held_p int := 0;
+  v_id uuid;
+  v_expires timestamptz := v_now + make_interval(secs => p_ttl_seconds);
+begin
+  select p.* into v_plan from tokengate.accounts a join tokengate.plans p on p.id = a.plan_id where a.org_id = p_bucket.org_id;
+  v_denial := tokengate._denial(p_bucket, v_plan, p_user_id, p_estimate);
+  if v_denial is not null then
+    perform tokengate._raise(v_denial ->> 'reason', v_denial);
+  end if;
+  if v_plan.access <> 'unlimited' then
+    v_held_a := least(p_estimate, p_bucket.allowance_remaining);
+    v_held_p := p_estimate - v_held_a;
+  end if;
+  insert into tokengate.reservations (
+    org_id, token_type_id, user_id, estimate, held_allowance, held_purchased, period_start,
+    expires_at, idempotency_key, metadata, created_at, holder
+  ) values (
+    p_bucket.org_id, p_bucket.token_type_id, p_user_id, p_estimate, v_held_a, v_held_p, p_bucket.period_start,
+    v_expires, p_idempotency_key, p_metadata, v_now, p_holder
+  ) returning id into v_id;
+  perform tokengate._append(
+    p_bucket.org_id, p_bucket.token_type_id, 'reserve', v_held_a, -v_held_p, v_held_a + v_held_p, 0,
+    p_user_id, v_id, p_idempotency_key,
+    p_metadata || jsonb_build_object('estimate', p_estimate)
+      || case when p_holder = 'guard' then jsonb_build_object('guard', true) else '{}'::jsonb end);
+  perform tokengate._record_usage(p_bucket.org_id, p_bucket.token_type_id, p_user_id, p_bucket.period_start, 0, 0, p_estimate);
+  return jsonb_build_object(
+    'reservationId', v_id,
+    'status', 'pending',
+    'tokenType', p_bucket.token_type_id,
+    'estimate', p_estimate,
+    'held', v_held_a + v_held_p,
+    'expiresAt', v_expires,
+    'balance', tokengate._bucket_json(p_bucket.org_id, p_bucket.token_type_id));
+end
+$$;
+
+/*
+  Hold p_estimate tokens (default: one use) for AI work that reports its real usage later.
+  Resolve with commit(actual) or release; unresolved, it expires after p_ttl_seconds and is
+  refunded. Exactly once per idempotency key; a replay reports the reservation's current status.
+*/
+create or replace function tokengate.reserve(
+  p_org_id uuid,
+  p_user_id uuid,
+  p_token_type text,
+  p_idempotency_key text,
+  p_estimate int default null,
+  p_ttl_seconds int default 300,
+  p_metadata jsonb default '{}'
+)
+returns jsonb
+language plpgsql
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_account tokengate.accounts;
+  v_type tokengate.token_types;
+  v_bucket tokengate.buckets;
+  v_estimate int;
+  v_replay jsonb;
+begin
+  perform tokengate._arg_key(p_idempotency_key);
+  perform tokengate._arg_metadata(p_metadata);
+  perform tokengate._arg(p_estimate is null or p_estimate between 1 and 1000000, 'p_estimate', 'NULL or 1 to 1000000');
+  perform tokengate._arg(p_ttl_seconds between 1 and 86400, 'p_ttl_seconds', '1 to 86400');
+  v_account := tokengate._account(p_org_id);
+  perform tokengate._require_member(p_org_id, p_user_id);
+  v_type := tokengate._token_type(p_token_type);
+  v_estimate := coalesce(p_estimate, v_type.cost);
+
+  v_replay := tokengate._claim(p_org_id, p_idempotency_key, 'reserve', jsonb_build_object(
+    'tokenType', v_type.id, 'userId', p_user_id, 'estimate', v_estimate,
+    'ttlSeconds', p_ttl_seconds, 'metadata', p_metadata));
+  if v_replay is not null then
+    -- A retry must know whether the first attempt is still pending, or was committed or refunded;
+    -- touching the bucket first expires a stale hold, so "pending" is never a stale answer.
+    perform tokengate._touch(v_account, v_type.id);
+    return v_replay || jsonb_build_object('status', (
+      select x.status from tokengate.reservations x where x.id = (v_replay ->> 'reservationId')::uuid));
+  end if;
+
+  v_bucket := tokengate._touch(v_account, v_type.id);
+  return tokengate._remember(p_org_id, p_idempotency_key,
+    tokengate._hold(v_bucket, p_user_id, v_estimate, p_ttl_seconds, p_idempotency_key, p_metadata, 'member'));
+end
+$$;
+
+/*
   Start a guarded run: claim the request's idempotency key and hold the estimate, in one
   transaction. Returns { outcome, ... }:
     run          a new attempt: { reservation: <reserve result>, attempt } — run the handler.
@@ -164,7 +278,6 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_account tokengate.accounts;
-  v_plan tokengate.plans;
   v_type tokengate.token_types;
   v_bucket tokengate.buckets;
   v_estimate int;
@@ -172,11 +285,7 @@ declare
   v_row tokengate.guard_requests;
   v_existing tokengate.reservations;
   v_now timestamptz := tokengate.clock();
-  v_denial jsonb;
-  v_held_a int := 0;
-  v_held_p int := 0;
-  v_id uuid;
-  v_expires timestamptz;
+  v_reservation jsonb;
 begin
   perform tokengate._arg_key(p_idempotency_key);
   perform tokengate._arg_metadata(p_metadata);
@@ -217,44 +326,16 @@ begin
   end if;
 
   v_bucket := tokengate._touch(v_account, v_type.id);
-  select * into v_plan from tokengate.plans p where p.id = v_account.plan_id;
-  v_denial := tokengate._denial(v_bucket, v_plan, p_user_id, v_estimate);
-  if v_denial is not null then
-    perform tokengate._raise(v_denial ->> 'reason', v_denial);
-  end if;
-  if v_plan.access <> 'unlimited' then
-    v_held_a := least(v_estimate, v_bucket.allowance_remaining);
-    v_held_p := v_estimate - v_held_a;
-  end if;
-  v_expires := v_now + make_interval(secs => p_ttl_seconds);
-  insert into tokengate.reservations (
-    org_id, token_type_id, user_id, estimate, held_allowance, held_purchased, period_start,
-    expires_at, idempotency_key, metadata, created_at, holder
-  ) values (
-    p_org_id, v_type.id, p_user_id, v_estimate, v_held_a, v_held_p, v_bucket.period_start,
-    v_expires, p_idempotency_key, p_metadata, v_now, 'guard'
-  ) returning id into v_id;
-  perform tokengate._append(
-    p_org_id, v_type.id, 'reserve', v_held_a, -v_held_p, v_held_a + v_held_p, 0,
-    p_user_id, v_id, p_idempotency_key, p_metadata || jsonb_build_object('estimate', v_estimate, 'guard', true));
-  perform tokengate._record_usage(p_org_id, v_type.id, p_user_id, v_bucket.period_start, 0, 0, v_estimate);
+  v_reservation := tokengate._hold(v_bucket, p_user_id, v_estimate, p_ttl_seconds, p_idempotency_key, p_metadata, 'guard');
   update tokengate.guard_requests g set
-    state = 'running', reservation_id = v_id, attempts = g.attempts + 1, updated_at = v_now
+    state = 'running', reservation_id = (v_reservation ->> 'reservationId')::uuid, attempts = g.attempts + 1, updated_at = v_now
   where g.org_id = p_org_id and g.key = p_idempotency_key
   returning * into v_row;
 
   return jsonb_build_object(
     'outcome', 'run',
     'attempt', v_row.attempts,
-    'reservation', jsonb_build_object(
-      'reservationId', v_id,
-      'status', 'pending',
-      'tokenType', v_type.id,
-      'estimate', v_estimate,
-      'held', v_held_a + v_held_p,
-      'expiresAt', v_expires,
-      'balance', tokengate._bucket_json(p_org_id, v_type.id),
-      'replayed', false));
+    'reservation', v_reservation || jsonb_build_object('replayed', false));
 end
 $$;
 
