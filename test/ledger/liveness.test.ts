@@ -4,7 +4,7 @@
  * used to reconcile.
  */
 import { expect, it } from 'vitest';
-import { concurrencyPoolSize, describeEachDb, describeServer } from '../db.ts';
+import { describeEachDb, describeServer } from '../db.ts';
 import { call, createOrg, expectReconciled, failure } from '../ledger.ts';
 import { waitFor } from '../wait-for.ts';
 
@@ -73,12 +73,13 @@ describeServer('ledger liveness under load', (db) => {
   it('a plan change is not overtaken: charges that arrive while it waits queue behind it instead of starving it', async () => {
     await db().setNow('2028-01-10T12:00:00Z');
     const org = await createOrg(db(), { plan: 'pro', anchor: '2028-01-01T00:00:00Z' });
-    const pool = db().pool(concurrencyPoolSize(4));
-    const [t1, t2, t3, watcher] = await Promise.all([pool.connect(), pool.connect(), pool.connect(), pool.connect()]);
+    // Three sessions of their own (the harness's own session watches): the test needs exactly three.
+    const pool = db().pool(3);
+    const [t1, t2, t3] = await Promise.all([pool.connect(), pool.connect(), pool.connect()]);
     const pidOf = async (c: typeof t1) => (await c.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
     const [p2, p3] = [await pidOf(t2), await pidOf(t3)];
     const waiting = async (pid: number) =>
-      (await watcher.query<{ w: string | null }>(`select wait_event_type as w from pg_stat_activity where pid = $1`, [pid])).rows[0]?.w === 'Lock';
+      (await db().query<{ w: string | null }>(`select wait_event_type as w from pg_stat_activity where pid = $1`, [pid]))[0]?.w === 'Lock';
     const deduct = (c: typeof t1, type: string, key: string) =>
       c.query<{ r: { balance: { access: string } } }>(`select tokengate.deduct($1, $2, $3, $4) as r`, [org.orgId, org.owner, type, key]);
     try {
@@ -99,7 +100,7 @@ describeServer('ledger liveness under load', (db) => {
       expect((await late).rows[0]!.r.balance.access).toBe('unlimited');
     } finally {
       await t1.query('rollback').catch(() => undefined);
-      for (const c of [t1, t2, t3, watcher]) c.release();
+      for (const c of [t1, t2, t3]) c.release();
     }
     await expectReconciled(db(), org.orgId);
   });

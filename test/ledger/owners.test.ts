@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { describeEachDb, describeServer } from '../db.ts';
+import { concurrencyPoolSize, describeEachDb, describeServer } from '../db.ts';
 import { call, createOrg, failure, type SqlRunner } from '../ledger.ts';
 
 const owners = async (db: SqlRunner, orgId: string) =>
@@ -43,7 +43,7 @@ describeServer('owners under concurrency', (db) => {
   it('two owners demoting each other at once: one wins, one owner always remains (20 orgs)', async () => {
     const orgs = await Promise.all(Array.from({ length: 20 }, () => createOrg(db())));
     for (const org of orgs) await call(db(), 'add_member', { p_org_id: org.orgId, p_actor_id: org.owner, p_user_id: org.admin, p_role: 'owner' });
-    const pool = db().pool(8);
+    const pool = db().pool(concurrencyPoolSize(8));
     const q = { query: async (sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows };
     const settle = (p: Promise<unknown>) => p.then(() => 'ok', (e: Error) => e.message);
     const results = await Promise.all(

@@ -7,14 +7,11 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt } from './build.ts';
 import { expectOneLineFailure, runCli, type CliResult } from './run-cli.ts';
+import { configuredDatabaseUrl, withDatabase } from '../db.ts';
 
-const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const serverUrl = configuredDatabaseUrl();
 const dbName = `tokengate_cli_accounts_${process.pid}_${Date.now()}`;
-const dbUrl = (() => {
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  return url.toString();
-})();
+const dbUrl = withDatabase(configuredDatabaseUrl(), dbName);
 
 const ORG = '0b000000-0000-4000-8000-000000000001';
 const OWNER = '0b000000-0000-4000-8000-000000000002';

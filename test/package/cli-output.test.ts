@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, ensureBuilt, ROOT } from './build.ts';
 import { runCli, type CliResult } from './run-cli.ts';
+import { configuredDatabaseUrl, withDatabase } from '../db.ts';
 
 const SHIPPED = (await readdir(path.join(ROOT, 'migrations'))).filter((f) => f.endsWith('.sql'));
 const HINT = "(is it migrated? run 'tokengate migrate')";
@@ -66,13 +67,9 @@ describe('tokengate output to a closed pipe (`| head`)', () => {
 });
 
 describe('the "is it migrated?" hint', () => {
-  const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+  const serverUrl = configuredDatabaseUrl();
   const dbName = `tokengate_cli_hint_${process.pid}_${Date.now()}`;
-  const dbUrl = (() => {
-    const url = new URL(serverUrl);
-    url.pathname = `/${dbName}`;
-    return url.toString();
-  })();
+  const dbUrl = withDatabase(configuredDatabaseUrl(), dbName);
   const ORG = '0c000000-0000-4000-8000-000000000001';
   let admin: pg.Client;
   let db: pg.Client;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectClient } from '../db.ts';
+import { configuredDatabaseUrl, connectClient, withDatabase } from '../db.ts';
 import { CLI, ensureBuilt, ROOT } from './build.ts';
 import { runCli } from './run-cli.ts';
 
@@ -94,13 +94,9 @@ describe('tokengate init', () => {
 });
 
 describe('tokengate migrate', () => {
-  const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+  const serverUrl = configuredDatabaseUrl();
   const dbName = `tokengate_cli_${process.pid}_${Date.now()}`;
-  const dbUrl = (() => {
-    const url = new URL(serverUrl);
-    url.pathname = `/${dbName}`;
-    return url.toString();
-  })();
+  const dbUrl = withDatabase(configuredDatabaseUrl(), dbName);
   let admin: pg.Client;
   let db: pg.Client;
 

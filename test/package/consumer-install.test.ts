@@ -24,7 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, ROOT } from './build.ts';
 import { installFromProject } from './install-from-project.ts';
 import { CHROMIUM_FLAGS, findBrowser, requireBrowser } from '../find-browser.ts';
-import { connectClient } from '../db.ts';
+import { configuredDatabaseUrl, connectClient, withDatabase } from '../db.ts';
 import { freePort } from '../free-port.ts';
 
 const APPS = path.join(ROOT, 'test', 'package', 'consumer-apps');
@@ -93,13 +93,9 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
 }
 
-const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const serverUrl = configuredDatabaseUrl();
 const dbName = `tokengate_consumer_${process.pid}_${Date.now()}`;
-const dbUrl = (() => {
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  return url.toString();
-})();
+const dbUrl = withDatabase(configuredDatabaseUrl(), dbName);
 
 let work: string;
 let tarball: string;

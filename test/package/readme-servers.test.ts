@@ -11,19 +11,16 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configuredDatabaseUrl, withDatabase } from '../db.ts';
 import { freePort } from '../free-port.ts';
 import { ensureBuilt, ROOT } from './build.ts';
 import { consumerProject, findBlock, readReadmeBlocks, writeFiles } from './readme-blocks.ts';
 import { runCli } from './run-cli.ts';
 
 const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
-const serverUrl = process.env.DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const serverUrl = configuredDatabaseUrl();
 const dbName = `tokengate_readme_servers_${process.pid}_${Date.now()}`;
-const dbUrl = (() => {
-  const url = new URL(serverUrl);
-  url.pathname = `/${dbName}`;
-  return url.toString();
-})();
+const dbUrl = withDatabase(configuredDatabaseUrl(), dbName);
 
 const ORG = '0d000000-0000-4000-8000-000000000001';
 const OWNER = '0d000000-0000-4000-8000-000000000002';
