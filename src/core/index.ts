@@ -21,3 +21,10 @@ export {
 } from './create-token-client.ts';
 export { tokenGateKeys } from './query-keys.ts';
 export { CHARGE_EVENT, parseChargeEvent, type ChargeEvent } from './charge-event.ts';
+export {
+  readGuardedStream,
+  type GuardedStreamEvent,
+  type GuardedStreamResult,
+  type ReadGuardedStreamOptions,
+} from './read-guarded-stream.ts';
+export { stripChargeEvent, type StreamEnd, type StripChargeEventOptions } from './strip-charge-event.ts';
