@@ -1,12 +1,14 @@
 'use client';
 import { useQueryClient } from '@tanstack/react-query';
 import { useCallback, useRef, useState } from 'react';
+import type { ChargeEvent } from '../core/charge-event.ts';
 import { readGuardInfo } from '../core/create-token-client.ts';
 import { tokenGateKeys } from '../core/query-keys.ts';
 import { TokenGateError } from '../core/token-gate-error.ts';
 import type { Balances, DeductResult, DenialReason, ReserveResult, TokenBalance, TokenTypeId } from '../core/types.ts';
 import { DENIAL_CODES, denialReason } from './denial-reason.ts';
 import { applyOptimisticCharge, setCachedBalance } from './optimistic-balance.ts';
+import { settleBalances } from './settle-balances.ts';
 import { useTokenGateContext } from './token-gate-context.ts';
 import { useTokenBalances } from './use-token-balances.ts';
 
@@ -55,6 +57,12 @@ export interface TokenGateActionContext {
   fetch: (url: string, init?: RequestInit) => Promise<Response>;
   /** In `mode: 'reserve'`, the hold taken for this run (else null). */
   reservation: ReserveResult | null;
+  /**
+   * Tell the hook the final charge of a streamed answer (the guard's `tokengate-charge` event):
+   * pass it as `onCharge` to `readGuardedStream`, and the cached balance shows the charged
+   * `available` as soon as the stream ends. Without it the hook refetches the balance after the run.
+   */
+  onCharge: (charge: ChargeEvent) => void;
 }
 
 /**
@@ -111,7 +119,11 @@ export interface UseTokenGateResult<TArgs extends unknown[], TResult> {
    * refunded, aborted, failed: see `status`, `error` and `reason`); it never rejects.
    */
   run: (...args: TArgs) => Promise<TResult | undefined>;
-  /** Abort the runs in flight (their `signal` aborts; fetches through `ctx.fetch` reject). */
+  /**
+   * Abort the runs in flight (their `signal` aborts; fetches through `ctx.fetch` reject; a stream
+   * read with `readGuardedStream(res, { signal })` is cancelled, and the guard charges what the
+   * route reported so far). The balance is refetched until the guard's commit shows.
+   */
   abort: () => void;
   /** Back to `idle`, clearing `data` and `error`. */
   reset: () => void;
@@ -150,6 +162,18 @@ export interface UseTokenGateResult<TArgs extends unknown[], TResult> {
  * });
  * <button disabled={!quests.canRun} onClick={() => quests.run(goal.id)}>Generate ({quests.cost} tokens)</button>
  * {quests.blocked && <UpgradePrompt reason={quests.reason} />}
+ *
+ * @example
+ * // A streamed answer: `status` stays 'running' until the stream ends; abort() stops it.
+ * const [answer, setAnswer] = useState('');
+ * const strategy = useTokenGate('strategy_analysis', {
+ *   action: async (ctx) => {
+ *     setAnswer('');
+ *     const res = await ctx.fetch('/api/strategy', { method: 'POST' });
+ *     return (await readGuardedStream(res, { signal: ctx.signal, onCharge: ctx.onCharge, onText: (t) => setAnswer((a) => a + t) })).text;
+ *   },
+ * });
+ * {strategy.status === 'running' && <button onClick={strategy.abort}>Stop</button>}
  */
 export function useTokenGate<TArgs extends unknown[], TResult>(
   tokenType: TokenTypeId,
@@ -218,12 +242,19 @@ export function useTokenGate(
       let charged = false;
       let exact: TokenBalance | null = null;
       let guardAvailable: number | null = null;
+      // A guarded answer without charge headers is streamed: the guard charges when its stream ends.
+      let unsettled = false;
       const fetchGuarded = async (url: string, init: RequestInit = {}) => {
         const response = await client.callGuarded(url, { ...init, idempotencyKey, orgId: org, signal: init.signal ?? signal });
         charged = true;
-        const { available } = readGuardInfo(response);
-        if (typeof available === 'number') guardAvailable = available;
+        const info = readGuardInfo(response);
+        if (typeof info.available === 'number') guardAvailable = info.available;
+        if (info.charged === null && !info.replayed) unsettled = true;
         return response;
+      };
+      const onCharge = (charge: ChargeEvent) => {
+        if (typeof charge.available === 'number') guardAvailable = charge.available;
+        unsettled = false;
       };
       try {
         let result: unknown;
@@ -237,7 +268,7 @@ export function useTokenGate(
           const reservation = await client.reserve(type, { idempotencyKey, orgId: org, signal, ...(estimate === undefined ? {} : { estimate }) });
           started = true;
           try {
-            result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation }, ...args);
+            result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation, onCharge }, ...args);
             if (signal.aborted) throw new TokenGateError('aborted', 'The run was cancelled.');
           } catch (error) {
             // Not under the aborted signal: the refund must reach the server.
@@ -250,7 +281,7 @@ export function useTokenGate(
           exact = resolved.balance;
         } else {
           started = true;
-          result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation: null }, ...args);
+          result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation: null, onCharge }, ...args);
         }
         if (exact) setCachedBalance(queryClient, key, type, exact);
         else if (guardAvailable !== null) setCachedBalance(queryClient, key, type, { available: guardAvailable });
@@ -264,8 +295,10 @@ export function useTokenGate(
         return undefined;
       } finally {
         controllers.current.delete(controller);
-        // The server is the truth: balances and stats of the org, after every run.
-        void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(org) });
+        // The server is the truth: balances and stats of the org, after every run (and, after a
+        // streamed answer whose charge the run did not see, until the guard's commit shows).
+        if (unsettled) settleBalances(queryClient, org, type);
+        else void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(org) });
       }
     },
     [client, queryClient],
