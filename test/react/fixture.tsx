@@ -4,18 +4,40 @@
  * "generate quests" endpoint a test can make slow or fail. The client's `fetch` routes by URL to
  * either of them, in-process.
  */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { createUIMessageStream, createUIMessageStreamResponse } from 'ai';
 import type { ReactNode } from 'react';
 import { supabaseAuth } from '../../server/auth.ts';
-import { guard, type GuardContext } from '../../server/guard.ts';
+import { guard, type GuardContext, type GuardOptions } from '../../server/guard.ts';
 import { createTokenClient, type TokenClient } from '../../src/core/create-token-client.ts';
 import { TokenGateProvider } from '../../src/react/token-gate-provider.tsx';
 import { freshPglite } from '../db.ts';
 import { BASE, createApp, type App } from '../http/fixture.ts';
 import { bucket, createOrg, type SeededOrg } from '../ledger.ts';
 
+/**
+ * The streaming guard (issue 11's server half: `server/guard-stream.ts`) is in this tree: streamed
+ * answers are charged when their body ends. Until it is, the charge assertions of streamed runs are
+ * skipped (the guard before it charged a streamed answer when the handler returned).
+ */
+export const STREAMING_GUARD = existsSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../server/guard-stream.ts'));
+
 /** The app's guarded AI route. */
 export const GENERATE_URL = 'http://localhost/api/generate-quests';
+/** The app's guarded streamed route (server-sent events, `strategy_analysis`): one word per event. */
+export const STREAM_URL = 'http://localhost/api/strategy';
+/** The app's guarded chat route for `useChat` (an AI SDK UI message stream, `lead_generation`). */
+export const CHAT_URL = 'http://localhost/api/chat';
+/** The streamed route's answer, one word per event. */
+export const STREAM_WORDS = ['Strength:', 'loyal', 'customers.', 'Risk:', 'one', 'supplier.', 'Next:', 'pilot', 'a', 'subscription', 'tier.', 'Done.'];
+/** Words of the streamed route per token it reports (its usage: ceil(words sent / 2)). */
+export const WORDS_PER_TOKEN = 2;
+/** What the chat route answers, in deltas, and the tokens it reports. */
+export const CHAT_DELTAS = ['Three ', 'leads: ', 'Fern & Co., ', 'Harbor Dental, ', 'Lumen Studio.'];
+export const CHAT_USAGE = 2;
 
 /** What the guarded route does next: answer, fail with a 500, or wait for `release`. */
 export interface RouteControl {
@@ -27,6 +49,25 @@ export interface RouteControl {
   fail: boolean;
   /** When set, every balances read of the ledger waits for it (to observe the cache before a refetch lands). */
   holdBalances: Promise<void> | null;
+  /** When set, the guard's charges (`guard_commit`) wait for it (to observe the client before the commit lands). */
+  holdCommits: Promise<void> | null;
+  /** The streamed and chat routes. */
+  stream: StreamControl;
+}
+
+/** What the streamed route does next. */
+export interface StreamControl {
+  /** Every run of the streamed or chat route: its context and the request's headers. */
+  runs: { ctx: GuardContext; headers: Headers }[];
+  /** Words sent so far by the current streamed answer. */
+  sent: number;
+  /** When set, the streamed answer stops after this many words and awaits `resume`. */
+  pauseAfter: number | null;
+  resume: Promise<void> | null;
+  /** When set, the streamed answer breaks off (its stream errors) after this many words. */
+  failAfter: number | null;
+  /** Set when the reader cancelled the streamed answer (the client went away). */
+  cancelled: boolean;
 }
 
 /** A promise with its resolver. */
@@ -44,11 +85,19 @@ export function deferred() {
  */
 export async function createReactEnv() {
   const db = await freshPglite();
-  const control: RouteControl = { runs: [], hold: null, fail: false, holdBalances: null };
+  const control: RouteControl = {
+    runs: [],
+    hold: null,
+    fail: false,
+    holdBalances: null,
+    holdCommits: null,
+    stream: { runs: [], sent: 0, pauseAfter: null, resume: null, failAfter: null, cancelled: false },
+  };
   const app: App = await createApp(db, {
     hooks: {
       before: async (fn) => {
         if (fn === 'balances' && control.holdBalances) await control.holdBalances;
+        if (fn === 'guard_commit' && control.holdCommits) await control.holdCommits;
       },
     },
   });
@@ -62,12 +111,51 @@ export async function createReactEnv() {
       return Response.json({ quests: [`${goal}: first`, `${goal}: second`] });
     },
   );
+  const authenticate = supabaseAuth(app.issuer.authOptions);
+  // `chargeEvent` (the streaming guard's option) via a variable: no excess-property check.
+  const streamOptions = { gate: app.gate, authenticate, tokenType: 'strategy_analysis', chargeEvent: true };
+  const strategy = guard(streamOptions as GuardOptions, async (request, ctx) => {
+    const s = control.stream;
+    s.runs.push({ ctx, headers: request.headers });
+    s.sent = 0;
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        if (s.sent === s.pauseAfter && s.resume) await s.resume;
+        if (s.sent === s.failAfter) return controller.error(new Error('the model failed mid-answer'));
+        if (s.sent === STREAM_WORDS.length) return controller.close();
+        const word = STREAM_WORDS[s.sent++]!;
+        // Usage as the tokens are produced: the guard charges the last value when the body ends.
+        ctx.reportUsage(Math.ceil(s.sent / WORDS_PER_TOKEN));
+        controller.enqueue(encoder.encode(`data: ${s.sent === 1 ? word : ` ${word}`}\n\n`));
+      },
+      cancel() {
+        s.cancelled = true;
+      },
+    });
+    return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store' } });
+  });
+  const chatOptions = { gate: app.gate, authenticate, tokenType: 'lead_generation', chargeEvent: true };
+  const chat = guard(chatOptions as GuardOptions, async (request, ctx) => {
+    control.stream.runs.push({ ctx, headers: request.headers });
+    const stream = createUIMessageStream({
+      execute: ({ writer }) => {
+        writer.write({ type: 'text-start', id: 't1' });
+        for (const delta of CHAT_DELTAS) writer.write({ type: 'text-delta', id: 't1', delta });
+        writer.write({ type: 'text-end', id: 't1' });
+        ctx.reportUsage(CHAT_USAGE);
+      },
+    });
+    return createUIMessageStreamResponse({ stream });
+  });
   const fetch = async (input: string, init: RequestInit): Promise<Response> => {
     // The signal stays with the client (it races it); undici's Request refuses jsdom's AbortSignal.
     const { signal: _signal, ...rest } = init;
     const request = new Request(input, rest);
     if (input.startsWith(BASE + '/')) return app.handler(request);
     if (input.split('?')[0] === GENERATE_URL) return generate(request);
+    if (input === STREAM_URL) return strategy(request);
+    if (input === CHAT_URL) return chat(request);
     throw new TypeError(`no route for ${input}`);
   };
 
