@@ -37,7 +37,7 @@ export const STREAM_WORDS = ['Strength:', 'loyal', 'customers.', 'Risk:', 'one',
 export const WORDS_PER_TOKEN = 2;
 /** What the chat route answers, in deltas, and the tokens it reports. */
 export const CHAT_DELTAS = ['Three ', 'leads: ', 'Fern & Co., ', 'Harbor Dental, ', 'Lumen Studio.'];
-export const CHAT_USAGE = 2;
+export const CHAT_USAGE = 3;
 
 /** What the guarded route does next: answer, fail with a 500, or wait for `release`. */
 export interface RouteControl {
