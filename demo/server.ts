@@ -3,7 +3,8 @@
  * API on the same origin:
  *
  * - `/api/tokengate/*` — the real REST handler (`createHandler`),
- * - `/api/ai/<tokenType>` — the app's own AI routes behind `guard(...)` (a fake, deterministic model),
+ * - `/api/ai/<tokenType>` — the app's own AI routes behind `guard(...)` (a fake, deterministic model;
+ *   `strategy_analysis` streams its answer as server-sent events and reports its usage as it goes),
  * - `/api/demo/*` — demo-only helpers (the user switcher's sign-in, a directory, a raw SQL view, and
  *   the billing webhook the simulated checkout plays),
  *
@@ -12,7 +13,8 @@
  *
  * Flags: `--port <n>` (or `PORT`, default 5173), `--host <h>` (default 127.0.0.1), `--reset`
  * (wipe the local data and reseed). Env: `TOKENGATE_DEMO_DIR`, `DATABASE_URL`, `TOKENGATE_SUPABASE=1`
- * (the database is Supabase: skip the compatibility script), `TOKENGATE_DEMO_AI_DELAY_MS` (default 1000).
+ * (the database is Supabase: skip the compatibility script), `TOKENGATE_DEMO_AI_DELAY_MS` (default 1000;
+ * the streamed answer's pace is a tenth of it per word).
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -29,6 +31,7 @@ import { problemResponse } from '../server/http/problem-response.ts';
 import { toNodeHandler } from '../server/adapters/node.ts';
 import { AI_FEATURES, DEMO_ORGS, DEMO_USERS, type AiFeature } from './directory.ts';
 import { fakeAi } from './fake-ai.ts';
+import { fakeModelStream, WORDS_PER_TOKEN } from './fake-model-stream.ts';
 import { demoSecret, startDatabase } from './start-database.ts';
 
 const DEMO_ROOT = path.dirname(fileURLToPath(import.meta.url));
@@ -50,7 +53,7 @@ export interface DemoOptions {
   databaseUrl?: string;
   /** The database is Supabase: do not run the compatibility script. */
   supabase?: boolean;
-  /** Delay of the fake AI model, in ms. Default 1000. */
+  /** Delay of the fake AI model, in ms. Default 1000. The streamed answer takes a tenth of it per word. */
   aiDelayMs?: number;
   /** Progress lines. Default console.log. */
   log?: (line: string) => void;
@@ -74,6 +77,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   const log = options.log ?? ((line: string) => console.log(line));
   const dir = path.resolve(options.dir ?? path.join(REPO_ROOT, '.tokengate'));
   const aiDelayMs = options.aiDelayMs ?? 1000;
+  const wordMs = Math.round(aiDelayMs / 10);
   // One playground per data folder: PGlite is single-process, and --reset must not pull the data
   // from under a running instance.
   const lockFile = path.join(dir, 'playground.pid');
@@ -115,17 +119,65 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     AI_FEATURES.map((feature) => [
       feature,
       toNodeHandler(
-        guard({ gate, authenticate, tokenType: feature }, async (request) => {
-          const input = (await request.json().catch(() => ({}))) as { goal?: string; n?: number };
-          await new Promise((resolve) => setTimeout(resolve, aiDelayMs));
-          if (request.headers.get('x-demo-fail') === '1') {
-            return Response.json({ error: 'The model timed out (simulated).' }, { status: 502 });
-          }
-          return Response.json(fakeAi(feature, input));
-        }),
+        feature === 'strategy_analysis'
+          ? strategyRoute()
+          : guard({ gate, authenticate, tokenType: feature }, async (request) => {
+              const input = (await request.json().catch(() => ({}))) as { goal?: string; n?: number };
+              await new Promise((resolve) => setTimeout(resolve, aiDelayMs));
+              if (request.headers.get('x-demo-fail') === '1') {
+                return Response.json({ error: 'The model timed out (simulated).' }, { status: 502 });
+              }
+              return Response.json(fakeAi(feature, input));
+            }),
       ),
     ]),
   );
+
+  // The streamed answer's breakpoint (demo-only, for tests and demos of Stop): POST
+  // /api/demo/model {"pauseAfterWords": n} makes the NEXT streamed answer stop after n words until
+  // {"resume": true} — or until the client goes away.
+  const model = { pauseAfterWords: null as number | null, pausedAt: null as number | null, resume: null as (() => void) | null };
+  const release = () => {
+    model.pausedAt = null;
+    model.resume?.();
+    model.resume = null;
+  };
+
+  /**
+   * Strategy analysis, streamed: the hold (one use, 10 tokens) is taken before the model starts;
+   * the model reports its usage as it produces words (1 token per 5 words, 8 for the whole answer),
+   * and the guard charges the last value when the stream ends — or, when the client stops it or
+   * the stream breaks off, what was reported so far (at least the guard's minimum), refunding the
+   * rest. `chargeEvent`: a completed answer ends with the guard's `tokengate-charge` event.
+   * `X-Demo-Fail: 1` fails before answering (refunded); `mid-stream` breaks off after 20 words.
+   */
+  function strategyRoute() {
+    // `chargeEvent` through a variable: the streaming guard's option (issue 11), no excess-property check.
+    const options = { gate, authenticate, tokenType: 'strategy_analysis', chargeEvent: true };
+    return guard(options as Parameters<typeof guard>[0], async (request, ctx) => {
+      const fail = request.headers.get('x-demo-fail');
+      if (fail === '1') {
+        await new Promise((resolve) => setTimeout(resolve, aiDelayMs));
+        return Response.json({ error: 'The model timed out (simulated).' }, { status: 502 });
+      }
+      const pauseAt = model.pauseAfterWords;
+      model.pauseAfterWords = null;
+      const body = fakeModelStream({
+        wordMs,
+        ...(fail === 'mid-stream' ? { failAfter: 4 * WORDS_PER_TOKEN } : {}),
+        beforeWord: (sent) =>
+          sent === pauseAt
+            ? new Promise<void>((resolve) => {
+                model.pausedAt = sent;
+                model.resume = resolve;
+              })
+            : Promise.resolve(),
+        onUsage: (tokens) => ctx.reportUsage(tokens),
+        onCancel: release,
+      });
+      return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store' } });
+    });
+  }
 
   // Demo-only helpers. NOT for production: /session hands out a signed token for any seeded user
   // (that is the user switcher), and /inspect shows raw rows without asking who you are.
@@ -166,9 +218,17 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       }
       return Response.json({ error: 'nothing to apply' }, { status: 400 });
     }
+    if (url.pathname === '/api/demo/model' && request.method === 'POST') {
+      const body = (await request.json().catch(() => ({}))) as { pauseAfterWords?: number | null; resume?: boolean };
+      if (body.resume) release();
+      if (body.pauseAfterWords === null || (Number.isInteger(body.pauseAfterWords) && body.pauseAfterWords! >= 0)) {
+        model.pauseAfterWords = body.pauseAfterWords ?? null;
+      }
+      return Response.json({ pauseAfterWords: model.pauseAfterWords, pausedAt: model.pausedAt });
+    }
     if (request.method !== 'GET') return Response.json({ error: 'method not allowed' }, { status: 405 });
     if (url.pathname === '/api/demo/directory') {
-      return Response.json({ orgs: DEMO_ORGS, storage: db.kind, aiDelayMs });
+      return Response.json({ orgs: DEMO_ORGS, storage: db.kind, aiDelayMs, wordMs });
     }
     if (url.pathname === '/api/demo/session') {
       const user = DEMO_USERS.get(url.searchParams.get('userId') ?? '');
@@ -249,6 +309,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   return {
     url,
     async close() {
+      release();
       server.closeAllConnections();
       await Promise.all([vite.close(), new Promise<void>((resolve) => server.close(() => resolve()))]);
       await db.close();

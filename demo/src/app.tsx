@@ -4,7 +4,7 @@
  */
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { createTokenClient } from '../../src/core/index.ts';
+import { createTokenClient, readGuardedStream } from '../../src/core/index.ts';
 import type { TokenBalance } from '../../src/core/index.ts';
 import { tokenGateKeys } from '../../src/core/index.ts';
 import { TokenDashboard, TokenGateButton, UpgradePrompt } from '../../src/components/index.ts';
@@ -16,6 +16,8 @@ interface Directory {
   orgs: DemoOrg[];
   storage: 'pglite' | 'postgres';
   aiDelayMs: number;
+  /** The streamed answer's pace (ms per word). */
+  wordMs: number;
 }
 
 // Demo-only sign-in: the server signs a token for whichever seeded user the switcher picks.
@@ -244,6 +246,7 @@ function Page({ org, user, directory }: { org: DemoOrg; user: DemoUser; director
           </p>
         )}
         <QuestPanel upgrade={upgrade} topUp={topUp} />
+        <StrategyPanel upgrade={upgrade} />
         <OtherFeatures upgrade={upgrade} />
         {admin.message && (
           <p role="status" className={admin.message.ok ? 'text-sm text-green-800' : 'text-sm text-red-700'}>
@@ -256,7 +259,8 @@ function Page({ org, user, directory }: { org: DemoOrg; user: DemoUser; director
         <h2 className="sr-only">Usage</h2>
         <TokenDashboard {...upgrade} {...(planId === 'pro' ? topUp : {})} getMemberName={(id) => names.get(id) ?? id} />
         <p className="text-xs text-slate-600">
-          Data: {directory.storage === 'pglite' ? 'embedded PGlite (.tokengate/)' : 'DATABASE_URL'} · fake AI answers in ~{directory.aiDelayMs} ms
+          Data: {directory.storage === 'pglite' ? 'embedded PGlite (.tokengate/)' : 'DATABASE_URL'} · fake AI answers in ~{directory.aiDelayMs} ms;
+          strategy analysis streams a word every ~{directory.wordMs} ms
         </p>
       </div>
     </main>
@@ -362,11 +366,116 @@ function balanceText(balance: TokenBalance | undefined): string {
   return `${balance.available ?? 0} quest tokens left`;
 }
 
+/** How the next streamed call fails, if at all (the playground's switch). */
+type StreamFailure = 'none' | 'before' | 'mid-stream';
+
+/**
+ * Strategy analysis, streamed: the answer appears word by word; the guard holds one use (10
+ * tokens) and charges what the model reports (1 token per 5 words) when the stream ends. Stop
+ * cancels the fetch: the server sees the disconnect and charges only the words produced so far.
+ */
+function StrategyPanel({ upgrade }: { upgrade: UpgradeProps }) {
+  const [failNext, setFailNext] = useState<StreamFailure>('none');
+  const [answer, setAnswer] = useState('');
+  const [explain, setExplain] = useState(false);
+  const strategy = useTokenGate('strategy_analysis', {
+    action: async (ctx, fail: StreamFailure) => {
+      setAnswer('');
+      const res = await ctx.fetch('/api/ai/strategy_analysis', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(fail === 'none' ? {} : { 'x-demo-fail': fail === 'before' ? '1' : 'mid-stream' }) },
+        body: '{}',
+      });
+      // status stays 'running' until the stream ends; the charge event sets the balance then.
+      return readGuardedStream(res, { signal: ctx.signal, onCharge: ctx.onCharge, onText: (t) => setAnswer((a) => a + t) });
+    },
+  });
+  const analyze = () => {
+    const fail = failNext;
+    if (fail !== 'none') setFailNext('none');
+    void strategy.run(fail);
+  };
+  const running = strategy.status === 'running';
+  const words = answer === '' ? 0 : answer.trim().split(/\s+/).length;
+  const stopped = strategy.status === 'idle' && strategy.error?.code === 'aborted';
+  const balance = strategy.balance;
+
+  return (
+    <Card title="Strategy analysis (streamed)" id="strategy-title">
+      <div className="flex flex-wrap items-center gap-3">
+        <TokenGateButton
+          gate={strategy}
+          className="px-4 py-2"
+          runningLabel="Analyzing…"
+          data-testid="strategy-button"
+          onClick={analyze}
+          onBlockedClick={() => setExplain(true)}
+        >
+          Analyze strategy
+        </TokenGateButton>
+        {/* Always there (aria-disabled when idle): focus is not dropped when the stream ends. */}
+        <button
+          type="button"
+          className="rounded-md border border-slate-300 px-4 py-2 text-sm aria-disabled:opacity-50"
+          aria-disabled={!running || undefined}
+          onClick={() => running && strategy.abort()}
+        >
+          Stop
+        </button>
+        <label className="flex items-center gap-2 text-sm">
+          Make the next analysis fail
+          <select
+            className="rounded border border-slate-300 bg-white px-2 py-1"
+            value={failNext}
+            onChange={(e) => setFailNext(e.target.value as StreamFailure)}
+          >
+            <option value="none">No</option>
+            <option value="before">Before answering (refunded)</option>
+            <option value="mid-stream">Mid-stream (partial charge)</option>
+          </select>
+        </label>
+      </div>
+      {strategy.reason && (
+        <UpgradePrompt variant="dialog" open={explain} onOpenChange={setExplain} reason={strategy.reason} balance={balance} tokenType="strategy_analysis" {...upgrade} />
+      )}
+      <p className="mt-2 text-sm text-slate-700" data-testid="strategy-balance">
+        {!balance ? 'Loading balance…' : balance.unlimited ? 'Unlimited strategy tokens' : balance.blocked ? 'Not in your plan' : `${balance.available ?? 0} strategy tokens left`}
+        {' '}· one analysis holds {strategy.cost ?? '…'} tokens and is charged the model's usage (1 token per 5 words)
+      </p>
+      <div
+        className="mt-3 min-h-16 whitespace-pre-wrap rounded border border-slate-200 bg-slate-50 p-3 text-sm"
+        data-testid="strategy-answer"
+        data-words={words}
+        aria-label="Strategy answer"
+        aria-busy={running}
+        role="region"
+      >
+        {answer || <span className="text-slate-500">The answer streams here.</span>}
+      </div>
+      <div aria-live="polite" className="mt-2 text-sm" data-testid="strategy-status">
+        {running && <p className="text-slate-700">Streaming… {words} words so far.</p>}
+        {strategy.status === 'success' && strategy.data && (
+          <p className="text-green-800">
+            {strategy.data.charge
+              ? `Charged ${strategy.data.charge.charged} tokens: the model's usage for ${words} words (the ${strategy.cost}-token hold was released).`
+              : 'Done: the dashboard shows the charge.'}
+          </p>
+        )}
+        {stopped && <p className="text-amber-800">Stopped after {words} words: charged only what the model produced so far; the rest of the hold was refunded.</p>}
+        {strategy.status === 'refunded' && <p className="text-amber-800">The model failed before answering — your {strategy.cost} tokens were refunded.</p>}
+        {strategy.status === 'error' && strategy.error && !strategy.blocked && (
+          <p className="text-red-700">The answer broke off after {words} words: charged only what the model produced; the rest was refunded.</p>
+        )}
+      </div>
+    </Card>
+  );
+}
+
 function OtherFeatures({ upgrade }: { upgrade: UpgradeProps }) {
   return (
     <Card title="Other AI features" id="features-title">
       <ul className="space-y-3">
-        {AI_FEATURES.filter((f) => f !== 'quest_generation').map((f) => (
+        {AI_FEATURES.filter((f) => f !== 'quest_generation' && f !== 'strategy_analysis').map((f) => (
           <Feature key={f} feature={f} upgrade={upgrade} />
         ))}
       </ul>
