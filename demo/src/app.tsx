@@ -246,8 +246,8 @@ function Page({ org, user, directory }: { org: DemoOrg; user: DemoUser; director
           </p>
         )}
         <QuestPanel upgrade={upgrade} topUp={topUp} />
-        <StrategyPanel upgrade={upgrade} />
         <OtherFeatures upgrade={upgrade} />
+        <StrategyPanel upgrade={upgrade} />
         {admin.message && (
           <p role="status" className={admin.message.ok ? 'text-sm text-green-800' : 'text-sm text-red-700'}>
             {admin.message.text}

@@ -14,10 +14,16 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ORGS } from '../../demo/directory.ts';
+import { STRATEGY_ANSWER, strategyUsage } from '../../demo/fake-model-stream.ts';
 import { CHROMIUM_FLAGS, requireBrowser } from '../find-browser.ts';
 import { freePort } from '../free-port.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+/**
+ * The streaming guard (issue 11's server half) is in this tree: a streamed answer is charged when
+ * its body ends. Until it is, the streamed feature's charge assertions are skipped.
+ */
+const STREAMING_GUARD = existsSync(path.join(ROOT, 'server', 'guard-stream.ts'));
 const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
 /**
  * How long a step may wait for the page to reach the state it expects (every wait is for a
@@ -78,7 +84,13 @@ async function stored(slug: string) {
     buckets: { tokenType: string; allowanceRemaining: number; purchased: number; held: number; used: number }[];
   };
   const quest = body.buckets.find((b) => b.tokenType === 'quest_generation');
-  return { ...body, quest, questLeft: quest ? quest.allowanceRemaining + quest.purchased : null };
+  const strategy = body.buckets.find((b) => b.tokenType === 'strategy_analysis');
+  return {
+    ...body,
+    quest,
+    questLeft: quest ? quest.allowanceRemaining + quest.purchased : null,
+    strategy: strategy && { left: strategy.allowanceRemaining + strategy.purchased, held: strategy.held, used: strategy.used },
+  };
 }
 
 async function open(slug: string, userId = owner(slug).id, page?: Page): Promise<Page> {
@@ -144,6 +156,28 @@ async function expectDashboardMatchesDb(page: Page, slug: string) {
     return Object.keys(shown).length === 5 && Object.entries(shown).every(([type, n]) => n === db[type!]) ? 'match' : JSON.stringify({ shown, db });
   }, { timeout: WAIT_MS }).toBe('match');
 }
+
+/** The demo's breakpoint for the streamed answer: the next one pauses after `words` words until the client goes away. */
+async function pauseNextStreamAfter(words: number) {
+  const res = await fetch(`${baseUrl}/api/demo/model`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ pauseAfterWords: words }) });
+  expect(res.status).toBe(200);
+}
+
+/** Let a streamed answer paused at the breakpoint go on. */
+async function resumeStream() {
+  const res = await fetch(`${baseUrl}/api/demo/model`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"resume":true}' });
+  expect(res.status).toBe(200);
+}
+
+/** Whether a streamed answer is paused at the breakpoint now (false once the client went away or it resumed). */
+async function streamPaused(): Promise<boolean> {
+  const res = await fetch(`${baseUrl}/api/demo/model`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+  return ((await res.json()) as { pausedAt: number | null }).pausedAt !== null;
+}
+
+const strategyButton = (page: Page) => page.getByTestId('strategy-button');
+const strategyWords = async (page: Page) => Number(await page.getByTestId('strategy-answer').getAttribute('data-words'));
+const strategyStatus = (page: Page) => page.getByTestId('strategy-status');
 
 async function checkA11y(page: Page, state: string) {
   if (!(await page.evaluate(() => 'axe' in window))) await page.addScriptTag({ content: await AXE_SOURCE });
@@ -289,6 +323,89 @@ describe('the playground (npm start)', () => {
     }
     await a.close();
     await b.close();
+  });
+
+  it('the streamed strategy analysis appears word by word, stays running until the end, and Stop stops the model', async () => {
+    const page = await open('pro');
+    // Paused at word 15 (the demo's breakpoint): the page shows a partial answer while the run is still running.
+    await pauseNextStreamAfter(15);
+    await strategyButton(page).click();
+    await expect.poll(() => strategyWords(page), { timeout: WAIT_MS }).toBe(15);
+    await expect(strategyButton(page).textContent()).resolves.toContain('Analyzing…');
+    await strategyStatus(page).getByText('Streaming… 15 words so far.').waitFor();
+    expect(await page.getByTestId('strategy-answer').textContent()).toBe(STRATEGY_ANSWER.split(' ').slice(0, 15).join(' '));
+    await checkA11y(page, 'strategy streaming');
+    await shot(page, 'strategy-streaming');
+
+    // Stop cancels the fetch: the server sees the disconnect (its paused model is released).
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await strategyStatus(page).getByText('Stopped after 15 words', { exact: false }).waitFor();
+    await expect.poll(streamPaused, { timeout: WAIT_MS }).toBe(false);
+    await expect.poll(async () => (await stored('pro')).strategy!.held, { timeout: WAIT_MS }).toBe(0);
+    expect(await page.getByRole('button', { name: 'Stop' }).getAttribute('aria-disabled')).toBe('true');
+
+    // A whole answer, to its end.
+    await strategyButton(page).click();
+    await expect.poll(() => strategyWords(page), { timeout: WAIT_MS }).toBe(40);
+    await expect.poll(() => strategyButton(page).getAttribute('data-state'), { timeout: WAIT_MS }).toBe('ready');
+    expect(await page.getByTestId('strategy-answer').textContent()).toBe(STRATEGY_ANSWER);
+    expect((await stored('pro')).reconciles).toBe(true);
+    await page.close();
+  });
+
+  it.skipIf(!STREAMING_GUARD)('the streamed strategy analysis is charged the usage the model reported: in full, after Stop, and after a mid-stream failure', async () => {
+    const page = await open('pro');
+    await expectDashboardMatchesDb(page, 'pro');
+    let before = (await stored('pro')).strategy!;
+
+    // To the end: the model reports 8 tokens for 40 words; the guard charges 8 (it held 10).
+    await strategyButton(page).click();
+    await strategyStatus(page).getByText(`Charged ${strategyUsage(40)} tokens`, { exact: false }).waitFor();
+    let now = (await stored('pro')).strategy!;
+    expect(now).toEqual({ left: before.left - strategyUsage(40), held: 0, used: before.used + strategyUsage(40) });
+    await expectDashboardMatchesDb(page, 'pro');
+    await expect(page.getByTestId('strategy-balance').textContent()).resolves.toContain(`${now.left} strategy tokens left`);
+    await shot(page, 'strategy-charged');
+
+    // Stop after 15 words: charged the 3 tokens reported so far; the rest of the hold is refunded.
+    before = now;
+    await pauseNextStreamAfter(15);
+    await strategyButton(page).click();
+    await expect.poll(() => strategyWords(page), { timeout: WAIT_MS }).toBe(15);
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await expect.poll(async () => (await stored('pro')).strategy, { timeout: WAIT_MS }).toEqual({
+      left: before.left - strategyUsage(15),
+      held: 0,
+      used: before.used + strategyUsage(15),
+    });
+    // The page learns it from its refetches (a stopped stream carries no charge event).
+    await expectDashboardMatchesDb(page, 'pro');
+    await checkA11y(page, 'strategy stopped');
+    await shot(page, 'strategy-stopped');
+
+    // A mid-stream failure (after 20 words): charged the 4 tokens reported; the answer stays partial.
+    // (Paused at word 20 until the page shows them: a browser drops unread bytes of a broken stream.)
+    before = (await stored('pro')).strategy!;
+    await pauseNextStreamAfter(20);
+    await page.getByRole('combobox', { name: 'Make the next analysis fail' }).selectOption('mid-stream');
+    await strategyButton(page).click();
+    await expect.poll(() => strategyWords(page), { timeout: WAIT_MS }).toBe(20);
+    await resumeStream();
+    await strategyStatus(page).getByText('The answer broke off after 20 words', { exact: false }).waitFor();
+    expect(await page.getByRole('combobox', { name: 'Make the next analysis fail' }).inputValue()).toBe('none');
+    now = (await stored('pro')).strategy!;
+    expect(now).toEqual({ left: before.left - strategyUsage(20), held: 0, used: before.used + strategyUsage(20) });
+    await expectDashboardMatchesDb(page, 'pro');
+
+    // A failure before answering: refunded in full.
+    before = now;
+    await page.getByRole('combobox', { name: 'Make the next analysis fail' }).selectOption('before');
+    await strategyButton(page).click();
+    await strategyStatus(page).getByText('your 10 tokens were refunded', { exact: false }).waitFor();
+    expect((await stored('pro')).strategy).toEqual(before);
+    await expectDashboardMatchesDb(page, 'pro');
+    expect((await stored('pro')).reconciles).toBe(true);
+    await page.close();
   });
 
   it('Starter is blocked from the start, and the guard refuses the route itself', async () => {
