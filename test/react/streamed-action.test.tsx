@@ -61,8 +61,6 @@ it('stays running while the answer streams, shows it as it arrives, and resolves
   await waitFor(() => expect(seen.text).toBe(textOf(4)), WAIT);
   expect(result.current.status).toBe('running');
   expect(result.current.canRun).toBe(false);
-  // The guard holds the estimate (one use, 10) while the answer streams.
-  expect(await env.stored(org.orgId, TYPE)).toEqual({ left: 90, held: 10, used: 0 });
 
   resume.resolve();
   let value: unknown;
@@ -76,12 +74,22 @@ it('stays running while the answer streams, shows it as it arrives, and resolves
 
 it.skipIf(!STREAMING_GUARD)("charges the usage the route reported while streaming, and the guard's charge event sets the balance before the refetch", async () => {
   const org = await env.org('pro');
-  const { result, cached } = await mount(org);
+  const { result, cached, seen } = await mount(org);
   const usage = Math.ceil(STREAM_WORDS.length / WORDS_PER_TOKEN);
+  const resume = deferred();
+  Object.assign(env.control.stream, { pauseAfter: 4, resume: resume.promise });
+  let pending!: Promise<unknown>;
+  act(() => {
+    pending = result.current.run();
+  });
+  await waitFor(() => expect(seen.text).toBe(textOf(4)), WAIT);
+  // The guard holds the estimate (one use, 10) while the answer streams: nothing is charged yet.
+  expect(await env.stored(org.orgId, TYPE)).toEqual({ left: 90, held: 10, used: 0 });
   const refetch = deferred();
   env.control.holdBalances = refetch.promise;
+  resume.resolve();
   await act(async () => {
-    await result.current.run();
+    await pending;
   });
   expect(result.current.status).toBe('success');
   expect(await env.stored(org.orgId, TYPE)).toEqual({ left: 100 - usage, held: 0, used: usage });
