@@ -35,9 +35,9 @@ export const CHAT_URL = 'http://localhost/api/chat';
 export const STREAM_WORDS = ['Strength:', 'loyal', 'customers.', 'Risk:', 'one', 'supplier.', 'Next:', 'pilot', 'a', 'subscription', 'tier.', 'Done.'];
 /** Words of the streamed route per token it reports (its usage: ceil(words sent / 2)). */
 export const WORDS_PER_TOKEN = 2;
-/** What the chat route answers, in deltas, and the tokens it reports. */
+/** What the chat route answers, in deltas, and the tokens it reports (one per delta). */
 export const CHAT_DELTAS = ['Three ', 'leads: ', 'Fern & Co., ', 'Harbor Dental, ', 'Lumen Studio.'];
-export const CHAT_USAGE = 3;
+export const CHAT_USAGE = CHAT_DELTAS.length;
 
 /** What the guarded route does next: answer, fail with a 500, or wait for `release`. */
 export interface RouteControl {
@@ -137,13 +137,19 @@ export async function createReactEnv() {
   });
   const chatOptions = { gate: app.gate, authenticate, tokenType: 'lead_generation', chargeEvent: true };
   const chat = guard(chatOptions as GuardOptions, async (request, ctx) => {
-    control.stream.runs.push({ ctx, headers: request.headers });
+    const s = control.stream;
+    s.runs.push({ ctx, headers: request.headers });
+    s.cancelled = false;
     const stream = createUIMessageStream({
-      execute: ({ writer }) => {
+      execute: async ({ writer }) => {
         writer.write({ type: 'text-start', id: 't1' });
-        for (const delta of CHAT_DELTAS) writer.write({ type: 'text-delta', id: 't1', delta });
+        for (const [i, delta] of CHAT_DELTAS.entries()) {
+          if (i === s.pauseAfter && s.resume) await s.resume;
+          writer.write({ type: 'text-delta', id: 't1', delta });
+          // One token per delta, reported as the model produces them.
+          ctx.reportUsage(i + 1);
+        }
         writer.write({ type: 'text-end', id: 't1' });
-        ctx.reportUsage(CHAT_USAGE);
       },
     });
     return createUIMessageStreamResponse({ stream });

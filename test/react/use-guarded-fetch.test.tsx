@@ -13,7 +13,7 @@ import { TokenGateError } from '../../src/core/token-gate-error.ts';
 import { useGuardedFetch } from '../../src/react/use-guarded-fetch.ts';
 import { useTokenBalance } from '../../src/react/use-token-balance.ts';
 import type { SeededOrg } from '../ledger.ts';
-import { CHAT_DELTAS, CHAT_URL, CHAT_USAGE, createReactEnv, wrapperFor, type ReactEnv } from './fixture.tsx';
+import { CHAT_DELTAS, CHAT_URL, CHAT_USAGE, createReactEnv, deferred, STREAMING_GUARD, wrapperFor, type ReactEnv } from './fixture.tsx';
 
 const WAIT = { timeout: 30_000 };
 const TYPE = 'lead_generation';
@@ -26,13 +26,14 @@ beforeAll(async () => {
 afterEach(cleanup);
 beforeEach(() => {
   env.control.stream.runs.length = 0;
+  Object.assign(env.control.stream, { pauseAfter: null, resume: null });
 });
 
 /** The app's chat: useChat through the gate's fetch, and the lead-generation balance beside it. */
 function Chat() {
   const fetch = useGuardedFetch({ tokenType: TYPE });
   const [transport] = useState(() => new DefaultChatTransport({ api: CHAT_URL, fetch }));
-  const { messages, sendMessage, status, error } = useChat({ transport });
+  const { messages, sendMessage, stop, status, error } = useChat({ transport });
   const { data: balance } = useTokenBalance(TYPE);
   return (
     <div>
@@ -48,6 +49,9 @@ function Chat() {
       <p data-testid="balance">{balance ? `${balance.available} left` : 'loading'}</p>
       <button type="button" onClick={() => void sendMessage({ text: 'Find three leads' })}>
         Send
+      </button>
+      <button type="button" onClick={() => void stop()}>
+        Stop
       </button>
     </div>
   );
@@ -101,4 +105,20 @@ it("a refusal of the guard is useChat's error, as the TokenGateError, and the ro
   expect(answers()).toEqual([]);
   // The refusal refetched the balances: the Starter plan shows.
   await waitFor(() => expect(screen.getByTestId('balance').textContent).not.toBe('100 left'), WAIT);
+});
+
+it.skipIf(!STREAMING_GUARD)("useChat's stop() mid-answer cancels the guard's stream: charged the deltas sent, and the balance follows", async () => {
+  const org = await env.org('pro');
+  await mount(org);
+  const never = deferred();
+  Object.assign(env.control.stream, { pauseAfter: 2, resume: never.promise });
+  const user = userEvent.setup();
+  await user.click(screen.getByRole('button', { name: 'Send' }));
+  await waitFor(() => expect(answers()).toEqual([CHAT_DELTAS.slice(0, 2).join('')]), WAIT);
+  await user.click(screen.getByRole('button', { name: 'Stop' }));
+  await waitFor(() => expect(screen.getByTestId('status').textContent).toBe('ready'), WAIT);
+  // The in-process fetch ignores its signal: useChat's cancel of the stream reached the guard through useGuardedFetch's body.
+  await waitFor(async () => expect(await env.stored(org.orgId, TYPE)).toEqual({ left: 98, held: 0, used: 2 }), WAIT);
+  await waitFor(() => expect(screen.getByTestId('balance').textContent).toBe('98 left'), WAIT);
+  expect(screen.queryByRole('alert')).toBeNull();
 });
