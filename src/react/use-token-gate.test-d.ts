@@ -3,6 +3,8 @@
  * `expectTypeOf` fail or a `@ts-expect-error` unused.
  */
 import { describe, expectTypeOf, it } from 'vitest';
+import type { ChargeEvent } from '../core/charge-event.ts';
+import { readGuardedStream, type GuardedStreamResult } from '../core/read-guarded-stream.ts';
 import type { TokenGateError } from '../core/token-gate-error.ts';
 import type { DeductResult } from '../core/types.ts';
 import { useTokenGate, type TokenGateReason, type TokenGateStatus } from './use-token-gate.ts';
@@ -38,6 +40,20 @@ describe('useTokenGate types', () => {
         return result.tokens;
       },
     });
+  });
+
+  it('a streamed action: ctx.onCharge fits readGuardedStream, and its result flows to data', () => {
+    const gate = useTokenGate('strategy_analysis', {
+      action: async (ctx, question: string) => {
+        expectTypeOf(ctx.onCharge).toEqualTypeOf<(charge: ChargeEvent) => void>();
+        const res = await ctx.fetch('/api/strategy', { method: 'POST', body: question });
+        return readGuardedStream(res, { signal: ctx.signal, onCharge: ctx.onCharge, onText: (t) => void t });
+      },
+    });
+    expectTypeOf(gate.data).toEqualTypeOf<GuardedStreamResult | undefined>();
+    expectTypeOf(gate.run).parameters.toEqualTypeOf<[string]>();
+    // @ts-expect-error onText receives text
+    void readGuardedStream(new Response(), { onText: (n: number) => n });
   });
 
   it('without an action, run() deducts and resolves the DeductResult', () => {
