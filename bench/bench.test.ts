@@ -153,6 +153,8 @@ describe('npm run bench --quick', () => {
       'TokenDashboard',
       'UpgradePrompt',
       'useTokenGate',
+      'tokengate/stream (all exports)',
+      'useGuardedFetch (tokengate/react/stream, for useChat)',
     ]);
     for (const row of results.bundle!.rows) {
       const module = path.join(REPO_ROOT, row.from.split(' ')[0]!);

@@ -45,9 +45,9 @@ const ENTRIES: { name: string; from: string; exportName?: string }[] = [
   { name: 'TokenDashboard', from: 'src/components/index.ts', exportName: 'TokenDashboard' },
   { name: 'UpgradePrompt', from: 'src/components/index.ts', exportName: 'UpgradePrompt' },
   { name: 'useTokenGate', from: 'src/react/index.ts', exportName: 'useTokenGate' },
-  // Streamed answers (issue 11): only in apps that import them.
-  { name: 'readGuardedStream', from: 'src/core/index.ts', exportName: 'readGuardedStream' },
-  { name: 'useGuardedFetch (for useChat)', from: 'src/react/index.ts', exportName: 'useGuardedFetch' },
+  // Streamed answers (issue 11): separate entry points, only in apps that import them.
+  { name: 'tokengate/stream (all exports)', from: 'src/core/stream.ts' },
+  { name: 'useGuardedFetch (tokengate/react/stream, for useChat)', from: 'src/react/stream.ts', exportName: 'useGuardedFetch' },
 ];
 
 /**

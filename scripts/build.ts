@@ -32,7 +32,9 @@ export const DIST = path.join(ROOT, 'dist');
 /** Entry name (output path under dist/, without `.js`) → source file. */
 export const ENTRIES: Record<string, string> = {
   index: 'src/core/index.ts',
+  stream: 'src/core/stream.ts',
   react: 'src/react/index.ts',
+  'react/stream': 'src/react/stream.ts',
   components: 'src/components/index.ts',
   'server/index': 'server/index.ts',
   'server/adapters/next': 'server/adapters/next.ts',
@@ -43,7 +45,7 @@ export const ENTRIES: Record<string, string> = {
 };
 
 /** Entry points that React Server Components frameworks must treat as client modules. */
-export const CLIENT_ENTRIES = ['react', 'components'];
+export const CLIENT_ENTRIES = ['react', 'react/stream', 'components'];
 
 /** Never bundled: peers, dependencies and Node built-ins. */
 const EXTERNAL = [

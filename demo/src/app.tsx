@@ -4,7 +4,8 @@
  */
 import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { createTokenClient, readGuardedStream } from '../../src/core/index.ts';
+import { createTokenClient } from '../../src/core/index.ts';
+import { readGuardedStream } from '../../src/core/stream.ts';
 import type { TokenBalance } from '../../src/core/index.ts';
 import { tokenGateKeys } from '../../src/core/index.ts';
 import { TokenDashboard, TokenGateButton, UpgradePrompt } from '../../src/components/index.ts';

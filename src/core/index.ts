@@ -21,10 +21,3 @@ export {
 } from './create-token-client.ts';
 export { tokenGateKeys } from './query-keys.ts';
 export { CHARGE_EVENT, parseChargeEvent, type ChargeEvent } from './charge-event.ts';
-export {
-  readGuardedStream,
-  type GuardedStreamEvent,
-  type GuardedStreamResult,
-  type ReadGuardedStreamOptions,
-} from './read-guarded-stream.ts';
-export { stripChargeEvent, type StreamEnd, type StripChargeEventOptions } from './strip-charge-event.ts';

@@ -22,4 +22,3 @@ export {
 export { TokenGate, type TokenGateFallbackProps, type TokenGateProps } from './token-gate.tsx';
 export { denialReason } from './denial-reason.ts';
 export { tokenGateRetry } from './token-gate-retry.ts';
-export { useGuardedFetch, type GuardedFetch, type UseGuardedFetchOptions } from './use-guarded-fetch.ts';

@@ -26,7 +26,9 @@ const pkg = JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) 
 /** Subpath → its source entry point (every JS subpath must be listed here). */
 const SOURCES: Record<string, string> = {
   '.': 'src/core/index.ts',
+  './stream': 'src/core/stream.ts',
   './react': 'src/react/index.ts',
+  './react/stream': 'src/react/stream.ts',
   './components': 'src/components/index.ts',
   './server': 'server/index.ts',
   './server/adapters/next': 'server/adapters/next.ts',
@@ -34,7 +36,7 @@ const SOURCES: Record<string, string> = {
   './server/adapters/node': 'server/adapters/node.ts',
   './server/adapters/supabase-edge': 'server/adapters/supabase-edge.ts',
 };
-const CLIENT = ['./react', './components'];
+const CLIENT = ['./react', './react/stream', './components'];
 const jsSubpaths = Object.keys(pkg.exports).filter((k) => typeof pkg.exports[k] === 'object');
 const specifier = (subpath: string) => (subpath === '.' ? pkg.name : `${pkg.name}/${subpath.slice(2)}`);
 
