@@ -16,7 +16,7 @@ import type { CatalogTable, ClientRole } from '../security-catalog.ts';
 /** Tables everyone (anon included) reads in full. */
 const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes'];
 /** Tables only the server reads. */
-const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests'];
+const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks'];
 /** Every other table must have an org_id: members read their own organizations' rows. */
 type TableClass = 'catalog' | 'org' | 'server';
 
@@ -25,6 +25,7 @@ const SERVER_API = [
   'create_account', 'add_member', 'remove_member', 'set_member_quota', 'set_plan', 'balances', 'check',
   'deduct', 'reserve', 'commit', 'release', 'expire_reservations', 'grant_tokens', 'adjust', 'stats',
   'verify_ledger', 'usage_export', 'guard_begin', 'guard_commit', 'guard_release', 'prune_idempotency_keys',
+  'roll_up_usage',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
 const CLIENT_FUNCTIONS = ['my_org_ids'];
@@ -184,6 +185,8 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     // The removed member leaves history in A (ledger, usage) and must still see none of it.
     await call(db(), 'deduct', { p_org_id: orgA.orgId, p_user_id: removedA, p_token_type: 'goal_generation', p_idempotency_key: 'seed-removed' });
     await call(db(), 'remove_member', { p_org_id: orgA.orgId, p_actor_id: orgA.owner, p_user_id: removedA });
+    // The daily usage rollup (and its watermarks) is brought up to date from the ledger.
+    await call(db(), 'roll_up_usage', {});
     tables = await catalog.schemaTables(db());
   });
 
