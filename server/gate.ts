@@ -298,6 +298,17 @@ export function createTokenGate(options: TokenGateOptions) {
         p_limit: opts.limit ?? 10000,
       }),
 
+    /**
+     * Bring the daily usage rollup (what `stats` and the dashboard's charts read) up to date from
+     * the ledger for up to `limit` organizations; returns how many it rolled up. `stats()` rolls its
+     * own organization up first, so it is always exact; schedule this every minute (pg_cron, or a
+     * timer) so that stats find little to do, and call it again while it returns `limit`.
+     *
+     * @example
+     * setInterval(() => gate.rollUpUsage().catch(console.error), 60_000);
+     */
+    rollUpUsage: (opts: { limit?: number } = {}) => rpc<number>('roll_up_usage', { p_limit: opts.limit ?? 1000 }),
+
     /** Differences between the balances and the ledger (`[]` = reconciled). */
     verifyLedger: (orgId?: string) => rpc<unknown[]>('verify_ledger', { p_org_id: orgId ?? null }),
   };

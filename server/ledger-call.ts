@@ -25,7 +25,8 @@ export type LedgerFunction =
   | 'stats'
   | 'usage_export'
   | 'verify_ledger'
-  | 'prune_idempotency_keys';
+  | 'prune_idempotency_keys'
+  | 'roll_up_usage';
 
 /** Named arguments of a ledger function, e.g. `{ p_org_id, p_user_id }`. */
 export type LedgerArgs = Record<string, unknown>;
