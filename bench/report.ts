@@ -4,6 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AdapterResults } from './adapters.ts';
+import type { StartupResults } from './startup.ts';
 import { formatBytes, type BundleResults } from './bundle.ts';
 import { DEDUCT_VARIANTS, LOOPBACK_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
 import type { Section } from './options.ts';
@@ -42,6 +43,7 @@ export interface BenchResults {
   deduct?: NonNullable<ServerResults['deduct']> & { spreadOrgs: number };
   reserve?: NonNullable<ServerResults['reserve']> & { spreadOrgs: number };
   adapters?: AdapterResults;
+  startup?: StartupResults;
   stats?: StatsResults;
   pglite?: PgliteResults;
   bundle?: BundleResults;
@@ -202,6 +204,14 @@ export function renderMarkdown(r: BenchResults): string {
           : `| ${row.name} | \`${row.from}\` | not built yet | not built yet |`,
       );
     }
+  }
+
+  if (r.startup) {
+    const st = r.startup;
+    out.push('', `### \`npm start\`: seconds to ready (goal: warm ≤ 2 s, cold ≤ 5 s on a quiet 2-core machine)`, '');
+    out.push(`page = \`GET /\` answers 200; API = the Pro organization's balances answer 200; CPU = the process tree's CPU time until both. Load average ${st.loadBefore} before, ${st.loadAfter} after.`, '');
+    out.push(`| start | runs | page s | API s | CPU s |`, `|---|---:|---:|---:|---:|`);
+    for (const row of st.rows) out.push(`| ${row.kind} | ${row.runs} | ${row.pageSeconds.toFixed(2)} | ${row.apiSeconds.toFixed(2)} | ${row.cpuSeconds.toFixed(2)} |`);
   }
 
   if (r.problems.length > 0) {
