@@ -73,9 +73,15 @@ describe('npm run bench --quick', () => {
           }
           const floor = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === DEDUCT_VARIANTS.floor)!;
           expect(floor.ratioToFloor).toBe(1);
+          // The loopback rows (client in its own process) and the in-process row carry the server's CPU per deduct.
+          for (const variant of [DEDUCT_VARIANTS.handler, DEDUCT_VARIANTS.http, DEDUCT_VARIANTS.hono]) {
+            const row = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === variant)!;
+            expect(positive(row.cpuMicrosPerOp), JSON.stringify(row)).toBe(true);
+          }
         }
       }
       expect(markdown).toContain('Deduct throughput');
+      expect(markdown).toContain('HTTP over loopback ÷ the same handler in-process');
 
       // The floor and tokengate.deduct() with pgbench, when it is installed: both at every cell, no failures.
       const pgbench = results.deduct!.pgbench;
@@ -136,7 +142,7 @@ describe('npm run bench --quick', () => {
     expect(adapters.rows).toHaveLength(Object.keys(ADAPTER_VARIANTS).length * QUICK.connections.length);
     for (const row of adapters.rows) {
       expect(row.errors, JSON.stringify(row)).toBe(0);
-      expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToInProcess].every(positive), JSON.stringify(row)).toBe(true);
+      expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToInProcess, row.cpuMicrosPerOp, row.cpuRatioToInProcess].every(positive), JSON.stringify(row)).toBe(true);
     }
     expect(markdown).toContain('Node adapters without the database');
 
@@ -164,5 +170,20 @@ describe('npm run bench --quick', () => {
         expect(row.status).toBe('not built yet');
       }
     }
+  });
+
+  it('times npm start, cold and warm (section startup)', { timeout: 240_000 }, async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-smoke-'));
+    outDirs.push(out);
+    const run = await runCli(['--quick', '--only', 'startup', '--out', out]);
+    expect(run.code, `exit code; stderr:\n${run.stderr}`).toBe(0);
+    const results = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8')) as BenchResults;
+    expect(results.problems).toEqual([]);
+    expect(results.startup!.rows.map((r) => r.kind)).toEqual(['cold', 'warm']);
+    for (const row of results.startup!.rows) {
+      expect(row.runs).toBe(QUICK.startupRuns);
+      expect([row.pageSeconds, row.apiSeconds, row.cpuSeconds].every(positive), JSON.stringify(row)).toBe(true);
+    }
+    expect(run.stdout).toContain('`npm start`: seconds to ready');
   });
 });

@@ -18,6 +18,7 @@ import { runServerSections } from './deduct.ts';
 import { parseArgs, profileFor, USAGE, type BenchOptions } from './options.ts';
 import { runPgliteSection } from './pglite.ts';
 import { renderMarkdown, writeResults, type BenchResults, type Log } from './report.ts';
+import { runStartupSection } from './startup.ts';
 import { runStatsSection } from './stats.ts';
 
 /**
@@ -133,6 +134,15 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       results.bundle = await runBundleSection(log);
     } catch (error) {
       fail('bundle', error);
+    }
+  }
+
+  if (sections.includes('startup')) {
+    log(`\n[6] npm start: time to the page and to the API, cold and warm`);
+    try {
+      results.startup = await runStartupSection(profile, log);
+    } catch (error) {
+      fail('startup', error);
     }
   }
 
