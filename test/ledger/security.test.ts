@@ -16,7 +16,7 @@ import type { CatalogTable, ClientRole } from '../security-catalog.ts';
 /** Tables everyone (anon included) reads in full. */
 const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes'];
 /** Tables only the server reads. */
-const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks'];
+const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks', 'ledger_archived'];
 /** Every other table must have an org_id: members read their own organizations' rows. */
 type TableClass = 'catalog' | 'org' | 'server';
 
@@ -25,7 +25,7 @@ const SERVER_API = [
   'create_account', 'add_member', 'remove_member', 'set_member_quota', 'set_plan', 'balances', 'check',
   'deduct', 'reserve', 'commit', 'release', 'expire_reservations', 'grant_tokens', 'adjust', 'stats',
   'verify_ledger', 'usage_export', 'guard_begin', 'guard_commit', 'guard_release', 'prune_idempotency_keys',
-  'roll_up_usage',
+  'roll_up_usage', 'create_ledger_partitions', 'archive_ledger_partition',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
 const CLIENT_FUNCTIONS = ['my_org_ids'];
@@ -169,6 +169,14 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     orgB = await createOrg(db(), { plan: 'pro', members: 1 });
     [memberA, removedA] = orgA.members as [string, string];
     memberB = orgB.members[0]!;
+    // An archived month of both: charges dated June 2026, moved into their month's partition, archived.
+    await db().setNow('2026-06-10T12:00:00Z');
+    for (const [org, user] of [[orgA, memberA], [orgB, memberB]] as const) {
+      await call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: user, p_token_type: 'quest_generation', p_idempotency_key: 'seed-archived' });
+    }
+    await db().setNow(null);
+    await call(db(), 'create_ledger_partitions', {});
+    await call(db(), 'archive_ledger_partition', { p_month: '2026-06-01' });
     for (const [org, user] of [[orgA, memberA], [orgB, memberB]] as const) {
       const o = { p_org_id: org.orgId };
       await call(db(), 'deduct', { ...o, p_user_id: user, p_token_type: 'quest_generation', p_idempotency_key: 'seed-deduct' });
