@@ -1,7 +1,8 @@
 import type pg from 'pg';
-import { ledgerCall } from '../ledger-call.ts';
-import type { TokenStore } from '../store.ts';
+import { ledgerCall, type LedgerArgs, type LedgerFunction } from '../ledger-call.ts';
+import type { DeductBatchStore, RpcOptions } from '../store.ts';
 import { databaseError } from './database-error.ts';
+import { deductBatch } from './deduct-batch.ts';
 
 /** Options of `postgresStore`. */
 export interface PostgresStoreOptions {
@@ -31,7 +32,7 @@ export interface PostgresStoreOptions {
  * const gate = createTokenGate({ store });
  * process.once('SIGTERM', () => void store.close()); // ends the pool it created
  */
-export function postgresStore(options: PostgresStoreOptions): TokenStore & { close(): Promise<void> } {
+export function postgresStore(options: PostgresStoreOptions): DeductBatchStore & { close(): Promise<void> } {
   const owned = !options.pool;
   const role = options.role === undefined ? 'service_role' : options.role;
   let pool: Promise<pg.Pool> | undefined = options.pool ? Promise.resolve(options.pool) : undefined;
@@ -47,8 +48,8 @@ export function postgresStore(options: PostgresStoreOptions): TokenStore & { clo
       created.on('error', () => {});
       return created;
     }));
-  return {
-    async rpc(fn, args, rpcOptions) {
+  const store = {
+    async rpc<T>(fn: LedgerFunction, args: LedgerArgs, rpcOptions?: RpcOptions): Promise<T> {
       const { text, values } = ledgerCall(fn, args, rpcOptions);
       try {
         const { rows } = await (await getPool()).query(text, values);
@@ -57,8 +58,11 @@ export function postgresStore(options: PostgresStoreOptions): TokenStore & { clo
         throw databaseError(error);
       }
     },
+    /** Many deducts in one statement (`tokengate.deduct_batch`): see `TokenStore.deductBatch`. */
+    deductBatch: <T>(items: LedgerArgs[], rpcOptions?: RpcOptions) => deductBatch<T>(store, items, rpcOptions),
     async close() {
       if (owned && pool) await (await pool).end();
     },
   };
+  return store;
 }
