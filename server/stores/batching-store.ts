@@ -67,6 +67,9 @@ export function batchingStore<S extends DeductBatchStore>(store: S, options: Bat
         if (windowMs > 0) await new Promise((resolve) => setTimeout(resolve, windowMs));
         await send(lane.queue.splice(0, maxBatch), lane.options);
       }
+    } catch (error) {
+      // send() answers every caller itself; should it ever throw, no waiting caller may hang.
+      for (const w of lane.queue.splice(0)) w.reject(databaseError(error));
     } finally {
       lanes.delete(key);
     }
