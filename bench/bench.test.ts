@@ -16,6 +16,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configuredDatabaseUrl, connectClient, serverAvailable } from '../test/db.ts';
 import { ADAPTER_VARIANTS } from './adapters.ts';
+import { BATCH_VARIANTS } from './batch.ts';
 import { DEDUCT_VARIANTS } from './deduct.ts';
 import { profileFor, REPO_ROOT } from './options.ts';
 import type { BenchResults } from './report.ts';
@@ -45,7 +46,7 @@ describe('npm run bench --quick', () => {
   it(`runs ${serverAvailable ? 'every section' : 'the sections that need no server'} and writes valid results`, { timeout: 120_000 }, async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-smoke-'));
     outDirs.push(out);
-    const sections = serverAvailable ? ['deduct', 'reserve', 'adapters', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
+    const sections = serverAvailable ? ['deduct', 'reserve', 'batch', 'adapters', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
     const run = await runCli(['--quick', '--only', sections.join(','), '--database-url', configuredDatabaseUrl(), '--out', out]);
     expect(run.stderr, run.stderr).toContain('finished in');
     expect(run.code, `exit code; stderr:\n${run.stderr}`).toBe(0);
@@ -112,6 +113,18 @@ describe('npm run bench --quick', () => {
         expect([row.ops, row.opsPerSec, row.p50Ms, row.p99Ms].every(positive), JSON.stringify(row)).toBe(true);
       }
 
+      // 1b. hot organizations: every variant, no errors, the hot charges really batched, the ledger reconciles.
+      const batch = results.batch!;
+      expect(batch.rows.map((r) => r.variant)).toEqual(Object.values(BATCH_VARIANTS));
+      for (const row of batch.rows) {
+        expect(row.errors, JSON.stringify(row)).toBe(0);
+        expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToSpread].every(positive), JSON.stringify(row)).toBe(true);
+      }
+      expect(batch.rows.find((r) => r.variant === BATCH_VARIANTS.hotBatched)!.chargesPerCall).toBeGreaterThan(1);
+      expect(batch.hotBatchedToSpread).toBe(batch.rows.find((r) => r.variant === BATCH_VARIANTS.hotBatched)!.ratioToSpread);
+      expect(batch.verifyLedger).toEqual([]);
+      expect(markdown).toContain('Hot organization');
+
       // 3. stats: the ledger grew to each level, the organization's rollup did not; its history did.
       const stats = results.stats!;
       expect(stats.rows.map((r) => r.ledgerRows)).toEqual(QUICK.statsLevels);
@@ -127,7 +140,7 @@ describe('npm run bench --quick', () => {
       expect(stats.verifyLedger).toEqual([]);
 
       // Every scratch database was dropped.
-      expect(results.meta.scratchDatabases).toHaveLength(2);
+      expect(results.meta.scratchDatabases).toHaveLength(3);
       const client = await connectClient({ connectionString: configuredDatabaseUrl() });
       try {
         const { rows: left } = await client.query(`select datname from pg_database where datname = any($1)`, [results.meta.scratchDatabases]);

@@ -4,6 +4,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AdapterResults } from './adapters.ts';
+import type { BatchResults } from './batch.ts';
 import type { StartupResults } from './startup.ts';
 import { formatBytes, type BundleResults } from './bundle.ts';
 import { DEDUCT_VARIANTS, LOOPBACK_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
@@ -42,6 +43,7 @@ export interface BenchResults {
   };
   deduct?: NonNullable<ServerResults['deduct']> & { spreadOrgs: number };
   reserve?: NonNullable<ServerResults['reserve']> & { spreadOrgs: number };
+  batch?: BatchResults;
   adapters?: AdapterResults;
   startup?: StartupResults;
   stats?: StatsResults;
@@ -154,6 +156,16 @@ export function renderMarkdown(r: BenchResults): string {
     const variant = rows[0]?.variant ?? '';
     out.push(`| cycles/s | ${cols.map((c) => { const row = find(rows, variant, c); return row ? int(row.opsPerSec) + (row.ratioToFloor ? ` (×${row.ratioToFloor.toFixed(2)})` : '') + (row.errors > 0 ? ` ⚠ ${row.errors} errors` : '') : '–'; }).join(' | ')} |`);
     out.push(`| p50 / p99 ms | ${cols.map((c) => { const row = find(rows, variant, c); return row ? `${ms(row.p50Ms)} / ${ms(row.p99Ms)}` : '–'; }).join(' | ')} |`);
+  }
+
+  if (r.batch) {
+    const b = r.batch;
+    out.push('', `### Hot organization: ${b.lanes} users charging one bucket vs ${b.lanes} lanes over ${int(b.spreadOrgs)} organizations, through the gate (same pool, same run)`, '');
+    out.push(`**hot · batched ÷ spread = ×${b.hotBatchedToSpread.toFixed(2)}** (goal ≥ ×0.5)${b.verifyLedger.length === 0 ? '; the ledger reconciles' : ' ⚠ the ledger does not reconcile'}.`, '');
+    out.push(`| variant | ops/s | × spread | p50 / p99 ms | charges per call |`, `|---|---:|---:|---:|---:|`);
+    for (const row of b.rows) {
+      out.push(`| ${row.variant} | ${int(row.opsPerSec)}${row.errors > 0 ? ` ⚠ ${row.errors} errors` : ''} | ×${row.ratioToSpread.toFixed(2)} | ${ms(row.p50Ms)} / ${ms(row.p99Ms)} | ${row.chargesPerCall ?? '1'} |`);
+    }
   }
 
   if (r.adapters) {

@@ -12,6 +12,7 @@
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { runAdapterSection } from './adapters.ts';
+import { runBatchSection } from './batch.ts';
 import { runBundleSection } from './bundle.ts';
 import { createdDatabases, dropAllDatabases, probeServer, redactUrl } from './database.ts';
 import { runServerSections } from './deduct.ts';
@@ -61,7 +62,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
     log(`  ✗ ${section}: ${message}`);
   };
 
-  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'stats');
+  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'batch' || s === 'stats');
   let serverOk = false;
   if (wantsServer) {
     try {
@@ -69,7 +70,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       serverOk = true;
       log(`Postgres ${results.meta.postgresVersion} at ${redactUrl(options.databaseUrl)}`);
     } catch (error) {
-      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'stats')) fail(s, error);
+      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'batch' || x === 'stats')) fail(s, error);
     }
   }
 
@@ -94,6 +95,18 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       }
     } catch (error) {
       fail(sections.includes('deduct') ? 'deduct' : 'reserve', error);
+    }
+  }
+
+  if (serverOk && sections.includes('batch')) {
+    log(`\n[1b] hot organizations: one bucket, unbatched and through batchingStore, vs spread`);
+    try {
+      results.batch = await runBatchSection(profile, options.databaseUrl, log);
+      log(`  hot · batched ÷ spread = ×${results.batch.hotBatchedToSpread.toFixed(2)} (goal ≥ ×0.5)`);
+      if (results.batch.verifyLedger.length !== 0) results.problems.push({ section: 'batch', message: `verify_ledger: ${JSON.stringify(results.batch.verifyLedger).slice(0, 300)}` });
+      for (const row of results.batch.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'batch', message: `${row.variant}: ${row.errors} errors, first: ${row.firstError}` });
+    } catch (error) {
+      fail('batch', error);
     }
   }
 

@@ -13,6 +13,7 @@ export type LedgerFunction =
   | 'balances'
   | 'check'
   | 'deduct'
+  | 'deduct_batch'
   | 'reserve'
   | 'commit'
   | 'release'
@@ -32,7 +33,7 @@ export type LedgerFunction =
 export type LedgerArgs = Record<string, unknown>;
 
 const NAME = /^p_[a-z_]+$/;
-const JSON_ARGS = new Set(['p_metadata', 'p_response']);
+const JSON_ARGS = new Set(['p_metadata', 'p_response', 'p_items']);
 
 /**
  * Build `select tokengate."fn"(p_a => $1, …) as result`, optionally pinning the ledger clock for

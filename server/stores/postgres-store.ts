@@ -1,7 +1,8 @@
 import type pg from 'pg';
-import { ledgerCall, type LedgerFunction } from '../ledger-call.ts';
-import type { TokenStore } from '../store.ts';
+import { ledgerCall, type LedgerArgs, type LedgerFunction } from '../ledger-call.ts';
+import type { DeductBatchStore, RpcOptions } from '../store.ts';
 import { databaseError } from './database-error.ts';
+import { deductBatch } from './deduct-batch.ts';
 
 /**
  * The ledger functions a read pool may answer: they only read (both are `stable` in SQL, and a test
@@ -58,15 +59,15 @@ export interface PostgresStoreOptions {
  * // Exports and verify_ledger() on a read replica; every charge and balance on the primary.
  * const store = postgresStore({ connectionString: process.env.DATABASE_URL, readConnectionString: process.env.REPLICA_URL });
  */
-export function postgresStore(options: PostgresStoreOptions): TokenStore & { close(): Promise<void> } {
+export function postgresStore(options: PostgresStoreOptions): DeductBatchStore & { close(): Promise<void> } {
   const role = options.role === undefined ? 'service_role' : options.role;
   const primary = lazyPool(options.pool, options.connectionString, options.max, role ? [`role=${role}`] : []);
   const replica =
     options.readPool || options.readConnectionString
       ? lazyPool(options.readPool, options.readConnectionString, options.max, [...(role ? [`role=${role}`] : []), 'default_transaction_read_only=on'])
       : primary;
-  return {
-    async rpc(fn, args, rpcOptions) {
+  const store = {
+    async rpc<T>(fn: LedgerFunction, args: LedgerArgs, rpcOptions?: RpcOptions): Promise<T> {
       const { text, values } = ledgerCall(fn, args, rpcOptions);
       try {
         const pool = READ_ONLY_LEDGER_FUNCTIONS.has(fn) ? replica : primary;
@@ -76,10 +77,13 @@ export function postgresStore(options: PostgresStoreOptions): TokenStore & { clo
         throw databaseError(error);
       }
     },
+    /** Many deducts in one statement (`tokengate.deduct_batch`): see `TokenStore.deductBatch`. */
+    deductBatch: <T>(items: LedgerArgs[], rpcOptions?: RpcOptions) => deductBatch<T>(store, items, rpcOptions),
     async close() {
       await Promise.all([primary.close(), replica === primary ? undefined : replica.close()]);
     },
   };
+  return store;
 }
 
 /** A pool given by the app (never closed here), or one created on first use from a connection string. */

@@ -23,7 +23,7 @@ type TableClass = 'catalog' | 'org' | 'server';
 /** The SQL API: what service_role (and only it) executes. */
 const SERVER_API = [
   'create_account', 'add_member', 'remove_member', 'set_member_quota', 'set_plan', 'balances', 'check',
-  'deduct', 'reserve', 'commit', 'release', 'expire_reservations', 'grant_tokens', 'adjust', 'stats',
+  'deduct', 'deduct_batch', 'reserve', 'commit', 'release', 'expire_reservations', 'grant_tokens', 'adjust', 'stats',
   'verify_ledger', 'usage_export', 'guard_begin', 'guard_commit', 'guard_release', 'prune_idempotency_keys',
   'roll_up_usage', 'create_ledger_partitions', 'archive_ledger_partition',
 ];
@@ -332,6 +332,19 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     expect(await fingerprint()).toEqual(before);
   });
 
+  it('refuses tokengate.deduct_batch to anon and to an authenticated member with 42501, and charges nothing', async () => {
+    const before = await fingerprint();
+    const sql = `select tokengate.deduct_batch(jsonb_build_array(jsonb_build_object(
+      'orgId', $1::text, 'userId', $2::text, 'tokenType', 'goal_generation', 'idempotencyKey', 'direct-batch')))::text as row`;
+    for (const name of ['anon', 'member of A'] as const) {
+      const got = await attempt(actor(name), sql, [orgA.orgId, memberA]);
+      expect(got, `${name} calls deduct_batch`).toEqual({ ok: false, code: '42501', message: 'permission denied for function deduct_batch' });
+    }
+    const served = await attempt(actor('service_role'), sql, [orgA.orgId, memberA]);
+    expect(served.ok && JSON.parse(served.rows[0]!)[0]).toMatchObject({ result: { charged: 1, replayed: false } });
+    expect(await fingerprint()).toEqual(before);
+  });
+
   it('my_org_ids() returns the caller’s organizations only, and anon may not call it', async () => {
     const sql = `select coalesce(jsonb_agg(id order by id), '[]')::text as row from tokengate_private.my_org_ids() as id`;
     expect(await attempt(actor('member of A'), sql)).toEqual({ ok: true, rows: [JSON.stringify([orgA.orgId])] });
@@ -421,6 +434,13 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
       ...functions.map((f) => ({ name: f.signature, sql: nullCall({ signature: f.signature, args: args.get(f.oid)! }) })),
       // And a few real calls that run the whole charge path.
       { name: 'deduct (valid)', sql: `select tokengate.deduct('${orgA.orgId}', '${user}', 'goal_generation', 'temp-domain-${randomUUID()}')` },
+      // The batch: its own casts of the items, then deduct per item, and the refusal path (an unknown type).
+      {
+        name: 'deduct_batch (valid)',
+        sql: `select tokengate.deduct_batch(jsonb_build_array(
+          jsonb_build_object('orgId', '${orgA.orgId}', 'userId', '${user}', 'tokenType', 'goal_generation', 'idempotencyKey', 'temp-domain-${randomUUID()}', 'units', 1),
+          jsonb_build_object('orgId', '${orgA.orgId}', 'userId', '${user}', 'tokenType', 'no_such_type', 'idempotencyKey', 'temp-domain-${randomUUID()}')))`,
+      },
       { name: 'guard_begin (valid)', sql: `select tokengate.guard_begin('${orgA.orgId}', '${user}', 'goal_generation', 'temp-domain-${randomUUID()}')` },
       { name: 'RLS read (my_org_ids)', sql: `select count(*) from tokengate.buckets` },
     ];
@@ -533,6 +553,15 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
         if (got.ok || got.code !== 'TGA05' || got.message !== 'not_a_member')
           mismatches.push(`${fn} of org A × ${who}: expected TGA05 not_a_member, got ${describeOutcome(got)}${got.ok ? ` ${got.rows[0]}` : ''}`);
       }
+      // The batch answers each item instead of raising: the item's answer is the same refusal.
+      const batch = await rolledBack(actor('service_role'), async (q) => [
+        JSON.stringify(await call(q, 'deduct_batch', {
+          p_items: [{ orgId: orgA.orgId, userId: user, tokenType: 'goal_generation', idempotencyKey: 'cross-org-batch' }],
+        })),
+      ]);
+      const item = batch.ok ? JSON.parse(batch.rows[0]!)[0] : null;
+      if (item?.error?.code !== 'not_a_member' || item?.error?.sqlstate !== 'TGA05')
+        mismatches.push(`deduct_batch of org A × ${who}: expected an item error TGA05 not_a_member, got ${batch.ok ? batch.rows[0] : describeOutcome(batch)}`);
     }
     expect(mismatches).toEqual([]);
     expect(await fingerprint()).toEqual(before);
