@@ -27,7 +27,9 @@ export type LedgerFunction =
   | 'usage_export'
   | 'verify_ledger'
   | 'prune_idempotency_keys'
-  | 'roll_up_usage';
+  | 'roll_up_usage'
+  | 'create_ledger_partitions'
+  | 'archive_ledger_partition';
 
 /** Named arguments of a ledger function, e.g. `{ p_org_id, p_user_id }`. */
 export type LedgerArgs = Record<string, unknown>;
