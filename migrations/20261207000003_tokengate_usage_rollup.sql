@@ -152,6 +152,99 @@ begin
 end
 $$;
 
+
+/*
+  A hash chain per bucket, so that verify_ledger() detects an entry edited, deleted or inserted
+  with the append-only triggers bypassed (a superuser or the table owner with
+  session_replication_role = replica). Each entry stores chain = sha256(previous entry's chain ||
+  its own content), and the bucket stores its newest entry's chain: an edit breaks the entry's own
+  link, a deletion the next entry's, a deletion at the end the bucket's. Someone able to rewrite
+  the whole chain and the bucket can still hide an edit; anchor the heads outside the database
+  (e.g. export tokengate.buckets.ledger_chain daily) to detect that too. Entries written before
+  this migration have no chain; a bucket's chain starts at its first new entry.
+*/
+alter table tokengate.buckets add column ledger_chain bytea;
+alter table tokengate.ledger add column chain bytea;
+
+/* The content of an entry as hashed (no id: the order is the chain's; times as epoch numbers, so no setting changes them). */
+create function tokengate._chain(
+  p_prev bytea, p_kind text, p_allowance_delta bigint, p_purchased_delta bigint, p_held_delta bigint, p_charged bigint,
+  p_allowance_after bigint, p_purchased_after bigint, p_held_after bigint, p_period_start timestamptz, p_user_id uuid,
+  p_reservation_id uuid, p_idempotency_key text, p_metadata jsonb, p_created_at timestamptz
+)
+returns bytea
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select sha256(coalesce(p_prev, ''::bytea) || convert_to(format('%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s',
+    p_kind, p_allowance_delta, p_purchased_delta, p_held_delta, p_charged, p_allowance_after, p_purchased_after, p_held_after,
+    extract(epoch from p_period_start), p_user_id, p_reservation_id, p_idempotency_key, p_metadata, extract(epoch from p_created_at)), 'UTF8'))
+$$;
+revoke execute on function tokengate._chain(bytea, text, bigint, bigint, bigint, bigint, bigint, bigint, bigint, timestamptz, uuid, uuid, text, jsonb, timestamptz)
+  from public, anon, authenticated, service_role;
+
+/* _append: the same, plus the chain (computed in the bucket's update, from the values it writes). */
+create or replace function tokengate._append(
+  p_org_id uuid,
+  p_token_type_id text,
+  p_kind text,
+  p_spent_delta bigint,
+  p_purchased_delta bigint,
+  p_held_delta bigint,
+  p_charged bigint,
+  p_user_id uuid,
+  p_reservation_id uuid,
+  p_idempotency_key text,
+  p_metadata jsonb,
+  p_allowance int default null
+)
+returns bigint
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_now timestamptz := tokengate.clock();
+  v_metadata jsonb := coalesce(p_metadata, '{}');
+  v_before int;
+  v_bucket tokengate.buckets;
+  v_id bigint;
+begin
+  select b.allowance_remaining into v_before from tokengate.buckets b
+  where b.org_id = p_org_id and b.token_type_id = p_token_type_id;
+  update tokengate.buckets b set
+    allowance = coalesce(p_allowance, b.allowance),
+    allowance_spent = b.allowance_spent + p_spent_delta,
+    allowance_remaining = greatest(coalesce(p_allowance, b.allowance) - (b.allowance_spent + p_spent_delta), 0),
+    purchased_remaining = b.purchased_remaining + p_purchased_delta,
+    held = b.held + p_held_delta,
+    used = b.used + p_charged,
+    updated_at = v_now,
+    -- (The SET expressions see the old row: the values below are the ones written above.)
+    ledger_chain = tokengate._chain(b.ledger_chain, p_kind,
+      greatest(coalesce(p_allowance, b.allowance) - (b.allowance_spent + p_spent_delta), 0) - v_before, p_purchased_delta,
+      p_held_delta, p_charged, greatest(coalesce(p_allowance, b.allowance) - (b.allowance_spent + p_spent_delta), 0),
+      b.purchased_remaining + p_purchased_delta, b.held + p_held_delta, b.period_start, p_user_id, p_reservation_id,
+      p_idempotency_key, v_metadata, v_now)
+  where b.org_id = p_org_id and b.token_type_id = p_token_type_id
+  returning * into v_bucket;
+
+  insert into tokengate.ledger (
+    org_id, token_type_id, kind, allowance_delta, purchased_delta, held_delta, charged,
+    allowance_after, purchased_after, held_after, period_start, user_id, reservation_id,
+    idempotency_key, metadata, created_at, chain
+  ) values (
+    p_org_id, p_token_type_id, p_kind, v_bucket.allowance_remaining - v_before, p_purchased_delta, p_held_delta, p_charged,
+    v_bucket.allowance_remaining, v_bucket.purchased_remaining, v_bucket.held, v_bucket.period_start,
+    p_user_id, p_reservation_id, p_idempotency_key, v_metadata, v_now, v_bucket.ledger_chain
+  )
+  returning id into v_id;
+  return v_id;
+end
+$$;
+revoke execute on function tokengate._append(uuid, text, text, bigint, bigint, bigint, bigint, uuid, uuid, text, jsonb, integer)
+  from public, anon, authenticated, service_role;
+
 /*
   Charge p_units uses of a token type (cost from the catalog), atomically and exactly once per
   idempotency key: allowance first, then purchased tokens. Raises plan_blocked,
@@ -191,6 +284,7 @@ declare
   v_params jsonb;
   v_from_a int := 0;
   v_from_p int := 0;
+  v_metadata jsonb;
   v_result jsonb;
 begin
   -- Arguments, in the order the other functions check them (errors are the cold path).
@@ -277,6 +371,7 @@ begin
     v_from_p := v_cost - v_from_a;
   end if;
 
+  v_metadata := p_metadata || jsonb_build_object('units', p_units);
   -- 3. The charge, in one statement. The key is written once, with its answer; a request that
   --    took this key for another token type (another bucket, not serialised by our lock) and
   --    committed first makes it a conflict, and the whole charge rolls back.
@@ -286,17 +381,21 @@ begin
       allowance_remaining = greatest(b.allowance - (b.allowance_spent + v_from_a), 0),
       purchased_remaining = b.purchased_remaining - v_from_p,
       used = b.used + v_cost,
-      updated_at = v_now
+      updated_at = v_now,
+      -- The bucket's hash chain, over the entry written below (SET expressions see the old row).
+      ledger_chain = tokengate._chain(b.ledger_chain, 'deduct', -v_from_a, -v_from_p, 0, v_cost,
+        greatest(b.allowance - (b.allowance_spent + v_from_a), 0), b.purchased_remaining - v_from_p, b.held,
+        b.period_start, p_user_id, null, p_idempotency_key, v_metadata, v_now)
     where b.org_id = p_org_id and b.token_type_id = p_token_type
     returning b.*
   ), l as (
     insert into tokengate.ledger (
       org_id, token_type_id, kind, allowance_delta, purchased_delta, held_delta, charged,
-      allowance_after, purchased_after, held_after, period_start, user_id, idempotency_key, metadata, created_at
+      allowance_after, purchased_after, held_after, period_start, user_id, idempotency_key, metadata, created_at, chain
     )
     select p_org_id, p_token_type, 'deduct', -v_from_a, -v_from_p, 0, v_cost,
            b.allowance_remaining, b.purchased_remaining, b.held, b.period_start,
-           p_user_id, p_idempotency_key, p_metadata || jsonb_build_object('units', p_units), v_now
+           p_user_id, p_idempotency_key, v_metadata, v_now, b.ledger_chain
     from b
     returning id
   ), r as (

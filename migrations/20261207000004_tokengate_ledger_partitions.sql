@@ -53,6 +53,8 @@ create table tokengate.ledger (
   idempotency_key text,
   metadata        jsonb not null default '{}',
   created_at      timestamptz not null,
+  -- sha256(the bucket's previous entry's chain || this entry's content): see tokengate._chain.
+  chain           bytea,
   primary key (org_id, id, created_at)
 ) partition by range (created_at);
 create index ledger_bucket_idx on tokengate.ledger (org_id, token_type_id, id);
@@ -90,6 +92,8 @@ create table tokengate.ledger_archived (
   -- it from the running sum only above it (a few entries written across a month's end may carry
   -- the next month's date and a smaller id).
   last_id         bigint not null,
+  -- The chain of that entry: where the bucket's hash chain continues in the live months.
+  last_chain      bytea,
   primary key (org_id, token_type_id, period_start)
 );
 alter table tokengate.ledger_archived enable row level security;
@@ -106,7 +110,7 @@ immutable
 set search_path = pg_catalog, pg_temp
 as $$
   select 'id, org_id, token_type_id, kind, allowance_delta, purchased_delta, held_delta, charged, allowance_after, '
-         'purchased_after, held_after, period_start, user_id, reservation_id, idempotency_key, metadata, created_at'
+         'purchased_after, held_after, period_start, user_id, reservation_id, idempotency_key, metadata, created_at, chain'
 $$;
 
 /* A partition is never reached by clients, refuses TRUNCATE like the parent, and has RLS on anyway. */
@@ -246,9 +250,9 @@ begin
   lock table tokengate.ledger in access exclusive mode;
   execute format($sql$
     insert into tokengate.ledger_archived as a
-      (org_id, token_type_id, period_start, allowance_delta, purchased_delta, held_delta, charged, events, entries, last_id)
+      (org_id, token_type_id, period_start, allowance_delta, purchased_delta, held_delta, charged, events, entries, last_id, last_chain)
     select org_id, token_type_id, period_start, sum(allowance_delta), sum(purchased_delta), sum(held_delta), sum(charged),
-           count(*) filter (where kind in ('deduct', 'commit')), count(*), max(id)
+           count(*) filter (where kind in ('deduct', 'commit')), count(*), max(id), (array_agg(chain order by id desc))[1]
     from %s group by org_id, token_type_id, period_start
     on conflict (org_id, token_type_id, period_start) do update set
       allowance_delta = a.allowance_delta + excluded.allowance_delta,
@@ -257,7 +261,8 @@ begin
       charged = a.charged + excluded.charged,
       events = a.events + excluded.events,
       entries = a.entries + excluded.entries,
-      last_id = greatest(a.last_id, excluded.last_id)$sql$, v_table);
+      last_id = greatest(a.last_id, excluded.last_id),
+      last_chain = case when excluded.last_id > a.last_id then excluded.last_chain else a.last_chain end$sql$, v_table);
   execute format('select count(*) from %s', v_table) into v_entries;
   execute format('alter table tokengate.ledger detach partition %s', v_table);
   execute format('alter table %s rename to %I', v_table, 'archived_' || v_name);
@@ -272,6 +277,62 @@ revoke execute on function tokengate._ledger_columns(), tokengate._secure_ledger
 revoke execute on function tokengate.create_ledger_partitions(int), tokengate.archive_ledger_partition(date)
   from public, anon, authenticated;
 grant execute on function tokengate.create_ledger_partitions(int), tokengate.archive_ledger_partition(date) to service_role;
+
+/*
+  Walk each bucket's hash chain in id order (from where its archived months end) and report every
+  entry whose chain is not sha256(previous chain || its content), a chained bucket with an entry
+  without one, and a bucket whose stored head is not its newest entry's chain. Reads the whole
+  ledger (of one organization with p_org_id): a monitoring job, not a request path.
+*/
+create function tokengate._chain_breaks(p_org_id uuid)
+returns setof jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  b record;
+  e record;
+  v_prev bytea;
+  v_started boolean;
+  v_from bigint;
+begin
+  for b in
+    select k.org_id, k.token_type_id, k.ledger_chain from tokengate.buckets k
+    where p_org_id is null or k.org_id = p_org_id
+    order by k.org_id, k.token_type_id
+  loop
+    select a.last_id, a.last_chain into v_from, v_prev from tokengate.ledger_archived a
+    where a.org_id = b.org_id and a.token_type_id = b.token_type_id
+    order by a.last_id desc limit 1;
+    v_from := coalesce(v_from, 0);
+    v_started := v_prev is not null;
+    for e in
+      select l.* from tokengate.ledger l
+      where l.org_id = b.org_id and l.token_type_id = b.token_type_id and l.id > v_from
+      order by l.id
+    loop
+      if e.chain is null then
+        if v_started then
+          return next jsonb_build_object('check', 'ledger_chain', 'orgId', b.org_id, 'tokenType', b.token_type_id, 'ledgerId', e.id, 'problem', 'no chain');
+        end if;
+        continue;
+      end if;
+      if e.chain is distinct from tokengate._chain(v_prev, e.kind, e.allowance_delta, e.purchased_delta, e.held_delta, e.charged,
+           e.allowance_after, e.purchased_after, e.held_after, e.period_start, e.user_id, e.reservation_id, e.idempotency_key,
+           e.metadata, e.created_at) then
+        return next jsonb_build_object('check', 'ledger_chain', 'orgId', b.org_id, 'tokenType', b.token_type_id, 'ledgerId', e.id, 'problem', 'link');
+      end if;
+      v_prev := e.chain;
+      v_started := true;
+    end loop;
+    if v_started and b.ledger_chain is distinct from v_prev then
+      return next jsonb_build_object('check', 'ledger_chain', 'orgId', b.org_id, 'tokenType', b.token_type_id, 'problem', 'head');
+    end if;
+  end loop;
+end
+$$;
+revoke execute on function tokengate._chain_breaks(uuid) from public, anon, authenticated, service_role;
 
 /* 3. Reconciliation over the live entries and the archived totals. */
 create or replace function tokengate.verify_ledger(p_org_id uuid default null)
@@ -411,6 +472,8 @@ as $$
     from tokengate.buckets b
     where (p_org_id is null or b.org_id = p_org_id)
       and b.allowance_remaining <> greatest(b.allowance - b.allowance_spent, 0)
+    union all
+    select c from tokengate._chain_breaks(p_org_id) c
   )
   select coalesce(jsonb_agg(problem), '[]') from problems
 $$;

@@ -166,3 +166,39 @@ it('the migration to a partitioned ledger keeps every entry, id and balance of a
     await pg.close();
   }
 });
+
+describeEachDb('ledger hash chain', (db) => {
+  it('verify_ledger detects an entry edited, deleted or forged with the append-only triggers bypassed', async () => {
+    await db().setNow('2028-06-10T12:00:00Z');
+    const org = await createOrg(db(), { plan: 'pro', anchor: '2028-06-01T00:00:00Z' });
+    const o = { p_org_id: org.orgId, p_user_id: org.owner, p_token_type: 'lead_generation' };
+    for (const key of ['a', 'b', 'c']) await call(db(), 'deduct', { ...o, p_idempotency_key: key });
+    const r = await call(db(), 'reserve', { ...o, p_idempotency_key: 'h', p_estimate: 5 });
+    await call(db(), 'commit', { p_org_id: org.orgId, p_user_id: org.owner, p_reservation_id: r.reservationId, p_actual: 3 });
+    await expectReconciled(db(), org.orgId);
+    const chained = await db().query<{ n: number }>(`select count(*)::int as n from tokengate.ledger where org_id = $1 and chain is null`, [org.orgId]);
+    expect(chained).toEqual([{ n: 0 }]);
+    const checks = async () => (await call<{ check: string; problem?: string }[]>(db(), 'verify_ledger', { p_org_id: org.orgId })).map((p) => `${p.check}:${p.problem ?? ''}`);
+    const bypassed = async (sql: string) => {
+      // What only a superuser (or the owner with this setting) can do: the triggers do not fire.
+      await db().exec(`set session_replication_role = replica; ${sql}; set session_replication_role = origin;`);
+    };
+
+    // Who was charged, rewritten: no balance changes, only the chain sees it.
+    await bypassed(`update tokengate.ledger set user_id = '${org.admin}' where org_id = '${org.orgId}' and idempotency_key = 'b'`);
+    expect(await checks()).toEqual(['ledger_chain:link']);
+    await bypassed(`update tokengate.ledger set user_id = '${org.owner}' where org_id = '${org.orgId}' and idempotency_key = 'b'`);
+    expect(await checks()).toEqual([]);
+
+    // A forged entry at the end with a well-formed link, but the bucket's head does not move.
+    await db().query(
+      `insert into tokengate.ledger (org_id, token_type_id, kind, allowance_delta, purchased_delta, held_delta, charged,
+         allowance_after, purchased_after, held_after, period_start, user_id, metadata, created_at, chain)
+       select l.org_id, l.token_type_id, 'adjust', 0, 0, 0, 0, l.allowance_after, l.purchased_after, l.held_after, l.period_start, null, '{}', l.created_at,
+              tokengate._chain(l.chain, 'adjust', 0, 0, 0, 0, l.allowance_after, l.purchased_after, l.held_after, l.period_start, null, null, null, '{}', l.created_at)
+       from tokengate.ledger l where l.org_id = $1 and l.token_type_id = 'lead_generation' order by l.id desc limit 1`,
+      [org.orgId],
+    );
+    expect(await checks()).toEqual(['ledger_chain:head']);
+  });
+});
