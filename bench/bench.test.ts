@@ -16,6 +16,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configuredDatabaseUrl, connectClient, serverAvailable } from '../test/db.ts';
 import { ADAPTER_VARIANTS } from './adapters.ts';
+import { STREAM_VARIANTS } from './stream.ts';
 import { DEDUCT_VARIANTS } from './deduct.ts';
 import { profileFor, REPO_ROOT } from './options.ts';
 import type { BenchResults } from './report.ts';
@@ -45,7 +46,7 @@ describe('npm run bench --quick', () => {
   it(`runs ${serverAvailable ? 'every section' : 'the sections that need no server'} and writes valid results`, { timeout: 120_000 }, async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-smoke-'));
     outDirs.push(out);
-    const sections = serverAvailable ? ['deduct', 'reserve', 'adapters', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
+    const sections = serverAvailable ? ['deduct', 'reserve', 'adapters', 'stream', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
     const run = await runCli(['--quick', '--only', sections.join(','), '--database-url', configuredDatabaseUrl(), '--out', out]);
     expect(run.stderr, run.stderr).toContain('finished in');
     expect(run.code, `exit code; stderr:\n${run.stderr}`).toBe(0);
@@ -139,6 +140,18 @@ describe('npm run bench --quick', () => {
       expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToInProcess].every(positive), JSON.stringify(row)).toBe(true);
     }
     expect(markdown).toContain('Node adapters without the database');
+
+    // 2c. A streamed route, guarded vs unguarded: every variant at every lane count, one token charged per guarded request.
+    if (serverAvailable) {
+      const stream = results.stream!;
+      expect(stream.rows).toHaveLength(Object.keys(STREAM_VARIANTS).length * QUICK.connections.length);
+      for (const row of stream.rows) {
+        expect(row.errors, JSON.stringify(row)).toBe(0);
+        expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToUnguarded].every(positive), JSON.stringify(row)).toBe(true);
+      }
+      expect(stream.chargedPerRequest).toBe(1);
+      expect(markdown).toContain('A streamed AI route, guarded vs unguarded');
+    }
 
     // 4. PGlite.
     const p = results.pglite!;

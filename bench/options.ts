@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The sections `--only` can pick. */
-export const SECTIONS = ['deduct', 'reserve', 'adapters', 'stats', 'pglite', 'bundle'] as const;
+export const SECTIONS = ['deduct', 'reserve', 'adapters', 'stream', 'stats', 'pglite', 'bundle'] as const;
 /** One benchmark section. */
 export type Section = (typeof SECTIONS)[number];
 
