@@ -17,6 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { configuredDatabaseUrl, connectClient, serverAvailable } from '../test/db.ts';
 import { ADAPTER_VARIANTS } from './adapters.ts';
 import { BATCH_VARIANTS } from './batch.ts';
+import { STREAM_VARIANTS } from './stream.ts';
 import { DEDUCT_VARIANTS } from './deduct.ts';
 import { profileFor, REPO_ROOT } from './options.ts';
 import type { BenchResults } from './report.ts';
@@ -29,7 +30,7 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
     execFile(
       process.execPath,
       [tsxCli, path.join(REPO_ROOT, 'bench', 'run.ts'), ...args],
-      { cwd: REPO_ROOT, timeout: 110_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, FORCE_COLOR: '0' } },
+      { cwd: REPO_ROOT, timeout: 150_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, FORCE_COLOR: '0' } },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
   });
@@ -43,10 +44,10 @@ describe('npm run bench --quick', () => {
     for (const dir of outDirs) await rm(dir, { recursive: true, force: true });
   });
 
-  it(`runs ${serverAvailable ? 'every section' : 'the sections that need no server'} and writes valid results`, { timeout: 120_000 }, async () => {
+  it(`runs ${serverAvailable ? 'every section' : 'the sections that need no server'} and writes valid results`, { timeout: 160_000 }, async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-smoke-'));
     outDirs.push(out);
-    const sections = serverAvailable ? ['deduct', 'reserve', 'batch', 'adapters', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
+    const sections = serverAvailable ? ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
     const run = await runCli(['--quick', '--only', sections.join(','), '--database-url', configuredDatabaseUrl(), '--out', out]);
     expect(run.stderr, run.stderr).toContain('finished in');
     expect(run.code, `exit code; stderr:\n${run.stderr}`).toBe(0);
@@ -140,7 +141,7 @@ describe('npm run bench --quick', () => {
       expect(stats.verifyLedger).toEqual([]);
 
       // Every scratch database was dropped.
-      expect(results.meta.scratchDatabases).toHaveLength(3);
+      expect(results.meta.scratchDatabases).toHaveLength(4); // deduct/reserve, batch, stream, stats
       const client = await connectClient({ connectionString: configuredDatabaseUrl() });
       try {
         const { rows: left } = await client.query(`select datname from pg_database where datname = any($1)`, [results.meta.scratchDatabases]);
@@ -158,6 +159,18 @@ describe('npm run bench --quick', () => {
       expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToInProcess, row.cpuMicrosPerOp, row.cpuRatioToInProcess].every(positive), JSON.stringify(row)).toBe(true);
     }
     expect(markdown).toContain('Node adapters without the database');
+
+    // 2c. A streamed route, guarded vs unguarded: every variant at every lane count, one token charged per guarded request.
+    if (serverAvailable) {
+      const stream = results.stream!;
+      expect(stream.rows).toHaveLength(Object.keys(STREAM_VARIANTS).length * QUICK.connections.length);
+      for (const row of stream.rows) {
+        expect(row.errors, JSON.stringify(row)).toBe(0);
+        expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToUnguarded].every(positive), JSON.stringify(row)).toBe(true);
+      }
+      expect(stream.chargedPerRequest).toBe(1);
+      expect(markdown).toContain('A streamed AI route, guarded vs unguarded');
+    }
 
     // 4. PGlite.
     const p = results.pglite!;

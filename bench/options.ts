@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The sections `--only` can pick. */
-export const SECTIONS = ['deduct', 'reserve', 'batch', 'adapters', 'stats', 'pglite', 'bundle', 'startup'] as const;
+export const SECTIONS = ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'stats', 'pglite', 'bundle', 'startup'] as const;
 /** One benchmark section. */
 export type Section = (typeof SECTIONS)[number];
 

@@ -11,6 +11,7 @@ import { DEDUCT_VARIANTS, LOOPBACK_VARIANTS, type LoadRow, type ServerResults } 
 import type { Section } from './options.ts';
 import type { PgliteResults } from './pglite.ts';
 import type { StatsResults } from './stats.ts';
+import type { StreamResults } from './stream.ts';
 
 /** A progress line writer. */
 export type Log = (line: string) => void;
@@ -46,6 +47,7 @@ export interface BenchResults {
   batch?: BatchResults;
   adapters?: AdapterResults;
   startup?: StartupResults;
+  stream?: StreamResults;
   stats?: StatsResults;
   pglite?: PgliteResults;
   bundle?: BundleResults;
@@ -186,6 +188,22 @@ export function renderMarkdown(r: BenchResults): string {
       out.push(`| ${variant} | ${cells.join(' | ')} | ${cpu.join(' / ')} |`);
     }
     out.push('', `req/s × = loopback ÷ in-process throughput; CPU × = in-process CPU per request ÷ this row's (the benchmark process only: the server, not the client process).`);
+  }
+
+  if (r.stream) {
+    const s = r.stream;
+    const lanes = [...new Set(s.rows.map((row) => row.lanes))];
+    out.push('', `### A streamed AI route, guarded vs unguarded: req/s (× unguarded), same run`, '');
+    out.push(`The route streams ${s.answer}; guarded, it holds before and charges when the body ends (2 ledger calls on the server). In-process, no JWT. Charged per guarded request: ${s.chargedPerRequest}.`, '');
+    out.push(`| route | ${lanes.map((n) => `${n} lane${n === 1 ? '' : 's'}`).join(' | ')} | added per request (1 lane) |`, `|---|${lanes.map(() => '---:').join('|')}|---:|`);
+    for (const variant of [...new Set(s.rows.map((row) => row.variant))]) {
+      const cells = lanes.map((n) => {
+        const row = s.rows.find((x) => x.variant === variant && x.lanes === n);
+        return row ? `${int(row.opsPerSec)} (×${row.ratioToUnguarded.toFixed(3)})${row.errors > 0 ? ` ⚠ ${row.errors} errors` : ''}` : '–';
+      });
+      const one = s.rows.find((x) => x.variant === variant && x.lanes === lanes[0]);
+      out.push(`| ${variant} | ${cells.join(' | ')} | ${one && one.addedMicros > 0 ? `${int(one.addedMicros)} µs` : '–'} |`);
+    }
   }
 
   if (r.stats) {

@@ -21,6 +21,7 @@ import { runPgliteSection } from './pglite.ts';
 import { renderMarkdown, writeResults, type BenchResults, type Log } from './report.ts';
 import { runStartupSection } from './startup.ts';
 import { runStatsSection } from './stats.ts';
+import { runStreamSection } from './stream.ts';
 
 /**
  * Run the benchmark and write its results. Never throws for a failing section: the failure is
@@ -62,7 +63,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
     log(`  ✗ ${section}: ${message}`);
   };
 
-  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'batch' || s === 'stats');
+  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'batch' || s === 'stream' || s === 'stats');
   let serverOk = false;
   if (wantsServer) {
     try {
@@ -70,7 +71,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       serverOk = true;
       log(`Postgres ${results.meta.postgresVersion} at ${redactUrl(options.databaseUrl)}`);
     } catch (error) {
-      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'batch' || x === 'stats')) fail(s, error);
+      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'batch' || x === 'stream' || x === 'stats')) fail(s, error);
     }
   }
 
@@ -117,6 +118,17 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       for (const row of results.adapters.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'adapters', message: `${row.variant}, ${row.lanes} lanes: ${row.errors} errors, first: ${row.firstError}` });
     } catch (error) {
       fail('adapters', error);
+    }
+  }
+
+  if (serverOk && sections.includes('stream')) {
+    log(`\n[2c] a streamed AI route, guarded vs unguarded (Postgres server)`);
+    try {
+      results.stream = await runStreamSection(profile, options.databaseUrl, log);
+      for (const row of results.stream.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'stream', message: `${row.variant}, ${row.lanes} lanes: ${row.errors} errors, first: ${row.firstError}` });
+      if (results.stream.chargedPerRequest !== 1) results.problems.push({ section: 'stream', message: `charged ${results.stream.chargedPerRequest} tokens per guarded request, expected 1` });
+    } catch (error) {
+      fail('stream', error);
     }
   }
 

@@ -20,3 +20,4 @@ export {
   type TokenClientOptions,
 } from './create-token-client.ts';
 export { tokenGateKeys } from './query-keys.ts';
+export { CHARGE_EVENT, parseChargeEvent, type ChargeEvent } from './charge-event.ts';
