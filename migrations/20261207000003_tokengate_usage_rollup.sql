@@ -73,7 +73,7 @@ begin
     with t as (
       select l.id, l.kind, l.charged, coalesce(x.user_id, l.user_id) as user_id, (l.created_at at time zone 'UTC')::date as day
       from tokengate.ledger l
-      left join tokengate.reservations x on x.id = l.reservation_id
+      left join tokengate.reservations x on x.org_id = l.org_id and x.id = l.reservation_id
       where l.org_id = p_org_id and l.token_type_id = v_type and l.id > v_mark
     ), u as (
       insert into tokengate.usage_daily as u (org_id, token_type_id, user_id, day, tokens, events)

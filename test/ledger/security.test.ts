@@ -510,6 +510,20 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     expect([...orgTables].filter((t) => !policies.some((p) => p.table === t)), 'org-scoped tables without a policy').toEqual([]);
   });
 
+  it('keys every organization-scoped and server-only table by org_id first (the schema can be distributed by organization)', async () => {
+    const keys = await db().query<{ name: string; first: string | null }>(
+      `select c.relname as name,
+              (select a.attname::text from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+               where i.indrelid = c.oid and i.indisprimary) as first
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'tokengate' and c.relkind in ('r', 'p')`,
+    );
+    const scoped = tables.filter((t) => tableClass(t) !== 'catalog' && t.columns.includes('org_id')).map((t) => t.name);
+    expect(scoped.length).toBeGreaterThanOrEqual(12);
+    const notFirst = keys.filter((k) => scoped.includes(k.name) && k.first !== 'org_id').map((k) => `${k.name}: ${k.first ?? 'no primary key'}`);
+    expect(notFirst).toEqual([]);
+  });
+
   it('indexes every policy column as the leading column of an index, and members by user_id for my_org_ids()', async () => {
     const columns = await catalog.policyColumns(db());
     const leading = await catalog.leadingIndexColumns(db());
