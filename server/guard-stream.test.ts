@@ -170,17 +170,47 @@ describeEachDb('guard: streamed answers', (getDb) => {
     expect(runs).toHaveLength(1);
   });
 
-  it('a cancel before any report is charged minimumCharge (default 1; configurable)', async () => {
-    for (const [options, charged] of [[{}, 1], [{ minimumCharge: 15 }, 15]] as const) {
+  it('a cancel is charged at least minimumCharge (default 1; configurable), and the whole estimate when the route reported nothing', async () => {
+    const cases = [
+      [{}, 0, 1],
+      [{ minimumCharge: 15 }, 0, 15],
+      // Nothing reported: the usage is unknown, so leaving early does not make the work free.
+      [{}, undefined, 40],
+      [{ minimumCharge: 15 }, undefined, 40],
+    ] as const;
+    for (const [options, reported, charged] of cases) {
       const org = await freshOrg();
       const body = source();
-      const { handler } = setup({ estimate: 40, ...options }, () => new Response(body.stream, { headers: SSE }));
+      const { handler, runs } = setup({ estimate: 40, ...options }, () => new Response(body.stream, { headers: SSE }));
       const reader = (await handler(await request(org))).body!.getReader();
       body.push('data: a\n\n');
       await reader.read();
+      if (reported !== undefined) runs[0]!.reportUsage(reported);
       await reader.cancel();
-      expect(await balance(org.orgId)).toEqual({ left: 100 - charged, held: 0, used: charged });
+      expect(await balance(org.orgId), JSON.stringify({ options, reported })).toEqual({ left: 100 - charged, held: 0, used: charged });
     }
+  });
+
+  it("the handler's stream failing before anything was delivered is refunded, and the key may run again", async () => {
+    const org = await freshOrg();
+    let attempt = 0;
+    const { handler, runs, errors } = setup({ estimate: 40 }, () => {
+      attempt++;
+      const body = source();
+      if (attempt === 1) body.fail(new Error('model refused'));
+      else {
+        body.push('data: ok\n\n');
+        body.close();
+      }
+      return new Response(body.stream, { headers: SSE });
+    });
+    await expect((await handler(await request(org, 'k-fail'))).text()).rejects.toThrow('model refused');
+    expect(await balance(org.orgId)).toEqual({ left: 100, held: 0, used: 0 });
+    expect(errors.map((e) => e.info.phase)).toEqual(['handler']);
+    expect(await (await handler(await request(org, 'k-fail'))).text()).toBe('data: ok\n\n');
+    expect(runs).toHaveLength(2);
+    expect(await balance(org.orgId)).toEqual({ left: 60, held: 0, used: 40 });
+    await expectReconciled(db, org.orgId);
   });
 
   it("the handler's stream failing mid-way charges what was reported (at least minimumCharge) and tells onError", async () => {

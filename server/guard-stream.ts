@@ -12,6 +12,8 @@ export interface StreamEnd {
   outcome: StreamOutcome;
   /** The whole body when it completed within `keepBytes`, else null. */
   bytes: Uint8Array | null;
+  /** Bytes passed on to the client before the end (0: the client got nothing). */
+  delivered: number;
   /** The handler stream's error (`errored`) or the cancel reason (`cancelled`). */
   reason?: unknown;
 }
@@ -42,12 +44,14 @@ export function meteredBody(source: ReadableStream<Uint8Array>, options: Metered
   const reader = source.getReader();
   const kept: Uint8Array[] = [];
   let size = 0;
+  let delivered = 0;
   let keeping = options.keepBytes > 0;
   let ended: Promise<Uint8Array | null> | null = null;
   const end = (outcome: StreamOutcome, reason?: unknown) => {
     ended ??= options.onEnd({
       outcome,
       bytes: outcome === 'completed' && keeping ? concat(kept, size) : null,
+      delivered,
       ...(reason === undefined ? {} : { reason }),
     });
     return ended;
@@ -80,6 +84,7 @@ export function meteredBody(source: ReadableStream<Uint8Array>, options: Metered
         } else kept.push(next.value);
       }
       controller.enqueue(next.value);
+      delivered += next.value.byteLength;
     },
     async cancel(reason) {
       const charged = end('cancelled', reason ?? null);
@@ -87,6 +92,23 @@ export function meteredBody(source: ReadableStream<Uint8Array>, options: Metered
       await charged;
     },
   }, { highWaterMark: 0 });
+}
+
+/**
+ * What a streamed answer is charged when its body ends: completed → the reported usage (default the
+ * estimate); the client left → the reported usage, at least `minimum`, or the whole estimate when the
+ * route reported nothing (its usage is unknown, and leaving early must not make work free); the
+ * handler's stream failed after delivering part of it → the reported usage, at least `minimum`. (A
+ * failed stream that delivered nothing is refunded instead: see `guard`.)
+ *
+ * @example
+ * streamCharge('cancelled', 6, 40, 1); // 6
+ * streamCharge('cancelled', undefined, 40, 1); // 40
+ */
+export function streamCharge(outcome: StreamOutcome, actual: number | undefined, estimate: number, minimum: number): number {
+  if (outcome === 'completed') return actual ?? estimate;
+  if (outcome === 'cancelled' && actual === undefined) return estimate;
+  return Math.max(actual ?? 0, minimum);
 }
 
 /** Whether a response is a server-sent event stream. */

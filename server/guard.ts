@@ -8,7 +8,7 @@ import type { StoredResponse, TokenGate } from './gate.ts';
 import { BodyTooLargeError, concat, readLimited } from './http/read-limited.ts';
 import { problemResponse } from './http/problem-response.ts';
 import { CHARGE_EVENT, type ChargeEvent } from '../src/core/charge-event.ts';
-import { isEventStream, meteredBody } from './guard-stream.ts';
+import { isEventStream, meteredBody, streamCharge } from './guard-stream.ts';
 
 /** What a guarded handler receives besides the request. */
 export interface GuardContext {
@@ -92,18 +92,22 @@ export interface GuardOptions {
    * A streamed answer is sent at once with only `x-tokengate-reservation` (charge headers cannot
    * follow a body that has started); the hold stays open and `ctx.reportUsage` counts until the body
    * ends. Then: the body completed → the reported usage is charged (default: the estimate) before
-   * the client sees the end; the client went away (or cancelled) or the handler's stream failed →
-   * the reported usage so far, at least `minimumCharge`, is charged and the rest refunded; the key
-   * is then completed (a retry needs a new key). A hold that expired while the body flowed is still
+   * the client sees the end; the client went away (or cancelled) → the usage reported so far, at
+   * least `minimumCharge`, is charged and the rest refunded — or the whole estimate if the route
+   * reported nothing (report as you stream to charge partially; leaving early never makes work
+   * free); the handler's stream failed → refunded if nothing was delivered yet (a retry may run
+   * again), else charged like a client that left. A charged key is completed (a retry needs a new
+   * key). A hold that expired while the body flowed is still
    * charged (a late charge, from what is available then). With `replay: 'store'`, a completed body
    * of at most `maxReplayBytes` is stored for replay; a larger or unfinished one answers 409
    * `request_completed` on replay.
    */
   streamed?: boolean | ((response: Response) => boolean);
   /**
-   * Tokens charged at least when a streamed answer ends early (client disconnect or cancel, or the
-   * handler's stream failing), whatever was reported (0 to 1000000). Default 1: an interrupted
-   * stream is never free. Set it to the estimate to charge interrupted streams in full.
+   * Tokens charged at least when a streamed answer ends early after the route reported usage
+   * (client disconnect or cancel, or the handler's stream failing after delivering part of it), 0 to
+   * 1000000. Default 1: an interrupted stream is never free. Set it to the estimate to charge
+   * interrupted streams in full.
    */
   minimumCharge?: number;
   /**
@@ -369,8 +373,13 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
         keepBytes: replay === 'store' ? maxReplayBytes : 0,
         onEnd: async (end) => {
           ended = true;
-          const charge = end.outcome === 'completed' ? (actual ?? reservation.estimate) : Math.max(actual ?? 0, minimumCharge);
           if (end.outcome === 'errored') report(end.reason, { phase: 'handler', ...where });
+          if (end.outcome === 'errored' && end.delivered === 0) {
+            // A failed run that delivered nothing is refunded, like a handler that throws.
+            await release();
+            return null;
+          }
+          const charge = streamCharge(end.outcome, actual, reservation.estimate, minimumCharge);
           const stored = end.bytes ? toStored(response, end.bytes) : null;
           const result = await commit(charge, stored);
           if (!result) {
