@@ -16,6 +16,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configuredDatabaseUrl, connectClient, serverAvailable } from '../test/db.ts';
 import { ADAPTER_VARIANTS } from './adapters.ts';
+import { BATCH_VARIANTS } from './batch.ts';
+import { STREAM_VARIANTS } from './stream.ts';
 import { DEDUCT_VARIANTS } from './deduct.ts';
 import { profileFor, REPO_ROOT } from './options.ts';
 import type { BenchResults } from './report.ts';
@@ -28,7 +30,7 @@ function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr:
     execFile(
       process.execPath,
       [tsxCli, path.join(REPO_ROOT, 'bench', 'run.ts'), ...args],
-      { cwd: REPO_ROOT, timeout: 110_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, FORCE_COLOR: '0' } },
+      { cwd: REPO_ROOT, timeout: 150_000, maxBuffer: 16 * 1024 * 1024, env: { ...process.env, FORCE_COLOR: '0' } },
       (error, stdout, stderr) => resolve({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr }),
     );
   });
@@ -42,10 +44,10 @@ describe('npm run bench --quick', () => {
     for (const dir of outDirs) await rm(dir, { recursive: true, force: true });
   });
 
-  it(`runs ${serverAvailable ? 'every section' : 'the sections that need no server'} and writes valid results`, { timeout: 120_000 }, async () => {
+  it(`runs ${serverAvailable ? 'every section' : 'the sections that need no server'} and writes valid results`, { timeout: 160_000 }, async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-smoke-'));
     outDirs.push(out);
-    const sections = serverAvailable ? ['deduct', 'reserve', 'adapters', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
+    const sections = serverAvailable ? ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
     const run = await runCli(['--quick', '--only', sections.join(','), '--database-url', configuredDatabaseUrl(), '--out', out]);
     expect(run.stderr, run.stderr).toContain('finished in');
     expect(run.code, `exit code; stderr:\n${run.stderr}`).toBe(0);
@@ -73,9 +75,15 @@ describe('npm run bench --quick', () => {
           }
           const floor = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === DEDUCT_VARIANTS.floor)!;
           expect(floor.ratioToFloor).toBe(1);
+          // The loopback rows (client in its own process) and the in-process row carry the server's CPU per deduct.
+          for (const variant of [DEDUCT_VARIANTS.handler, DEDUCT_VARIANTS.http, DEDUCT_VARIANTS.hono]) {
+            const row = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === variant)!;
+            expect(positive(row.cpuMicrosPerOp), JSON.stringify(row)).toBe(true);
+          }
         }
       }
       expect(markdown).toContain('Deduct throughput');
+      expect(markdown).toContain('HTTP over loopback ÷ the same handler in-process');
 
       // The floor and tokengate.deduct() with pgbench, when it is installed: both at every cell, no failures.
       const pgbench = results.deduct!.pgbench;
@@ -106,6 +114,18 @@ describe('npm run bench --quick', () => {
         expect([row.ops, row.opsPerSec, row.p50Ms, row.p99Ms].every(positive), JSON.stringify(row)).toBe(true);
       }
 
+      // 1b. hot organizations: every variant, no errors, the hot charges really batched, the ledger reconciles.
+      const batch = results.batch!;
+      expect(batch.rows.map((r) => r.variant)).toEqual(Object.values(BATCH_VARIANTS));
+      for (const row of batch.rows) {
+        expect(row.errors, JSON.stringify(row)).toBe(0);
+        expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToSpread].every(positive), JSON.stringify(row)).toBe(true);
+      }
+      expect(batch.rows.find((r) => r.variant === BATCH_VARIANTS.hotBatched)!.chargesPerCall).toBeGreaterThan(1);
+      expect(batch.hotBatchedToSpread).toBe(batch.rows.find((r) => r.variant === BATCH_VARIANTS.hotBatched)!.ratioToSpread);
+      expect(batch.verifyLedger).toEqual([]);
+      expect(markdown).toContain('Hot organization');
+
       // 3. stats: the ledger grew to each level, the organization's rollup did not; its history did.
       const stats = results.stats!;
       expect(stats.rows.map((r) => r.ledgerRows)).toEqual(QUICK.statsLevels);
@@ -121,7 +141,7 @@ describe('npm run bench --quick', () => {
       expect(stats.verifyLedger).toEqual([]);
 
       // Every scratch database was dropped.
-      expect(results.meta.scratchDatabases).toHaveLength(2);
+      expect(results.meta.scratchDatabases).toHaveLength(4); // deduct/reserve, batch, stream, stats
       const client = await connectClient({ connectionString: configuredDatabaseUrl() });
       try {
         const { rows: left } = await client.query(`select datname from pg_database where datname = any($1)`, [results.meta.scratchDatabases]);
@@ -136,9 +156,21 @@ describe('npm run bench --quick', () => {
     expect(adapters.rows).toHaveLength(Object.keys(ADAPTER_VARIANTS).length * QUICK.connections.length);
     for (const row of adapters.rows) {
       expect(row.errors, JSON.stringify(row)).toBe(0);
-      expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToInProcess].every(positive), JSON.stringify(row)).toBe(true);
+      expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToInProcess, row.cpuMicrosPerOp, row.cpuRatioToInProcess].every(positive), JSON.stringify(row)).toBe(true);
     }
     expect(markdown).toContain('Node adapters without the database');
+
+    // 2c. A streamed route, guarded vs unguarded: every variant at every lane count, one token charged per guarded request.
+    if (serverAvailable) {
+      const stream = results.stream!;
+      expect(stream.rows).toHaveLength(Object.keys(STREAM_VARIANTS).length * QUICK.connections.length);
+      for (const row of stream.rows) {
+        expect(row.errors, JSON.stringify(row)).toBe(0);
+        expect([row.ops, row.opsPerSec, row.p50Ms, row.ratioToUnguarded].every(positive), JSON.stringify(row)).toBe(true);
+      }
+      expect(stream.chargedPerRequest).toBe(1);
+      expect(markdown).toContain('A streamed AI route, guarded vs unguarded');
+    }
 
     // 4. PGlite.
     const p = results.pglite!;
@@ -166,5 +198,20 @@ describe('npm run bench --quick', () => {
         expect(row.status).toBe('not built yet');
       }
     }
+  });
+
+  it('times npm start, cold and warm (section startup)', { timeout: 240_000 }, async () => {
+    const out = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-smoke-'));
+    outDirs.push(out);
+    const run = await runCli(['--quick', '--only', 'startup', '--out', out]);
+    expect(run.code, `exit code; stderr:\n${run.stderr}`).toBe(0);
+    const results = JSON.parse(await readFile(path.join(out, 'latest.json'), 'utf8')) as BenchResults;
+    expect(results.problems).toEqual([]);
+    expect(results.startup!.rows.map((r) => r.kind)).toEqual(['cold', 'warm']);
+    for (const row of results.startup!.rows) {
+      expect(row.runs).toBe(QUICK.startupRuns);
+      expect([row.pageSeconds, row.apiSeconds, row.cpuSeconds].every(positive), JSON.stringify(row)).toBe(true);
+    }
+    expect(run.stdout).toContain('`npm start`: seconds to ready');
   });
 });

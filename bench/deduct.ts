@@ -12,6 +12,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
 import type pg from 'pg';
 import { toNodeHandler } from '../server/adapters/node.ts';
 import { supabaseAuth } from '../server/auth.ts';
@@ -22,7 +23,8 @@ import { postgresStore } from '../server/stores/postgres-store.ts';
 import { createBenchDatabase, type BenchDatabase } from './database.ts';
 import { createFloor, floorCharge, runPgbenchFloor, type PgbenchResults } from './floor.ts';
 import { createBenchIssuer } from './jwt.ts';
-import { round, runLoad, sampleLoad, summarizeSamples, type Measurement, type Samples } from './measure.ts';
+import { startLoopbackClient, type LoopbackClient, type LoopbackRequest } from './loopback-client.ts';
+import { round, runLoad, sampleLoad, summarizeSamples, withCpu, type Measurement, type Samples } from './measure.ts';
 import type { Profile } from './options.ts';
 import type { Log } from './report.ts';
 
@@ -38,7 +40,8 @@ export const DEDUCT_VARIANTS = {
   sql: 'b. SQL tokengate.deduct() via pg',
   gate: 'c. createTokenGate + postgresStore',
   handler: 'd. HTTP handler, in-process Request',
-  http: 'd. HTTP handler over loopback (toNodeHandler, node:http client)',
+  http: 'd. HTTP handler over loopback (toNodeHandler: srvx)',
+  hono: 'd. HTTP handler over loopback (@hono/node-server)',
   naive: 'e. naive check → update → log (3 round trips)',
 } as const;
 /** One deduct variant. */
@@ -46,11 +49,13 @@ export type DeductVariant = keyof typeof DEDUCT_VARIANTS;
 
 /**
  * The variants that serve the handler over a loopback socket, each compared with `handler` (the
- * same handler called in-process) in the same run: a plain `node:http` server with
- * `toNodeHandler`; the client is `node:http` with a keep-alive agent (one socket per lane) on the
+ * same handler, store and pool called in-process) in the same run: a plain `node:http` server with
+ * `toNodeHandler` (srvx) or `@hono/node-server`'s `getRequestListener`; the client is undici's
+ * Pool (keep-alive, one connection per lane) in a child process (bench/loopback-client.ts), on the
  * same cores. (The adapters section compares Node adapters without the database.)
  */
-export const LOOPBACK_VARIANTS = ['http'] as const satisfies readonly DeductVariant[];
+export const LOOPBACK_VARIANTS = ['http', 'hono'] as const satisfies readonly DeductVariant[];
+type LoopbackVariant = (typeof LOOPBACK_VARIANTS)[number];
 
 /** One workload: many organizations at random, or one. */
 export type Workload = 'spread' | 'hot';
@@ -66,6 +71,8 @@ export interface LoadRow extends Measurement {
    * section ran too.
    */
   ratioToFloor?: number;
+  /** CPU time of the benchmark process per operation started, µs (the loopback client runs in another process). */
+  cpuMicrosPerOp?: number;
 }
 
 /** Result of the overspend race for one implementation. */
@@ -123,7 +130,7 @@ export async function runServerSections(
   const t0 = Date.now();
   const db = await createBenchDatabase(databaseUrl);
   const servers: http.Server[] = [];
-  let agent: http.Agent | undefined;
+  let client: LoopbackClient | undefined;
   try {
     const { rows: versionRows } = await db.admin.query<{ v: string }>(`select current_setting('server_version') as v`);
     const { spread, hot } = await createOrganizations(db, profile.spreadOrgs);
@@ -143,8 +150,11 @@ export async function runServerSections(
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     };
-    const origin = { http: await listen(toNodeHandler(handler)) };
-    const client = (agent = new http.Agent({ keepAlive: true, maxSockets: maxLanes }));
+    const origin: Record<LoopbackVariant, string> = {
+      http: await listen(toNodeHandler(handler)),
+      hono: await listen(getRequestListener(handler, { overrideGlobalObjects: false }) as http.RequestListener),
+    };
+    client = startLoopbackClient();
 
     const pick: Record<Workload, () => Org> = {
       spread: () => spread[Math.floor(Math.random() * spread.length)]!,
@@ -179,9 +189,21 @@ export async function runServerSections(
         },
         gate: (org) => gate.deduct(org.ctx, TOKEN_TYPE, { idempotencyKey: nextKey() }),
         handler: async (org) => expectOk(await handler(deductRequest(`http://localhost${BASE}`, org, nextKey())), 200),
-        http: (org) => loopbackDeduct(client, origin.http, org, nextKey()),
+        // Served over loopback by the client process (see `measure` below), never called here.
+        http: () => Promise.reject(new Error('loopback variant')),
+        hono: () => Promise.reject(new Error('loopback variant')),
         naive: (org) => naiveDeduct(pool, org, 1),
       };
+      const requestsOf: Record<Workload, LoopbackRequest[]> = {
+        spread: spread.map(deductLoopbackRequest),
+        hot: [deductLoopbackRequest(hot)],
+      };
+      const measure = (variant: DeductVariant, workload: Workload, half: { lanes: number; durationMs: number; warmupMs: number }) =>
+        withCpu(() =>
+          (LOOPBACK_VARIANTS as readonly DeductVariant[]).includes(variant)
+            ? client!.run({ origin: origin[variant as LoopbackVariant], ...half, requests: requestsOf[workload], expectStatus: 200, keyPrefix: `${nextKey()}-${variant}` })
+            : sampleLoad(half, () => ops[variant](pick[workload]())),
+        );
       const rows: LoadRow[] = [];
       const variants = Object.keys(DEDUCT_VARIANTS) as DeductVariant[];
       for (const workload of ['spread', 'hot'] as const) {
@@ -189,19 +211,38 @@ export async function runServerSections(
           // Two rounds of half the window each, the second in reverse order (a b c c d, d c c b a),
           // so a drift of the machine or of the tables over time does not favour one variant.
           const samples = new Map<DeductVariant, Samples[]>(variants.map((v) => [v, []]));
+          const cpu = new Map<DeductVariant, { micros: number; ops: number }>(variants.map((v) => [v, { micros: 0, ops: 0 }]));
           for (const order of [variants, [...variants].reverse()]) {
             for (const variant of order) {
               const half = { ...load(connections), durationMs: Math.round(profile.durationMs / 2) };
-              samples.get(variant)!.push(await sampleLoad(half, () => ops[variant](pick[workload]())));
+              const measured = await measure(variant, workload, half);
+              samples.get(variant)!.push(measured.samples);
+              const c = cpu.get(variant)!;
+              c.micros += measured.cpuMicros;
+              c.ops += measured.samples.started ?? measured.samples.latencies.length;
             }
           }
           const floor = summarizeSamples(samples.get('floor')!).opsPerSec;
           floors.set(`${workload}/${connections}`, floor);
           for (const variant of variants) {
             const m = summarizeSamples(samples.get(variant)!);
-            const row: LoadRow = { workload, variant: DEDUCT_VARIANTS[variant], connections, ...m, ratioToFloor: floor > 0 ? round(m.opsPerSec / floor, 2) : 0 };
+            const c = cpu.get(variant)!;
+            const row: LoadRow = {
+              workload,
+              variant: DEDUCT_VARIANTS[variant],
+              connections,
+              ...m,
+              ratioToFloor: floor > 0 ? round(m.opsPerSec / floor, 2) : 0,
+              cpuMicrosPerOp: round(c.micros / Math.max(c.ops, 1), 0),
+            };
             rows.push(row);
             log(progressLine('deduct', row));
+          }
+          const inProcess = summarizeSamples(samples.get('handler')!).opsPerSec;
+          const cpuOf = (v: DeductVariant) => cpu.get(v)!.micros / Math.max(cpu.get(v)!.ops, 1);
+          for (const variant of LOOPBACK_VARIANTS) {
+            const over = summarizeSamples(samples.get(variant)!).opsPerSec;
+            log(`  loopback ÷ in-process ${workload} ${connections} conn, ${variant === 'http' ? 'toNodeHandler (srvx)' : '@hono/node-server'}: ×${(over / Math.max(inProcess, 1)).toFixed(2)} req/s, ×${(cpuOf('handler') / Math.max(cpuOf(variant), 1)).toFixed(2)} CPU`);
           }
         }
       }
@@ -234,7 +275,7 @@ export async function runServerSections(
     }
     return results;
   } finally {
-    agent?.destroy();
+    await client?.close();
     for (const server of servers) {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -257,33 +298,15 @@ function deductRequest(base: string, org: Org, key: string): Request {
   });
 }
 
-/**
- * POST a deduct over a keep-alive `node:http` socket (the cheapest client Node has, so the client
- * takes as little as possible of the CPU the server shares with it).
- */
-function loopbackDeduct(agent: http.Agent, origin: string, org: Org, key: string): Promise<void> {
+/** The deduct request the loopback client sends for an organization (it adds the `Idempotency-Key`). */
+function deductLoopbackRequest(org: Org): LoopbackRequest {
   const body = JSON.stringify({ tokenType: TOKEN_TYPE });
-  return new Promise((resolve, reject) => {
-    const request = http.request(
-      `${origin}${BASE}/orgs/${org.orgId}/deduct`,
-      {
-        method: 'POST',
-        agent,
-        headers: { authorization: org.bearer, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'idempotency-key': key },
-      },
-      (response) => {
-        const chunks: Buffer[] = [];
-        response.on('data', (chunk: Buffer) => chunks.push(chunk));
-        response.on('end', () => {
-          if (response.statusCode === 200) resolve();
-          else reject(new Error(`HTTP ${response.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 200)}`));
-        });
-        response.on('error', reject);
-      },
-    );
-    request.on('error', reject);
-    request.end(body);
-  });
+  return {
+    method: 'POST',
+    path: `${BASE}/orgs/${org.orgId}/deduct`,
+    headers: { authorization: org.bearer, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+    body,
+  };
 }
 
 async function expectOk(response: Response, status: number): Promise<void> {

@@ -38,6 +38,8 @@ export interface Samples {
   durationMs: number;
   errors: number;
   firstError?: string;
+  /** Operations started, warm-up included (to divide the CPU time of the whole run by). */
+  started?: number;
 }
 
 /**
@@ -91,7 +93,22 @@ export async function sampleLoad(options: LoadOptions, op: (lane: number) => Pro
       }
     }),
   );
-  return { latencies, durationMs: Math.max(lastDone - measureFrom, 1), errors, ...(firstError === undefined ? {} : { firstError }) };
+  return { latencies, durationMs: Math.max(lastDone - measureFrom, 1), errors, started, ...(firstError === undefined ? {} : { firstError }) };
+}
+
+/**
+ * Run `sample` and measure this process's CPU time (user + system, all threads) per operation
+ * started, in µs. Less sensitive to a loaded machine than throughput: time spent waiting for a
+ * core is not counted.
+ *
+ * @example
+ * const { samples, cpuMicros } = await withCpu(() => sampleLoad(load, op));
+ */
+export async function withCpu(sample: () => Promise<Samples>): Promise<{ samples: Samples; cpuMicros: number }> {
+  const before = process.cpuUsage();
+  const samples = await sample();
+  const used = process.cpuUsage(before);
+  return { samples, cpuMicros: used.user + used.system };
 }
 
 /** Merge runs: operations and measured time add up, latencies pool. */

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The sections `--only` can pick. */
-export const SECTIONS = ['deduct', 'reserve', 'adapters', 'stats', 'pglite', 'bundle'] as const;
+export const SECTIONS = ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'stats', 'pglite', 'bundle', 'startup'] as const;
 /** One benchmark section. */
 export type Section = (typeof SECTIONS)[number];
 
@@ -56,6 +56,10 @@ export interface Profile {
   pgliteDurationMs: number;
   /** pgbench: transactions per client per half (`-t`), or null for `-T` of the measured window. */
   pgbenchTransactions: number | null;
+  /** `npm start` cold + warm pairs (median reported). */
+  startupRuns: number;
+  /** Also one first-ever start (without Vite's cache and the cached PGlite dump, as a fresh clone). */
+  startupFirstEver: boolean;
 }
 
 /**
@@ -79,6 +83,8 @@ export function profileFor(options: Pick<BenchOptions, 'quick' | 'huge'>): Profi
       pgliteColdStarts: 1,
       pgliteDurationMs: 300,
       pgbenchTransactions: 25,
+      startupRuns: 1,
+      startupFirstEver: false,
     };
   }
   return {
@@ -93,6 +99,8 @@ export function profileFor(options: Pick<BenchOptions, 'quick' | 'huge'>): Profi
     pgliteColdStarts: 3,
     pgliteDurationMs: 3_000,
     pgbenchTransactions: null,
+    startupRuns: 3,
+    startupFirstEver: true,
   };
 }
 

@@ -4,11 +4,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AdapterResults } from './adapters.ts';
+import type { BatchResults } from './batch.ts';
+import type { StartupResults } from './startup.ts';
 import { formatBytes, type BundleResults } from './bundle.ts';
 import { DEDUCT_VARIANTS, LOOPBACK_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
 import type { Section } from './options.ts';
 import type { PgliteResults } from './pglite.ts';
 import type { StatsResults } from './stats.ts';
+import type { StreamResults } from './stream.ts';
 
 /** A progress line writer. */
 export type Log = (line: string) => void;
@@ -41,7 +44,10 @@ export interface BenchResults {
   };
   deduct?: NonNullable<ServerResults['deduct']> & { spreadOrgs: number };
   reserve?: NonNullable<ServerResults['reserve']> & { spreadOrgs: number };
+  batch?: BatchResults;
   adapters?: AdapterResults;
+  startup?: StartupResults;
+  stream?: StreamResults;
   stats?: StatsResults;
   pglite?: PgliteResults;
   bundle?: BundleResults;
@@ -108,16 +114,23 @@ export function renderMarkdown(r: BenchResults): string {
     }
     const inProcess = DEDUCT_VARIANTS.handler;
     out.push('', `### HTTP over loopback ÷ the same handler in-process (same run; goal ≥ 0.80)`, '');
-    out.push(`Server and client share the machine's cores; the client is \`node:http\` with a keep-alive agent.`, '');
+    out.push(`Same handler, store, pool and lanes. The client is undici's \`Pool\` (keep-alive, one connection per lane) in a child process, on the same cores. req/s: loopback ÷ in-process throughput. CPU: in-process CPU per deduct ÷ loopback CPU per deduct, of the benchmark process (the server; not Postgres, not the client) — the server's own cost, which a loaded machine distorts less.`, '');
     out.push(`| Node adapter | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
     for (const key of LOOPBACK_VARIANTS) {
       const variant = DEDUCT_VARIANTS[key];
-      const cells = cols.map((c) => {
-        const row = find(rows, variant, c);
-        const base = find(rows, inProcess, c);
-        return row && base && base.opsPerSec > 0 ? `×${(row.opsPerSec / base.opsPerSec).toFixed(2)}` : '–';
-      });
-      if (cells.some((cell) => cell !== '–')) out.push(`| ${variant.replace(/^d\. HTTP handler over loopback \((.*)\)$/, '$1')} | ${cells.join(' | ')} |`);
+      const ratio = (pick: (row: LoadRow) => number | undefined, inverse: boolean) =>
+        cols.map((c) => {
+          const row = find(rows, variant, c);
+          const base = find(rows, inProcess, c);
+          const [a, b] = [row && pick(row), base && pick(base)];
+          if (!a || !b) return '–';
+          return `×${(inverse ? b / a : a / b).toFixed(2)}`;
+        });
+      const name = variant.replace(/^d\. HTTP handler over loopback \((.*)\)$/, '$1');
+      const throughput = ratio((row) => row.opsPerSec, false);
+      if (throughput.some((cell) => cell !== '–')) out.push(`| ${name}, req/s | ${throughput.join(' | ')} |`);
+      const cpu = ratio((row) => row.cpuMicrosPerOp, true);
+      if (cpu.some((cell) => cell !== '–')) out.push(`| ${name}, CPU | ${cpu.join(' | ')} |`);
     }
     out.push('', `### Deduct latency: p50 / p99 ms`, '');
     out.push(`| variant | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
@@ -147,18 +160,48 @@ export function renderMarkdown(r: BenchResults): string {
     out.push(`| p50 / p99 ms | ${cols.map((c) => { const row = find(rows, variant, c); return row ? `${ms(row.p50Ms)} / ${ms(row.p99Ms)}` : '–'; }).join(' | ')} |`);
   }
 
+  if (r.batch) {
+    const b = r.batch;
+    out.push('', `### Hot organization: ${b.lanes} users charging one bucket vs ${b.lanes} lanes over ${int(b.spreadOrgs)} organizations, through the gate (same pool, same run)`, '');
+    out.push(`**hot · batched ÷ spread = ×${b.hotBatchedToSpread.toFixed(2)}** (goal ≥ ×0.5)${b.verifyLedger.length === 0 ? '; the ledger reconciles' : ' ⚠ the ledger does not reconcile'}.`, '');
+    out.push(`| variant | ops/s | × spread | p50 / p99 ms | charges per call |`, `|---|---:|---:|---:|---:|`);
+    for (const row of b.rows) {
+      out.push(`| ${row.variant} | ${int(row.opsPerSec)}${row.errors > 0 ? ` ⚠ ${row.errors} errors` : ''} | ×${row.ratioToSpread.toFixed(2)} | ${ms(row.p50Ms)} / ${ms(row.p99Ms)} | ${row.chargesPerCall ?? '1'} |`);
+    }
+  }
+
   if (r.adapters) {
     const a = r.adapters;
     const lanes = [...new Set(a.rows.map((row) => row.lanes))];
     out.push('', `### Node adapters without the database: req/s (× in-process), same run`, '');
-    out.push(`\`${a.request}\` → ${a.status}: JWT verification, routing, JSON body, zod and a problem+json answer; no ledger call. Client: \`node:http\`, keep-alive, on the same cores.`, '');
-    out.push(`| handler called | ${lanes.map((n) => `${n} lane${n === 1 ? '' : 's'}`).join(' | ')} | added per request (1 lane) |`, `|---|${lanes.map(() => '---:').join('|')}|---:|`);
+    out.push(`\`${a.request}\` → ${a.status}: JWT verification, routing, JSON body, zod and a problem+json answer; no ledger call. Client: undici \`Pool\` (keep-alive, one connection per lane) in a child process, on the same cores (the last row: \`node:http\` on the server's thread).`, '');
+    out.push(`| handler called | ${lanes.map((n) => `${n} lane${n === 1 ? '' : 's'}`).join(' | ')} | CPU µs per request (${lanes.map(String).join(' / ')} lanes) |`, `|---|${lanes.map(() => '---:').join('|')}|---:|`);
     for (const variant of [...new Set(a.rows.map((row) => row.variant))]) {
       const cells = lanes.map((n) => {
         const row = a.rows.find((x) => x.variant === variant && x.lanes === n);
         return row ? `${int(row.opsPerSec)} (×${row.ratioToInProcess.toFixed(2)})${row.errors > 0 ? ` ⚠ ${row.errors} errors` : ''}` : '–';
       });
-      const one = a.rows.find((x) => x.variant === variant && x.lanes === lanes[0]);
+      const cpu = lanes.map((n) => {
+        const row = a.rows.find((x) => x.variant === variant && x.lanes === n);
+        return row?.cpuMicrosPerOp ? `${int(row.cpuMicrosPerOp)} (×${row.cpuRatioToInProcess.toFixed(2)})` : '–';
+      });
+      out.push(`| ${variant} | ${cells.join(' | ')} | ${cpu.join(' / ')} |`);
+    }
+    out.push('', `req/s × = loopback ÷ in-process throughput; CPU × = in-process CPU per request ÷ this row's (the benchmark process only: the server, not the client process).`);
+  }
+
+  if (r.stream) {
+    const s = r.stream;
+    const lanes = [...new Set(s.rows.map((row) => row.lanes))];
+    out.push('', `### A streamed AI route, guarded vs unguarded: req/s (× unguarded), same run`, '');
+    out.push(`The route streams ${s.answer}; guarded, it holds before and charges when the body ends (2 ledger calls on the server). In-process, no JWT. Charged per guarded request: ${s.chargedPerRequest}.`, '');
+    out.push(`| route | ${lanes.map((n) => `${n} lane${n === 1 ? '' : 's'}`).join(' | ')} | added per request (1 lane) |`, `|---|${lanes.map(() => '---:').join('|')}|---:|`);
+    for (const variant of [...new Set(s.rows.map((row) => row.variant))]) {
+      const cells = lanes.map((n) => {
+        const row = s.rows.find((x) => x.variant === variant && x.lanes === n);
+        return row ? `${int(row.opsPerSec)} (×${row.ratioToUnguarded.toFixed(3)})${row.errors > 0 ? ` ⚠ ${row.errors} errors` : ''}` : '–';
+      });
+      const one = s.rows.find((x) => x.variant === variant && x.lanes === lanes[0]);
       out.push(`| ${variant} | ${cells.join(' | ')} | ${one && one.addedMicros > 0 ? `${int(one.addedMicros)} µs` : '–'} |`);
     }
   }
@@ -191,6 +234,14 @@ export function renderMarkdown(r: BenchResults): string {
           : `| ${row.name} | \`${row.from}\` | not built yet | not built yet |`,
       );
     }
+  }
+
+  if (r.startup) {
+    const st = r.startup;
+    out.push('', `### \`npm start\`: seconds to ready (goal: warm ≤ 2 s, cold ≤ 5 s on a quiet 2-core machine)`, '');
+    out.push(`page = \`GET /\` answers 200; API = the Pro organization's balances answer 200; CPU = the process tree's CPU time until both. Load average ${st.loadBefore} before, ${st.loadAfter} after.`, '');
+    out.push(`| start | runs | page s | API s | CPU s |`, `|---|---:|---:|---:|---:|`);
+    for (const row of st.rows) out.push(`| ${row.kind} | ${row.runs} | ${row.pageSeconds.toFixed(2)} | ${row.apiSeconds.toFixed(2)} | ${row.cpuSeconds.toFixed(2)} |`);
   }
 
   if (r.problems.length > 0) {

@@ -12,13 +12,16 @@
 import os from 'node:os';
 import { pathToFileURL } from 'node:url';
 import { runAdapterSection } from './adapters.ts';
+import { runBatchSection } from './batch.ts';
 import { runBundleSection } from './bundle.ts';
 import { createdDatabases, dropAllDatabases, probeServer, redactUrl } from './database.ts';
 import { runServerSections } from './deduct.ts';
 import { parseArgs, profileFor, USAGE, type BenchOptions } from './options.ts';
 import { runPgliteSection } from './pglite.ts';
 import { renderMarkdown, writeResults, type BenchResults, type Log } from './report.ts';
+import { runStartupSection } from './startup.ts';
 import { runStatsSection } from './stats.ts';
+import { runStreamSection } from './stream.ts';
 
 /**
  * Run the benchmark and write its results. Never throws for a failing section: the failure is
@@ -60,7 +63,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
     log(`  ✗ ${section}: ${message}`);
   };
 
-  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'stats');
+  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'batch' || s === 'stream' || s === 'stats');
   let serverOk = false;
   if (wantsServer) {
     try {
@@ -68,7 +71,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       serverOk = true;
       log(`Postgres ${results.meta.postgresVersion} at ${redactUrl(options.databaseUrl)}`);
     } catch (error) {
-      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'stats')) fail(s, error);
+      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'batch' || x === 'stream' || x === 'stats')) fail(s, error);
     }
   }
 
@@ -96,6 +99,18 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
     }
   }
 
+  if (serverOk && sections.includes('batch')) {
+    log(`\n[1b] hot organizations: one bucket, unbatched and through batchingStore, vs spread`);
+    try {
+      results.batch = await runBatchSection(profile, options.databaseUrl, log);
+      log(`  hot · batched ÷ spread = ×${results.batch.hotBatchedToSpread.toFixed(2)} (goal ≥ ×0.5)`);
+      if (results.batch.verifyLedger.length !== 0) results.problems.push({ section: 'batch', message: `verify_ledger: ${JSON.stringify(results.batch.verifyLedger).slice(0, 300)}` });
+      for (const row of results.batch.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'batch', message: `${row.variant}: ${row.errors} errors, first: ${row.firstError}` });
+    } catch (error) {
+      fail('batch', error);
+    }
+  }
+
   if (sections.includes('adapters')) {
     log(`\n[2b] Node adapters: the handler over loopback vs in-process, without the database`);
     try {
@@ -103,6 +118,17 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       for (const row of results.adapters.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'adapters', message: `${row.variant}, ${row.lanes} lanes: ${row.errors} errors, first: ${row.firstError}` });
     } catch (error) {
       fail('adapters', error);
+    }
+  }
+
+  if (serverOk && sections.includes('stream')) {
+    log(`\n[2c] a streamed AI route, guarded vs unguarded (Postgres server)`);
+    try {
+      results.stream = await runStreamSection(profile, options.databaseUrl, log);
+      for (const row of results.stream.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'stream', message: `${row.variant}, ${row.lanes} lanes: ${row.errors} errors, first: ${row.firstError}` });
+      if (results.stream.chargedPerRequest !== 1) results.problems.push({ section: 'stream', message: `charged ${results.stream.chargedPerRequest} tokens per guarded request, expected 1` });
+    } catch (error) {
+      fail('stream', error);
     }
   }
 
@@ -133,6 +159,15 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       results.bundle = await runBundleSection(log);
     } catch (error) {
       fail('bundle', error);
+    }
+  }
+
+  if (sections.includes('startup')) {
+    log(`\n[6] npm start: time to the page and to the API, cold and warm`);
+    try {
+      results.startup = await runStartupSection(profile, log);
+    } catch (error) {
+      fail('startup', error);
     }
   }
 

@@ -94,16 +94,68 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   await mkdir(dir, { recursive: true });
   await writeFile(lockFile, String(process.pid));
   const server = http.createServer();
-  // Vite starts (its imports, config, dependency cache) while the database opens; the demo data
-  // is seeded in the background, and every database call waits for it (demo/start-database.ts).
+  // The port answers from the start: the page needs only Vite, so Vite starts first and the
+  // database opens after it (PGlite's work is synchronous and would hold Vite up on this one event
+  // loop); API requests that arrive meanwhile wait for the database (and the background seed,
+  // demo/start-database.ts), and a start-up failure answers 503.
   const viteStarting = startVite(server);
-  viteStarting.catch(() => {});
-  let db: Awaited<ReturnType<typeof startDatabase>>;
+  const dbStarting = viteStarting.then(() => startDatabase({ dir, databaseUrl: options.databaseUrl, supabase: options.supabase, log }));
+  let routeApi: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | undefined;
+  let apiReady!: (route: typeof routeApi) => void;
+  let apiFailed!: (error: unknown) => void;
+  const apiStarting = new Promise<NonNullable<typeof routeApi>>((resolve, reject) => {
+    apiReady = (route) => resolve((routeApi = route)!);
+    apiFailed = reject;
+  });
+  for (const starting of [viteStarting, dbStarting, apiStarting]) starting.catch(() => {});
+  const unavailable = (res: http.ServerResponse) => {
+    if (!res.headersSent) res.writeHead(503, { 'content-type': 'application/json' }).end('{"error":"the playground failed to start; see its log"}');
+  };
+  server.on('request', (req, res) => {
+    const pathname = (req.url ?? '/').split('?')[0]!;
+    if (pathname.startsWith('/api/')) {
+      if (routeApi) return void routeApi(req, res);
+      return void apiStarting.then((route) => route(req, res), () => unavailable(res));
+    }
+    viteStarting.then(
+      (vite) => vite.middlewares(req, res, () => res.writeHead(404).end()),
+      () => unavailable(res),
+    );
+  });
+  const port = options.port ?? 5173;
+  const host = options.host ?? '127.0.0.1';
+  const abandon = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await viteStarting.then((vite) => vite.close(), () => {});
+    await dbStarting.then((db) => db.close(), () => {});
+    await rm(lockFile, { force: true });
+  };
   try {
-    db = await startDatabase({ dir, databaseUrl: options.databaseUrl, supabase: options.supabase, log });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve());
+    });
   } catch (error) {
     await viteStarting.then((vite) => vite.close(), () => {});
+    await dbStarting.then((db) => db.close(), () => {});
     await rm(lockFile, { force: true });
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
+      throw new Error(`Port ${port} is in use: try \`npm start -- --port ${port + 1}\` (or PORT=${port + 1}).`);
+    }
+    throw error;
+  }
+  const address = server.address() as AddressInfo;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  let vite: Awaited<typeof viteStarting>;
+  let db: Awaited<typeof dbStarting>;
+  try {
+    vite = await viteStarting;
+    log(`Tokengate playground: ${url}  (page ready in ${((performance.now() - started) / 1000).toFixed(1)} s; ${options.databaseUrl ? 'DATABASE_URL' : `PGlite in ${path.relative(process.cwd(), dir) || '.'}`})`);
+    db = await dbStarting;
+  } catch (error) {
+    apiFailed(error);
+    await abandon();
     throw error;
   }
 
@@ -259,16 +311,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     return Response.json({ error: 'not found' }, { status: 404 });
   });
 
-  let vite: Awaited<typeof viteStarting>;
-  try {
-    vite = await viteStarting;
-  } catch (error) {
-    await db.close();
-    await rm(lockFile, { force: true });
-    throw error;
-  }
-
-  server.on('request', (req, res) => {
+  apiReady((req, res) => {
     const pathname = (req.url ?? '/').split('?')[0]!;
     if (pathname === '/api/tokengate' || pathname.startsWith('/api/tokengate/')) return void api(req, res);
     const ai = /^\/api\/ai\/([a-z_]+)$/.exec(pathname);
@@ -276,35 +319,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       const route = aiRoutes.get(ai[1] as AiFeature);
       if (route) return void route(req, res);
     }
-    if (pathname.startsWith('/api/')) {
-      if (pathname.startsWith('/api/demo/')) return void demoApi(req, res);
-      res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
-      return;
-    }
-    vite.middlewares(req, res, () => {
-      res.writeHead(404).end();
-    });
+    if (pathname.startsWith('/api/demo/')) return void demoApi(req, res);
+    res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
   });
-
-  const port = options.port ?? 5173;
-  const host = options.host ?? '127.0.0.1';
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => resolve());
-    });
-  } catch (error) {
-    await vite.close();
-    await db.close();
-    await rm(lockFile, { force: true });
-    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
-      throw new Error(`Port ${port} is in use: try \`npm start -- --port ${port + 1}\` (or PORT=${port + 1}).`);
-    }
-    throw error;
-  }
-  const address = server.address() as AddressInfo;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
-  log(`Tokengate playground: ${url}  (${db.kind === 'pglite' ? `PGlite in ${path.relative(process.cwd(), dir) || '.'}` : 'DATABASE_URL'}; ready in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+  log(`API ready in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
 
   return {
     url,

@@ -41,6 +41,7 @@ export const ENTRIES: Record<string, string> = {
   'server/adapters/hono': 'server/adapters/hono.ts',
   'server/adapters/node': 'server/adapters/node.ts',
   'server/adapters/supabase-edge': 'server/adapters/supabase-edge.ts',
+  ai: 'server/ai/index.ts',
   cli: 'cli/tokengate.ts',
 };
 
@@ -59,6 +60,7 @@ const EXTERNAL = [
   /^zod(\/.*)?$/,
   /^hono(\/.*)?$/,
   /^srvx(\/.*)?$/,
+  /^ai(\/.*)?$/,
   /^node:/,
 ];
 

@@ -298,6 +298,40 @@ export function createTokenGate(options: TokenGateOptions) {
         p_limit: opts.limit ?? 10000,
       }),
 
+    /**
+     * Bring the daily usage rollup (what `stats` and the dashboard's charts read) up to date from
+     * the ledger for up to `limit` organizations; returns how many it rolled up. `stats()` rolls its
+     * own organization up first, so it is always exact; schedule this every minute (pg_cron, or a
+     * timer) so that stats find little to do, and call it again while it returns `limit`.
+     *
+     * @example
+     * setInterval(() => gate.rollUpUsage().catch(console.error), 60_000);
+     */
+    rollUpUsage: (opts: { limit?: number } = {}) => rpc<number>('roll_up_usage', { p_limit: opts.limit ?? 1000 }),
+
+    /**
+     * Create the ledger's monthly partitions for this month and the next `monthsAhead` (default 3),
+     * moving entries that waited in the default partition into theirs; returns how many it created.
+     * Schedule it daily (pg_cron, or a timer); if it lapses nothing fails, entries wait in the default
+     * partition.
+     *
+     * @example
+     * await gate.createLedgerPartitions({ monthsAhead: 3 });
+     */
+    createLedgerPartitions: (opts: { monthsAhead?: number } = {}) =>
+      rpc<number>('create_ledger_partitions', { p_months_ahead: opts.monthsAhead ?? 3 }),
+
+    /**
+     * Archive one month of the ledger older than the previous month: its per-bucket totals are kept
+     * (so `verifyLedger` still reconciles) and its partition is detached as a plain table, named in
+     * the answer, for you to dump (`pg_dump -t`) to cold storage and drop.
+     *
+     * @example
+     * const { table } = await gate.archiveLedgerMonth('2026-01-01');
+     */
+    archiveLedgerMonth: (month: string) =>
+      rpc<{ month: string; entries: number; table: string }>('archive_ledger_partition', { p_month: month }),
+
     /** Differences between the balances and the ledger (`[]` = reconciled). */
     verifyLedger: (orgId?: string) => rpc<unknown[]>('verify_ledger', { p_org_id: orgId ?? null }),
   };

@@ -7,6 +7,8 @@ import type { Authenticate } from './auth.ts';
 import type { StoredResponse, TokenGate } from './gate.ts';
 import { BodyTooLargeError, concat, readLimited } from './http/read-limited.ts';
 import { problemResponse } from './http/problem-response.ts';
+import { CHARGE_EVENT, type ChargeEvent } from '../src/core/charge-event.ts';
+import { isEventStream, meteredBody, streamCharge } from './guard-stream.ts';
 
 /** What a guarded handler receives besides the request. */
 export interface GuardContext {
@@ -27,8 +29,10 @@ export interface GuardContext {
   /**
    * Report the tokens this request actually used (a whole number, 0 to 1000000; the last call
    * wins). Default: the reservation's estimate. Above the estimate, the excess is charged from what
-   * is still available and the rest recorded as uncharged (never a negative balance). Report before
-   * returning the Response: usage reported later (e.g. while a streamed body is being sent) is not seen.
+   * is still available and the rest recorded as uncharged (never a negative balance). For a buffered
+   * answer, report before returning the Response. For a streamed answer (see `streamed`), report
+   * until the body ends (e.g. from the stream's last chunk, once the model's usage is known); calls
+   * after the body ended are ignored.
    */
   reportUsage(actual: number): void;
 }
@@ -80,6 +84,40 @@ export interface GuardOptions {
   /** Largest answer body stored for replay, in bytes (1 to 1048576). Default 65536; larger answers answer 409 on replay. */
   maxReplayBytes?: number;
   /**
+   * Which 2xx answers are streamed: charged when their body ENDS rather than when the handler
+   * returns. Default: a `text/event-stream` answer (server-sent events, the AI SDK's
+   * `toUIMessageStreamResponse()`); `true` for every answer (e.g. `toTextStreamResponse()`'s
+   * `text/plain` stream), `false` for none, or a function of the Response.
+   *
+   * A streamed answer is sent at once with only `x-tokengate-reservation` (charge headers cannot
+   * follow a body that has started); the hold stays open and `ctx.reportUsage` counts until the body
+   * ends. Then: the body completed → the reported usage is charged (default: the estimate) before
+   * the client sees the end; the client went away (or cancelled) → the usage reported so far, at
+   * least `minimumCharge`, is charged and the rest refunded — or the whole estimate if the route
+   * reported nothing (report as you stream to charge partially; leaving early never makes work
+   * free); the handler's stream failed → refunded if nothing was delivered yet (a retry may run
+   * again), else charged like a client that left. A charged key is completed (a retry needs a new
+   * key). A hold that expired while the body flowed is still
+   * charged (a late charge, from what is available then). With `replay: 'store'`, a completed body
+   * of at most `maxReplayBytes` is stored for replay; a larger or unfinished one answers 409
+   * `request_completed` on replay.
+   */
+  streamed?: boolean | ((response: Response) => boolean);
+  /**
+   * Tokens charged at least when a streamed answer ends early after the route reported usage
+   * (client disconnect or cancel, or the handler's stream failing after delivering part of it), 0 to
+   * 1000000. Default 1: an interrupted stream is never free. Set it to the estimate to charge
+   * interrupted streams in full.
+   */
+  minimumCharge?: number;
+  /**
+   * For a streamed `text/event-stream` answer that completes: append one last event with the charge,
+   * `event: tokengate-charge` with data `{"charged":n,"available":n|"unlimited","reservationId":"…"}`
+   * (`parseChargeEvent` from `tokengate` reads it). Default false. Not sent when the charge could not
+   * be written (the client then refetches balances).
+   */
+  chargeEvent?: boolean;
+  /**
    * Largest request body, in bytes (413 above). Default 1048576. The body is read in full BEFORE the
    * hold is taken, so a slowly sent body never runs down the hold's time.
    */
@@ -88,7 +126,9 @@ export interface GuardOptions {
    * Told about failures the caller does not see in full: the handler's own exception (answered as a
    * bare 500), a refund that failed (the hold then expires after `ttlSeconds` and is refunded), and
    * a charge that could not be written after the handler succeeded (the answer is then withheld:
-   * 503). Must not throw (if it does, that is ignored).
+   * 503; for a streamed answer the bytes were already sent: the charge is retried in the background,
+   * a late charge if the hold expired meanwhile, and each failed round is reported here).
+   * Must not throw (if it does, that is ignored).
    */
   onError?: (error: unknown, info: GuardErrorInfo) => void;
 }
@@ -100,8 +140,13 @@ const MAX_AMOUNT = 1_000_000;
 const UNREPLAYABLE = new Set(['set-cookie', 'connection', 'keep-alive', 'transfer-encoding', 'content-length', 'content-encoding', 'date']);
 /** Attempts of the final charge when the ledger is briefly unreachable (the call is idempotent). */
 const COMMIT_ATTEMPTS = 3;
+/**
+ * A streamed answer whose charge could not be written was delivered anyway: it is charged again
+ * after these delays (guard_commit charges late once the hold expired), a best effort of this process.
+ */
+const LATE_COMMIT_DELAYS_MS = [1_000, 10_000, 60_000, 300_000];
 
-/** Response headers the guard adds to a charged (2xx) answer. */
+/** Response headers the guard adds to a charged (2xx) answer (a streamed one gets `reservation` only). */
 export const GUARD_HEADERS = {
   /** Tokens charged for this request's Idempotency-Key (on a replay, the earlier charge). */
   charged: 'x-tokengate-charged',
@@ -138,6 +183,8 @@ export const GUARD_HEADERS = {
  *    `replay: 'store'`, and pass it through with `x-tokengate-charged`, `x-tokengate-available` and
  *    `x-tokengate-reservation`. If the charge cannot be written (the ledger stays unreachable after
  *    retries), the answer is withheld: 503 `unavailable`. Work is never delivered uncharged.
+ *    A streamed 2xx answer (option `streamed`; default `text/event-stream`) is passed through at
+ *    once and charged when its body ends — see `streamed`, `minimumCharge` and `chargeEvent`.
  *
  * Holds taken here can only be resolved by the guard: the member API's commit and release answer
  * 404 for them, so a caller cannot refund the hold of a run in flight. Each ledger call is its own
@@ -183,6 +230,9 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
     replay = 'none',
     maxReplayBytes = 65_536,
     maxBodyBytes = 1_048_576,
+    streamed = isEventStream,
+    minimumCharge = 1,
+    chargeEvent = false,
     onError,
   } = options ?? ({} as GuardOptions);
   if (!gate || typeof gate.guardBegin !== 'function') throw new TypeError('guard: `gate` (createTokenGate(...)) is required');
@@ -198,6 +248,9 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
     throw new TypeError('guard: `maxReplayBytes` must be 1 to 1048576');
   }
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0) throw new TypeError('guard: `maxBodyBytes` must be a whole number of bytes');
+  if (typeof streamed !== 'boolean' && typeof streamed !== 'function') throw new TypeError('guard: `streamed` must be a boolean or a function of the Response');
+  checkAmount(minimumCharge, 0, 'minimumCharge');
+  if (typeof chargeEvent !== 'boolean') throw new TypeError('guard: `chargeEvent` must be a boolean');
 
   const report = (error: unknown, info: GuardErrorInfo) => {
     try {
@@ -286,6 +339,7 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
 
     // 4. The app's work, with no transaction open.
     let actual: number | undefined;
+    let ended = false;
     const context: GuardContext = {
       userId,
       orgId,
@@ -293,7 +347,9 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
       attempt,
       ...(user.claims ? { claims: user.claims } : {}),
       reportUsage(value: number) {
-        actual = checkAmount(value, 0, 'reportUsage');
+        const checked = checkAmount(value, 0, 'reportUsage');
+        // After the charge was decided, a report would be a charge nobody writes.
+        if (!ended) actual = checked;
       },
     };
     let response: Response;
@@ -310,30 +366,76 @@ export function guard(options: GuardOptions, handler: GuardedHandler): (request:
       return response;
     }
 
-    // 5. Charge what was used (its own transaction), storing the answer for replay when asked.
+    // 5a. A streamed answer: sent now, charged when its body ends.
+    if (response.body !== null && (typeof streamed === 'function' ? streamed(response) : streamed)) {
+      const sse = isEventStream(response);
+      const body = meteredBody(response.body, {
+        keepBytes: replay === 'store' ? maxReplayBytes : 0,
+        onEnd: async (end) => {
+          ended = true;
+          if (end.outcome === 'errored') report(end.reason, { phase: 'handler', ...where });
+          if (end.outcome === 'errored' && end.delivered === 0) {
+            // A failed run that delivered nothing is refunded, like a handler that throws.
+            await release();
+            return null;
+          }
+          const charge = streamCharge(end.outcome, actual, reservation.estimate, minimumCharge);
+          const stored = end.bytes ? toStored(response, end.bytes) : null;
+          const result = await commit(charge, stored);
+          if (!result) {
+            // The bytes are out: keep trying to charge them (late, once the hold has expired).
+            void chargeLater(charge, stored);
+            return null;
+          }
+          if (!chargeEvent || !sse || end.outcome !== 'completed') return null;
+          const event: ChargeEvent = { charged: result.charged, available: result.balance.available ?? 'unlimited', reservationId };
+          return new TextEncoder().encode(`event: ${CHARGE_EVENT}\ndata: ${JSON.stringify(event)}\n\n`);
+        },
+      });
+      const init = { status: response.status, statusText: response.statusText, headers: response.headers };
+      return withHeaders(new Response(body, init), { [GUARD_HEADERS.reservation]: reservationId });
+    }
+
+    // 5b. Charge what was used (its own transaction), storing the answer for replay when asked.
     let delivered = response;
     let stored: StoredResponse | null = null;
     if (replay === 'store') ({ delivered, stored } = await storable(response, maxReplayBytes));
-    let result: Awaited<ReturnType<TokenGate['guardCommit']>> | undefined;
-    for (let i = 1; i <= COMMIT_ATTEMPTS && !result; i++) {
-      try {
-        result = await gate.guardCommit(ctx, { ...hold, actual: actual ?? reservation.estimate, response: stored });
-      } catch (error) {
-        const retryable = error instanceof TokenGateError && error.code === 'unavailable' && i < COMMIT_ATTEMPTS;
-        if (!retryable) {
-          // Not charged, so not delivered: the hold is refunded when it expires.
-          report(error, { phase: 'commit', ...where });
-          await delivered.body?.cancel().catch(() => undefined);
-          return problemResponse(new TokenGateError('unavailable', 'The work could not be charged; try again shortly.'), { 'retry-after': '5' });
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** i));
-      }
+    ended = true;
+    const result = await commit(actual ?? reservation.estimate, stored);
+    if (!result) {
+      // Not charged, so not delivered: the hold is refunded when it expires.
+      await delivered.body?.cancel().catch(() => undefined);
+      return problemResponse(new TokenGateError('unavailable', 'The work could not be charged; try again shortly.'), { 'retry-after': '5' });
     }
     return withHeaders(delivered, {
       [GUARD_HEADERS.reservation]: reservationId,
-      [GUARD_HEADERS.charged]: String(result!.charged),
-      [GUARD_HEADERS.available]: result!.balance.available === null ? 'unlimited' : String(result!.balance.available),
+      [GUARD_HEADERS.charged]: String(result.charged),
+      [GUARD_HEADERS.available]: result.balance.available === null ? 'unlimited' : String(result.balance.available),
     });
+
+    /** The charge, retried while the ledger is briefly unavailable; undefined (reported) when it could not be written. */
+    async function commit(charge: number, stored: StoredResponse | null) {
+      for (let i = 1; i <= COMMIT_ATTEMPTS; i++) {
+        try {
+          return await gate.guardCommit(ctx, { ...hold, actual: charge, response: stored });
+        } catch (error) {
+          if (!(error instanceof TokenGateError && error.code === 'unavailable' && i < COMMIT_ATTEMPTS)) {
+            report(error, { phase: 'commit', ...where });
+            return undefined;
+          }
+          await new Promise((resolve) => setTimeout(resolve, 100 * 2 ** i));
+        }
+      }
+      return undefined;
+    }
+
+    /** Background rounds of `commit` for delivered streamed work (the process may end first: a best effort). */
+    async function chargeLater(charge: number, stored: StoredResponse | null): Promise<void> {
+      for (const delay of LATE_COMMIT_DELAYS_MS) {
+        await new Promise((resolve) => setTimeout(resolve, delay).unref?.());
+        if (await commit(charge, stored)) return;
+      }
+    }
 
     async function release(): Promise<void> {
       try {
@@ -356,6 +458,12 @@ function replayed(stored: StoredResponse, charged: number, reservationId: string
   return new Response(stored.status === 204 || stored.status === 205 ? null : body, { status: stored.status, headers });
 }
 
+/** A delivered answer as stored for replay. */
+function toStored(response: Response, bytes: Uint8Array): StoredResponse {
+  const headers = [...response.headers].filter(([name]) => !UNREPLAYABLE.has(name.toLowerCase()));
+  return { status: response.status, headers, body: Buffer.from(bytes).toString('base64') };
+}
+
 /**
  * The answer to deliver and, when its body fits `max`, the same answer to store. A larger body is
  * delivered whole (the read part, then the rest of the stream) and stored as nothing.
@@ -376,11 +484,7 @@ async function storable(response: Response, max: number): Promise<{ delivered: R
   const init = { status: response.status, statusText: response.statusText, headers: response.headers };
   if (done) {
     const bytes = concat(chunks, size);
-    const headers = [...response.headers].filter(([name]) => !UNREPLAYABLE.has(name.toLowerCase()));
-    return {
-      delivered: new Response(response.body === null ? null : bytes, init),
-      stored: { status: response.status, headers, body: Buffer.from(bytes).toString('base64') },
-    };
+    return { delivered: new Response(response.body === null ? null : bytes, init), stored: toStored(response, bytes) };
   }
   const rest = new ReadableStream<Uint8Array>({
     start(controller) {

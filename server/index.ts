@@ -9,10 +9,11 @@
  * export const handler = createHandler({ gate, authenticate: supabaseAuth({ issuer: `${process.env.SUPABASE_URL}/auth/v1` }) });
  */
 export { createTokenGate, type AdminContext, type ExportPage, type GateContext, type GuardBeginResult, type StoredResponse, type LedgerEntry, type TokenGate, type TokenGateOptions } from './gate.ts';
-export type { RpcOptions, TokenStore } from './store.ts';
+export type { DeductBatchOutcome, DeductBatchStore, RpcOptions, TokenStore } from './store.ts';
 export type { LedgerArgs, LedgerFunction } from './ledger-call.ts';
 export { postgresStore, type PostgresStoreOptions } from './stores/postgres-store.ts';
 export { pgliteStore, type PgliteLike } from './stores/pglite-store.ts';
+export { batchingStore, type BatchingStoreOptions } from './stores/batching-store.ts';
 export { supabaseStore, type SupabaseClientLike, type SupabaseStoreOptions } from './stores/supabase-store.ts';
 export { databaseError } from './stores/database-error.ts';
 export { createHandler, type BillingOperation, type HandlerOptions } from './http/handler.ts';

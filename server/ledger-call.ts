@@ -13,6 +13,7 @@ export type LedgerFunction =
   | 'balances'
   | 'check'
   | 'deduct'
+  | 'deduct_batch'
   | 'reserve'
   | 'commit'
   | 'release'
@@ -25,13 +26,16 @@ export type LedgerFunction =
   | 'stats'
   | 'usage_export'
   | 'verify_ledger'
-  | 'prune_idempotency_keys';
+  | 'prune_idempotency_keys'
+  | 'roll_up_usage'
+  | 'create_ledger_partitions'
+  | 'archive_ledger_partition';
 
 /** Named arguments of a ledger function, e.g. `{ p_org_id, p_user_id }`. */
 export type LedgerArgs = Record<string, unknown>;
 
 const NAME = /^p_[a-z_]+$/;
-const JSON_ARGS = new Set(['p_metadata', 'p_response']);
+const JSON_ARGS = new Set(['p_metadata', 'p_response', 'p_items']);
 
 /**
  * Build `select tokengate."fn"(p_a => $1, …) as result`, optionally pinning the ledger clock for

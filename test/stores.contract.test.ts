@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTokenGate, type GateContext, type TokenGate } from '../server/gate.ts';
 import type { TokenStore } from '../server/store.ts';
+import { batchingStore } from '../server/stores/batching-store.ts';
 import { pgliteStore } from '../server/stores/pglite-store.ts';
 import { postgresStore } from '../server/stores/postgres-store.ts';
 import { postgrestError, supabaseStore } from '../server/stores/supabase-store.ts';
@@ -210,6 +211,26 @@ function storeContract(name: string, db: () => TestDb, open: () => Promise<Store
       expect(units).toMatchObject({ code: 'invalid_argument', status: 400, facts: { argument: 'p_units' } });
     });
 
+    it('charges a batch (deductBatch): each item answered as deduct would, refusals as the same TokenGateError', async () => {
+      const { ctx } = await organization();
+      if (!subject.store.deductBatch) throw new Error('every built-in store has deductBatch');
+      const item = (key: string, units = 1, tokenType = 'strategy_analysis') =>
+        ({ p_org_id: ctx.orgId, p_user_id: ctx.userId, p_token_type: tokenType, p_idempotency_key: key, p_metadata: { key }, p_units: units });
+      const outcomes = await subject.store.deductBatch<{ charged: number; replayed: boolean }>([
+        item('b1', 6), item('b2', 5), item('b1', 6), item('b1', 1), item('b3', 1, 'no_such_type'), item('b4', 4),
+      ]);
+      expect(outcomes.map((o) => (o.ok ? { charged: o.value.charged, replayed: o.value.replayed } : o.error.code))).toEqual([
+        { charged: 60, replayed: false }, 'insufficient_tokens', { charged: 60, replayed: true }, 'idempotency_conflict', 'unknown_token_type', { charged: 40, replayed: false },
+      ]);
+      // The same refusal, raised by an unbatched deduct: the same error.
+      const alone = await rejection(gate.deduct(ctx, 'strategy_analysis', { idempotencyKey: 'b5', units: 5 }));
+      const batched = outcomes[1]!.ok ? null : outcomes[1]!.error;
+      expect(batched).toBeInstanceOf(TokenGateError);
+      expect({ code: batched!.code, status: batched!.status, message: batched!.message, facts: batched!.facts }).toEqual({
+        code: alone.code, status: alone.status, message: alone.message, facts: { ...alone.facts, available: 40, required: 50 },
+      });
+    });
+
     it('reconciles the whole ledger', async () => {
       expect(await gate.verifyLedger()).toEqual([]);
     });
@@ -221,6 +242,12 @@ describeEachDb('stores', (db) => {
     if (db().kind === 'pglite') return { store: pgliteStore(pgliteOf(db())), supportsNow: true, close: async () => {} };
     const store = postgresStore({ connectionString: db().url!, max: 2 });
     return { store, supportsNow: true, close: () => store.close!() };
+  });
+
+  storeContract('batchingStore over the SQL store', db, async () => {
+    if (db().kind === 'pglite') return { store: batchingStore(pgliteStore(pgliteOf(db()))), supportsNow: true, close: async () => {} };
+    const store = batchingStore(postgresStore({ connectionString: db().url!, max: 2 }));
+    return { store, supportsNow: true, close: () => store.close() };
   });
 
   storeContract('supabaseStore (PostgREST fixture)', db, async () => {

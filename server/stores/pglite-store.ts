@@ -1,6 +1,7 @@
-import { ledgerCall } from '../ledger-call.ts';
-import type { TokenStore } from '../store.ts';
+import { ledgerCall, type LedgerArgs, type LedgerFunction } from '../ledger-call.ts';
+import type { DeductBatchStore, RpcOptions } from '../store.ts';
 import { databaseError } from './database-error.ts';
+import { deductBatch } from './deduct-batch.ts';
 
 /** The part of a PGlite instance the store uses (so any PGlite-compatible client fits). */
 export interface PgliteLike {
@@ -15,9 +16,9 @@ export interface PgliteLike {
  * import { PGlite } from '@electric-sql/pglite';
  * const store = pgliteStore(await PGlite.create('./.tokengate'));
  */
-export function pgliteStore(db: PgliteLike): TokenStore {
-  return {
-    async rpc(fn, args, options) {
+export function pgliteStore(db: PgliteLike): DeductBatchStore {
+  const store = {
+    async rpc<T>(fn: LedgerFunction, args: LedgerArgs, options?: RpcOptions): Promise<T> {
       const { text, values } = ledgerCall(fn, args, options);
       try {
         const { rows } = await db.query<{ result: never }>(text, values);
@@ -26,5 +27,8 @@ export function pgliteStore(db: PgliteLike): TokenStore {
         throw databaseError(error);
       }
     },
+    /** Many deducts in one statement (`tokengate.deduct_batch`): see `TokenStore.deductBatch`. */
+    deductBatch: <T>(items: LedgerArgs[], options?: RpcOptions) => deductBatch<T>(store, items, options),
   };
+  return store;
 }

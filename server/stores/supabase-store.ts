@@ -1,7 +1,8 @@
 import { TokenGateError } from '../../src/core/token-gate-error.ts';
 import type { LedgerArgs } from '../ledger-call.ts';
-import type { TokenStore } from '../store.ts';
+import type { DeductBatchStore, RpcOptions } from '../store.ts';
 import { databaseError } from './database-error.ts';
+import { deductBatch } from './deduct-batch.ts';
 
 /** An error as PostgREST answers it: PostgreSQL's fields, or PostgREST's own `PGRST…` codes. */
 export interface PostgrestErrorLike {
@@ -66,7 +67,7 @@ export interface SupabaseStoreOptions {
  * const admin = createClient(url, serviceRoleKey, { auth: { persistSession: false } });
  * const gate = createTokenGate({ store: supabaseStore(admin) });
  */
-export function supabaseStore(clientOrOptions: SupabaseClientLike | SupabaseStoreOptions): TokenStore {
+export function supabaseStore(clientOrOptions: SupabaseClientLike | SupabaseStoreOptions): DeductBatchStore {
   let client: () => Promise<SupabaseClientLike>;
   if (isClient(clientOrOptions)) {
     const given = Promise.resolve(clientOrOptions);
@@ -82,7 +83,7 @@ export function supabaseStore(clientOrOptions: SupabaseClientLike | SupabaseStor
     client = () => (created ??= createServiceClient(url, serviceRoleKey, fetch));
   }
 
-  return {
+  const store = {
     async rpc<T>(fn: string, args: LedgerArgs, options?: { now?: Date }): Promise<T> {
       if (options?.now !== undefined) {
         throw new TypeError(
@@ -104,7 +105,10 @@ export function supabaseStore(clientOrOptions: SupabaseClientLike | SupabaseStor
       if (response.error) throw postgrestError(response.error, response.status);
       return response.data as T;
     },
+    /** Many deducts in one rpc (`tokengate.deduct_batch`): see `TokenStore.deductBatch`. */
+    deductBatch: <T>(items: LedgerArgs[], options?: RpcOptions) => deductBatch<T>(store, items, options),
   };
+  return store;
 }
 
 function hasCode(error: unknown): boolean {

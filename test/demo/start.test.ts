@@ -96,6 +96,10 @@ describe('npm start (the playground, without a browser)', () => {
     expect(first).toEqual({ planId: 'pro', reconciles: true, questLeft: 12 });
     expect(cold.output()).toMatch(/First start: creating the database in .* (from the migrated dump|\(migrated once, cached)/);
     expect(cold.output()).toContain('Seeded 3 organizations');
+    // The port answers the page before the database work starts; API calls wait for it.
+    const coldOut = cold.output();
+    expect(coldOut.indexOf('Tokengate playground:')).toBeLessThan(coldOut.indexOf('First start:'));
+    expect(coldOut.indexOf('First start:')).toBeLessThan(coldOut.indexOf('API ready in'));
     const afterOne = await deductGoal(cold.url, 'start-test-1');
     expect(await stop(cold, 'SIGTERM')).toBe(0);
 

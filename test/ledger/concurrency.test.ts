@@ -224,6 +224,8 @@ describeServer('ledger concurrency', (db) => {
           [org.orgId],
         );
       expect(await kinds()).toEqual([{ kind: 'deduct', n: KEYS, amount: -expectedCharge, held: 0, charged: expectedCharge }]);
+      // The rollup, brought up to date from the ledger, counts each charge once.
+      await db().query(`select tokengate.roll_up_usage()`);
       expect(await count(`select sum(events)::int as n from tokengate.usage_daily where org_id = $1`, [org.orgId])).toBe(KEYS);
       expect(await bucket(db(), org.orgId, 'lead_generation')).toMatchObject({ allowance_remaining: 100 - expectedCharge, used: expectedCharge });
 
@@ -415,7 +417,7 @@ describeServer('ledger concurrency', (db) => {
       expect(swept).toBeLessThanOrEqual(late.length);
 
       const rows = await db().query<{ reservation_id: string; kinds: string[]; amounts: number[]; held: number[]; charged: number[]; status: string }>(
-        `select l.reservation_id, array_agg(l.kind order by l.id) as kinds, array_agg(l.amount::int order by l.id) as amounts,
+        `select l.reservation_id, array_agg(l.kind::text order by l.id) as kinds, array_agg(l.amount::int order by l.id) as amounts,
                 array_agg(l.held_delta::int order by l.id) as held, array_agg(l.charged::int order by l.id) as charged, x.status
          from tokengate.ledger l join tokengate.reservations x on x.id = l.reservation_id
          where l.org_id = $1 group by l.reservation_id, x.status`,

@@ -33,6 +33,7 @@ describeEachDb('plans', (db) => {
     const r = await call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: user, p_token_type: 'strategy_analysis', p_idempotency_key: 'big', p_units: 1000 });
     expect(r).toMatchObject({ charged: 10000, fromAllowance: 0, fromPurchased: 0 });
     expect(r.balance).toMatchObject({ unlimited: true, available: null, used: 10400 });
+    await db().query(`select tokengate.roll_up_usage()`);
     const usage = await db().query<{ tokens: number; events: number }>(
       `select sum(tokens)::int as tokens, sum(events)::int as events from tokengate.usage_daily where org_id = $1`,
       [org.orgId],

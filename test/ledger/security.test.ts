@@ -16,15 +16,16 @@ import type { CatalogTable, ClientRole } from '../security-catalog.ts';
 /** Tables everyone (anon included) reads in full. */
 const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes'];
 /** Tables only the server reads. */
-const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests'];
+const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks', 'ledger_archived'];
 /** Every other table must have an org_id: members read their own organizations' rows. */
 type TableClass = 'catalog' | 'org' | 'server';
 
 /** The SQL API: what service_role (and only it) executes. */
 const SERVER_API = [
   'create_account', 'add_member', 'remove_member', 'set_member_quota', 'set_plan', 'balances', 'check',
-  'deduct', 'reserve', 'commit', 'release', 'expire_reservations', 'grant_tokens', 'adjust', 'stats',
+  'deduct', 'deduct_batch', 'reserve', 'commit', 'release', 'expire_reservations', 'grant_tokens', 'adjust', 'stats',
   'verify_ledger', 'usage_export', 'guard_begin', 'guard_commit', 'guard_release', 'prune_idempotency_keys',
+  'roll_up_usage', 'create_ledger_partitions', 'archive_ledger_partition',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
 const CLIENT_FUNCTIONS = ['my_org_ids'];
@@ -168,6 +169,14 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     orgB = await createOrg(db(), { plan: 'pro', members: 1 });
     [memberA, removedA] = orgA.members as [string, string];
     memberB = orgB.members[0]!;
+    // An archived month of both: charges dated June 2026, moved into their month's partition, archived.
+    await db().setNow('2026-06-10T12:00:00Z');
+    for (const [org, user] of [[orgA, memberA], [orgB, memberB]] as const) {
+      await call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: user, p_token_type: 'quest_generation', p_idempotency_key: 'seed-archived' });
+    }
+    await db().setNow(null);
+    await call(db(), 'create_ledger_partitions', {});
+    await call(db(), 'archive_ledger_partition', { p_month: '2026-06-01' });
     for (const [org, user] of [[orgA, memberA], [orgB, memberB]] as const) {
       const o = { p_org_id: org.orgId };
       await call(db(), 'deduct', { ...o, p_user_id: user, p_token_type: 'quest_generation', p_idempotency_key: 'seed-deduct' });
@@ -184,6 +193,8 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     // The removed member leaves history in A (ledger, usage) and must still see none of it.
     await call(db(), 'deduct', { p_org_id: orgA.orgId, p_user_id: removedA, p_token_type: 'goal_generation', p_idempotency_key: 'seed-removed' });
     await call(db(), 'remove_member', { p_org_id: orgA.orgId, p_actor_id: orgA.owner, p_user_id: removedA });
+    // The daily usage rollup (and its watermarks) is brought up to date from the ledger.
+    await call(db(), 'roll_up_usage', {});
     tables = await catalog.schemaTables(db());
   });
 
@@ -321,6 +332,19 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     expect(await fingerprint()).toEqual(before);
   });
 
+  it('refuses tokengate.deduct_batch to anon and to an authenticated member with 42501, and charges nothing', async () => {
+    const before = await fingerprint();
+    const sql = `select tokengate.deduct_batch(jsonb_build_array(jsonb_build_object(
+      'orgId', $1::text, 'userId', $2::text, 'tokenType', 'goal_generation', 'idempotencyKey', 'direct-batch')))::text as row`;
+    for (const name of ['anon', 'member of A'] as const) {
+      const got = await attempt(actor(name), sql, [orgA.orgId, memberA]);
+      expect(got, `${name} calls deduct_batch`).toEqual({ ok: false, code: '42501', message: 'permission denied for function deduct_batch' });
+    }
+    const served = await attempt(actor('service_role'), sql, [orgA.orgId, memberA]);
+    expect(served.ok && JSON.parse(served.rows[0]!)[0]).toMatchObject({ result: { charged: 1, replayed: false } });
+    expect(await fingerprint()).toEqual(before);
+  });
+
   it('my_org_ids() returns the caller’s organizations only, and anon may not call it', async () => {
     const sql = `select coalesce(jsonb_agg(id order by id), '[]')::text as row from tokengate_private.my_org_ids() as id`;
     expect(await attempt(actor('member of A'), sql)).toEqual({ ok: true, rows: [JSON.stringify([orgA.orgId])] });
@@ -410,6 +434,13 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
       ...functions.map((f) => ({ name: f.signature, sql: nullCall({ signature: f.signature, args: args.get(f.oid)! }) })),
       // And a few real calls that run the whole charge path.
       { name: 'deduct (valid)', sql: `select tokengate.deduct('${orgA.orgId}', '${user}', 'goal_generation', 'temp-domain-${randomUUID()}')` },
+      // The batch: its own casts of the items, then deduct per item, and the refusal path (an unknown type).
+      {
+        name: 'deduct_batch (valid)',
+        sql: `select tokengate.deduct_batch(jsonb_build_array(
+          jsonb_build_object('orgId', '${orgA.orgId}', 'userId', '${user}', 'tokenType', 'goal_generation', 'idempotencyKey', 'temp-domain-${randomUUID()}', 'units', 1),
+          jsonb_build_object('orgId', '${orgA.orgId}', 'userId', '${user}', 'tokenType', 'no_such_type', 'idempotencyKey', 'temp-domain-${randomUUID()}')))`,
+      },
       { name: 'guard_begin (valid)', sql: `select tokengate.guard_begin('${orgA.orgId}', '${user}', 'goal_generation', 'temp-domain-${randomUUID()}')` },
       { name: 'RLS read (my_org_ids)', sql: `select count(*) from tokengate.buckets` },
     ];
@@ -479,6 +510,20 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     expect([...orgTables].filter((t) => !policies.some((p) => p.table === t)), 'org-scoped tables without a policy').toEqual([]);
   });
 
+  it('keys every organization-scoped and server-only table by org_id first (the schema can be distributed by organization)', async () => {
+    const keys = await db().query<{ name: string; first: string | null }>(
+      `select c.relname as name,
+              (select a.attname::text from pg_index i join pg_attribute a on a.attrelid = i.indrelid and a.attnum = i.indkey[0]
+               where i.indrelid = c.oid and i.indisprimary) as first
+       from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'tokengate' and c.relkind in ('r', 'p')`,
+    );
+    const scoped = tables.filter((t) => tableClass(t) !== 'catalog' && t.columns.includes('org_id')).map((t) => t.name);
+    expect(scoped.length).toBeGreaterThanOrEqual(12);
+    const notFirst = keys.filter((k) => scoped.includes(k.name) && k.first !== 'org_id').map((k) => `${k.name}: ${k.first ?? 'no primary key'}`);
+    expect(notFirst).toEqual([]);
+  });
+
   it('indexes every policy column as the leading column of an index, and members by user_id for my_org_ids()', async () => {
     const columns = await catalog.policyColumns(db());
     const leading = await catalog.leadingIndexColumns(db());
@@ -522,6 +567,15 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
         if (got.ok || got.code !== 'TGA05' || got.message !== 'not_a_member')
           mismatches.push(`${fn} of org A × ${who}: expected TGA05 not_a_member, got ${describeOutcome(got)}${got.ok ? ` ${got.rows[0]}` : ''}`);
       }
+      // The batch answers each item instead of raising: the item's answer is the same refusal.
+      const batch = await rolledBack(actor('service_role'), async (q) => [
+        JSON.stringify(await call(q, 'deduct_batch', {
+          p_items: [{ orgId: orgA.orgId, userId: user, tokenType: 'goal_generation', idempotencyKey: 'cross-org-batch' }],
+        })),
+      ]);
+      const item = batch.ok ? JSON.parse(batch.rows[0]!)[0] : null;
+      if (item?.error?.code !== 'not_a_member' || item?.error?.sqlstate !== 'TGA05')
+        mismatches.push(`deduct_batch of org A × ${who}: expected an item error TGA05 not_a_member, got ${batch.ok ? batch.rows[0] : describeOutcome(batch)}`);
     }
     expect(mismatches).toEqual([]);
     expect(await fingerprint()).toEqual(before);

@@ -35,6 +35,7 @@ const SOURCES: Record<string, string> = {
   './server/adapters/hono': 'server/adapters/hono.ts',
   './server/adapters/node': 'server/adapters/node.ts',
   './server/adapters/supabase-edge': 'server/adapters/supabase-edge.ts',
+  './ai': 'server/ai/index.ts',
 };
 const CLIENT = ['./react', './react/stream', './components'];
 const jsSubpaths = Object.keys(pkg.exports).filter((k) => typeof pkg.exports[k] === 'object');
