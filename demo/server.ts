@@ -204,9 +204,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
    * `X-Demo-Fail: 1` fails before answering (refunded); `mid-stream` breaks off after 20 words.
    */
   function strategyRoute() {
-    // `chargeEvent` through a variable: the streaming guard's option (issue 11), no excess-property check.
-    const options = { gate, authenticate, tokenType: 'strategy_analysis', chargeEvent: true };
-    return guard(options as Parameters<typeof guard>[0], async (request, ctx) => {
+    return guard({ gate, authenticate, tokenType: 'strategy_analysis', chargeEvent: true }, async (request, ctx) => {
       const fail = request.headers.get('x-demo-fail');
       if (fail === '1') {
         await new Promise((resolve) => setTimeout(resolve, aiDelayMs));

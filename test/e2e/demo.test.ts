@@ -19,11 +19,6 @@ import { CHROMIUM_FLAGS, requireBrowser } from '../find-browser.ts';
 import { freePort } from '../free-port.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-/**
- * The streaming guard (issue 11's server half) is in this tree: a streamed answer is charged when
- * its body ends. Until it is, the streamed feature's charge assertions are skipped.
- */
-const STREAMING_GUARD = existsSync(path.join(ROOT, 'server', 'guard-stream.ts'));
 const SHOTS = path.join(ROOT, 'test-results', 'screenshots');
 /**
  * How long a step may wait for the page to reach the state it expects (every wait is for a
@@ -353,7 +348,7 @@ describe('the playground (npm start)', () => {
     await page.close();
   });
 
-  it.skipIf(!STREAMING_GUARD)('the streamed strategy analysis is charged the usage the model reported: in full, after Stop, and after a mid-stream failure', async () => {
+  it('the streamed strategy analysis is charged the usage the model reported: in full, after Stop, and after a mid-stream failure', async () => {
     const page = await open('pro');
     await expectDashboardMatchesDb(page, 'pro');
     let before = (await stored('pro')).strategy!;

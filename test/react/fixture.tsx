@@ -4,26 +4,16 @@
  * "generate quests" endpoint a test can make slow or fail. The client's `fetch` routes by URL to
  * either of them, in-process.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { createUIMessageStream, createUIMessageStreamResponse } from 'ai';
 import type { ReactNode } from 'react';
 import { supabaseAuth } from '../../server/auth.ts';
-import { guard, type GuardContext, type GuardOptions } from '../../server/guard.ts';
+import { guard, type GuardContext } from '../../server/guard.ts';
 import { createTokenClient, type TokenClient } from '../../src/core/create-token-client.ts';
 import { TokenGateProvider } from '../../src/react/token-gate-provider.tsx';
 import { freshPglite } from '../db.ts';
 import { BASE, createApp, type App } from '../http/fixture.ts';
 import { bucket, createOrg, type SeededOrg } from '../ledger.ts';
-
-/**
- * The streaming guard (issue 11's server half: `server/guard-stream.ts`) is in this tree: streamed
- * answers are charged when their body ends. Until it is, the charge assertions of streamed runs are
- * skipped (the guard before it charged a streamed answer when the handler returned).
- */
-export const STREAMING_GUARD = existsSync(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../server/guard-stream.ts'));
 
 /** The app's guarded AI route. */
 export const GENERATE_URL = 'http://localhost/api/generate-quests';
@@ -112,9 +102,7 @@ export async function createReactEnv() {
     },
   );
   const authenticate = supabaseAuth(app.issuer.authOptions);
-  // `chargeEvent` (the streaming guard's option) via a variable: no excess-property check.
-  const streamOptions = { gate: app.gate, authenticate, tokenType: 'strategy_analysis', chargeEvent: true };
-  const strategy = guard(streamOptions as GuardOptions, async (request, ctx) => {
+  const strategy = guard({ gate: app.gate, authenticate, tokenType: 'strategy_analysis', chargeEvent: true }, async (request, ctx) => {
     const s = control.stream;
     s.runs.push({ ctx, headers: request.headers });
     s.sent = 0;
@@ -135,8 +123,7 @@ export async function createReactEnv() {
     });
     return new Response(body, { headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-store' } });
   });
-  const chatOptions = { gate: app.gate, authenticate, tokenType: 'lead_generation', chargeEvent: true };
-  const chat = guard(chatOptions as GuardOptions, async (request, ctx) => {
+  const chat = guard({ gate: app.gate, authenticate, tokenType: 'lead_generation', chargeEvent: true }, async (request, ctx) => {
     const s = control.stream;
     s.runs.push({ ctx, headers: request.headers });
     s.cancelled = false;

@@ -9,7 +9,7 @@ import { readGuardedStream } from '../../src/core/read-guarded-stream.ts';
 import type { Balances } from '../../src/core/types.ts';
 import { useTokenGate, type TokenGateActionContext } from '../../src/react/use-token-gate.ts';
 import type { SeededOrg } from '../ledger.ts';
-import { createReactEnv, deferred, STREAM_URL, STREAM_WORDS, STREAMING_GUARD, WORDS_PER_TOKEN, wrapperFor, type ReactEnv } from './fixture.tsx';
+import { createReactEnv, deferred, STREAM_URL, STREAM_WORDS, WORDS_PER_TOKEN, wrapperFor, type ReactEnv } from './fixture.tsx';
 
 /** Waits for conditions only; this bounds how long a broken implementation may keep a test waiting. */
 const WAIT = { timeout: 30_000 };
@@ -72,7 +72,7 @@ it('stays running while the answer streams, shows it as it arrives, and resolves
   expect(env.control.stream.runs).toHaveLength(1);
 });
 
-it.skipIf(!STREAMING_GUARD)("charges the usage the route reported while streaming, and the guard's charge event sets the balance before the refetch", async () => {
+it("charges the usage the route reported while streaming, and the guard's charge event sets the balance before the refetch", async () => {
   const org = await env.org('pro');
   const { result, cached, seen } = await mount(org);
   const usage = Math.ceil(STREAM_WORDS.length / WORDS_PER_TOKEN);
@@ -119,7 +119,7 @@ it('Stop mid-stream cancels the body: the run ends aborted and the route sees th
   await waitFor(() => expect(env.control.stream.cancelled).toBe(true), WAIT);
 });
 
-it.skipIf(!STREAMING_GUARD)('Stop mid-stream: the guard charges the words sent so far, and the hook refetches until the commit shows', async () => {
+it('Stop mid-stream: the guard charges the words sent so far, and the hook refetches until the commit shows', async () => {
   const org = await env.org('pro');
   const { result, seen } = await mount(org);
   const never = deferred();
@@ -144,7 +144,7 @@ it.skipIf(!STREAMING_GUARD)('Stop mid-stream: the guard charges the words sent s
   await waitFor(() => expect(result.current.balance).toMatchObject({ available: 100 - partial, used: partial, held: 0 }), WAIT);
 });
 
-it.skipIf(!STREAMING_GUARD)('a stream that breaks off mid-answer: status error, charged what was reported so far, balance refetched', async () => {
+it('a stream that breaks off mid-answer: status error, charged what was reported so far, balance refetched', async () => {
   const org = await env.org('pro');
   const { result, seen } = await mount(org);
   env.control.stream.failAfter = 3;
@@ -159,7 +159,7 @@ it.skipIf(!STREAMING_GUARD)('a stream that breaks off mid-answer: status error, 
   await waitFor(() => expect(result.current.balance).toMatchObject({ available: 100 - partial, held: 0 }), WAIT);
 });
 
-it.skipIf(!STREAMING_GUARD)('without onCharge the hook still ends with the charged balance (the refetch)', async () => {
+it('without onCharge the hook still ends with the charged balance (the refetch)', async () => {
   const org = await env.org('pro');
   const { result } = await mount(org, { onCharge: false });
   await act(async () => {

@@ -13,7 +13,7 @@ import { TokenGateError } from '../../src/core/token-gate-error.ts';
 import { useGuardedFetch } from '../../src/react/use-guarded-fetch.ts';
 import { useTokenBalance } from '../../src/react/use-token-balance.ts';
 import type { SeededOrg } from '../ledger.ts';
-import { CHAT_DELTAS, CHAT_URL, CHAT_USAGE, createReactEnv, deferred, STREAMING_GUARD, wrapperFor, type ReactEnv } from './fixture.tsx';
+import { CHAT_DELTAS, CHAT_URL, CHAT_USAGE, createReactEnv, deferred, wrapperFor, type ReactEnv } from './fixture.tsx';
 
 const WAIT = { timeout: 30_000 };
 const TYPE = 'lead_generation';
@@ -107,7 +107,7 @@ it("a refusal of the guard is useChat's error, as the TokenGateError, and the ro
   await waitFor(() => expect(screen.getByTestId('balance').textContent).not.toBe('100 left'), WAIT);
 });
 
-it.skipIf(!STREAMING_GUARD)("useChat's stop() mid-answer cancels the guard's stream: charged the deltas sent, and the balance follows", async () => {
+it("useChat's stop() mid-answer cancels the guard's stream: charged the deltas sent, and the balance follows", async () => {
   const org = await env.org('pro');
   await mount(org);
   const never = deferred();
