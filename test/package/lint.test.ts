@@ -34,10 +34,14 @@ interface AttwProblem {
 /** Runs attw on a tarball; returns its exit code and the problems that the esm-only profile counts. */
 async function attw(file: string): Promise<{ code: number; problems: AttwProblem[]; text: string }> {
   const args = [file, '--profile', 'esm-only', '--exclude-entrypoints', './styles.css', '--format', 'json'];
-  const { code, stdout } = await run(ATTW, args, { cwd: ROOT, maxBuffer: 64 * 1024 * 1024 }).then(
-    ({ stdout }) => ({ code: 0, stdout }),
-    (err: { code?: number; stdout?: string }) => ({ code: typeof err.code === 'number' ? err.code : -1, stdout: err.stdout ?? '' }),
+  // attw exits with the code right after printing: into a pipe, a large report can be cut short
+  // (Node writes to pipes asynchronously), so the report goes to a file (written synchronously).
+  const out = path.join(scratch, `attw-${path.basename(file)}.json`);
+  const code = await run('sh', ['-c', '"$0" "$@" > "$OUT"', ATTW, ...args], { cwd: ROOT, env: { ...process.env, OUT: out } }).then(
+    () => 0,
+    (err: { code?: number }) => (typeof err.code === 'number' ? err.code : -1),
   );
+  const stdout = await readFile(out, 'utf8');
   const report = JSON.parse(stdout) as { problems?: Record<string, AttwProblem[]> | AttwProblem[] };
   const all = Array.isArray(report.problems) ? report.problems : Object.values(report.problems ?? {}).flat();
   const problems = all.filter((p) => !IGNORED_RESOLUTIONS.includes(p.resolutionKind ?? ''));
