@@ -169,14 +169,17 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     orgB = await createOrg(db(), { plan: 'pro', members: 1 });
     [memberA, removedA] = orgA.members as [string, string];
     memberB = orgB.members[0]!;
-    // An archived month of both: charges dated June 2026, moved into their month's partition, archived.
-    await db().setNow('2026-06-10T12:00:00Z');
+    // An archived month of both: charges dated four months before today (only months before the
+    // previous one may be archived), moved into their month's partition, archived.
+    const today = new Date();
+    const archived = new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 4, 10, 12));
+    await db().setNow(archived);
     for (const [org, user] of [[orgA, memberA], [orgB, memberB]] as const) {
       await call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: user, p_token_type: 'quest_generation', p_idempotency_key: 'seed-archived' });
     }
     await db().setNow(null);
     await call(db(), 'create_ledger_partitions', {});
-    await call(db(), 'archive_ledger_partition', { p_month: '2026-06-01' });
+    await call(db(), 'archive_ledger_partition', { p_month: archived.toISOString().slice(0, 10) });
     for (const [org, user] of [[orgA, memberA], [orgB, memberB]] as const) {
       const o = { p_org_id: org.orgId };
       await call(db(), 'deduct', { ...o, p_user_id: user, p_token_type: 'quest_generation', p_idempotency_key: 'seed-deduct' });

@@ -46,19 +46,27 @@ async function mount(org: SeededOrg, options: { onCharge?: boolean } = {}) {
   const hook = renderHook(() => useTokenGate(TYPE, { action }), { wrapper });
   await waitFor(() => expect(hook.result.current.balance).toBeDefined(), WAIT);
   const cached = () => queryClient.getQueryData<Balances>(tokenGateKeys.balances(org.orgId))?.tokenTypes.find((b) => b.tokenType === TYPE);
-  return { ...hook, seen, cached };
+  /**
+   * Start a run whose answer pauses after `words` words until `resume` settles; resolves once those
+   * words arrived, with the run's promise in a box (an async function would flatten it and wait).
+   */
+  const runPaused = async (words: number, resume: Promise<unknown>): Promise<{ pending: Promise<unknown> }> => {
+    Object.assign(env.control.stream, { pauseAfter: words, resume });
+    let pending!: Promise<unknown>;
+    act(() => {
+      pending = hook.result.current.run();
+    });
+    await waitFor(() => expect(seen.text).toBe(textOf(words)), WAIT);
+    return { pending };
+  };
+  return { ...hook, seen, cached, runPaused };
 }
 
 it('stays running while the answer streams, shows it as it arrives, and resolves with the whole text', async () => {
   const org = await env.org('pro');
-  const { result, seen } = await mount(org);
+  const { result, runPaused } = await mount(org);
   const resume = deferred();
-  Object.assign(env.control.stream, { pauseAfter: 4, resume: resume.promise });
-  let pending!: Promise<unknown>;
-  act(() => {
-    pending = result.current.run();
-  });
-  await waitFor(() => expect(seen.text).toBe(textOf(4)), WAIT);
+  const { pending } = await runPaused(4, resume.promise);
   expect(result.current.status).toBe('running');
   expect(result.current.canRun).toBe(false);
 
@@ -74,15 +82,10 @@ it('stays running while the answer streams, shows it as it arrives, and resolves
 
 it("charges the usage the route reported while streaming, and the guard's charge event sets the balance before the refetch", async () => {
   const org = await env.org('pro');
-  const { result, cached, seen } = await mount(org);
+  const { result, cached, runPaused } = await mount(org);
   const usage = Math.ceil(STREAM_WORDS.length / WORDS_PER_TOKEN);
   const resume = deferred();
-  Object.assign(env.control.stream, { pauseAfter: 4, resume: resume.promise });
-  let pending!: Promise<unknown>;
-  act(() => {
-    pending = result.current.run();
-  });
-  await waitFor(() => expect(seen.text).toBe(textOf(4)), WAIT);
+  const { pending } = await runPaused(4, resume.promise);
   // The guard holds the estimate (one use, 10) while the answer streams: nothing is charged yet.
   expect(await env.stored(org.orgId, TYPE)).toEqual({ left: 90, held: 10, used: 0 });
   const refetch = deferred();
@@ -101,14 +104,9 @@ it("charges the usage the route reported while streaming, and the guard's charge
 
 it('Stop mid-stream cancels the body: the run ends aborted and the route sees the disconnect', async () => {
   const org = await env.org('pro');
-  const { result, seen } = await mount(org);
+  const { result, runPaused } = await mount(org);
   const never = deferred();
-  Object.assign(env.control.stream, { pauseAfter: 5, resume: never.promise });
-  let pending!: Promise<unknown>;
-  act(() => {
-    pending = result.current.run();
-  });
-  await waitFor(() => expect(seen.text).toBe(textOf(5)), WAIT);
+  const { pending } = await runPaused(5, never.promise);
   act(() => result.current.abort());
   let value: unknown = 'not run';
   await act(async () => {
@@ -121,14 +119,9 @@ it('Stop mid-stream cancels the body: the run ends aborted and the route sees th
 
 it('Stop mid-stream: the guard charges the words sent so far, and the hook refetches until the commit shows', async () => {
   const org = await env.org('pro');
-  const { result, seen } = await mount(org);
+  const { result, runPaused } = await mount(org);
   const never = deferred();
-  Object.assign(env.control.stream, { pauseAfter: 5, resume: never.promise });
-  let pending!: Promise<unknown>;
-  act(() => {
-    pending = result.current.run();
-  });
-  await waitFor(() => expect(seen.text).toBe(textOf(5)), WAIT);
+  const { pending } = await runPaused(5, never.promise);
   // The server's commit comes after the client has stopped: hold it until the hook's first refetch has landed.
   const commit = deferred();
   env.control.holdCommits = commit.promise;
