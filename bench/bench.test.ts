@@ -187,6 +187,10 @@ describe('npm run bench --quick', () => {
       'useTokenGate',
       'tokengate/stream (all exports)',
       'useGuardedFetch (tokengate/react/stream, for useChat)',
+      'TokenGateProvider (live feed loaded on demand)',
+      'tokengate/live (all exports)',
+      'createSupabaseTransport (tokengate/live/supabase)',
+      'useLiveStatus (tokengate/react/live)',
     ]);
     for (const row of results.bundle!.rows) {
       const module = path.join(REPO_ROOT, row.from.split(' ')[0]!);
@@ -198,6 +202,8 @@ describe('npm run bench --quick', () => {
         expect(row.status).toBe('not built yet');
       }
     }
+    // The provider's live feed loads on demand: measured apart from what it costs up front.
+    expect(results.bundle!.rows.find((r) => r.name.startsWith('TokenGateProvider'))!.lazyGzipBytes).toBeGreaterThan(1000);
   });
 
   it('times npm start, cold and warm (section startup)', { timeout: 240_000 }, async () => {

@@ -4,7 +4,8 @@
  * react-dom and @tanstack/react-query external (the app has them anyway). Vite leaves whitespace
  * in ES library output on purpose (to keep pure annotations for the app's bundler), so the chunk
  * is then minified fully with Vite's `minify` (Rolldown's Oxc minifier, as an app build would),
- * and gzipped with node:zlib at level 9.
+ * and gzipped with node:zlib at level 9. What an entry loads on demand (`import()`: the provider's
+ * live feed) is measured apart (`lazy…`), since an app does not load it up front.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -25,6 +26,8 @@ export interface BundleRow {
   minBytes: number;
   /** Minified + gzipped bytes (0 when not built). */
   gzipBytes: number;
+  /** Minified + gzipped bytes of the chunks it loads on demand (0 when none). */
+  lazyGzipBytes: number;
   /** Why it could not be built. */
   reason?: string;
 }
@@ -48,6 +51,11 @@ const ENTRIES: { name: string; from: string; exportName?: string }[] = [
   // Streamed answers (issue 11): separate entry points, only in apps that import them.
   { name: 'tokengate/stream (all exports)', from: 'src/core/stream.ts' },
   { name: 'useGuardedFetch (tokengate/react/stream, for useChat)', from: 'src/react/stream.ts', exportName: 'useGuardedFetch' },
+  // Live balances (issue 12): the provider loads its feed on demand; transports and the status hook are entry points of their own.
+  { name: 'TokenGateProvider (live feed loaded on demand)', from: 'src/react/index.ts', exportName: 'TokenGateProvider' },
+  { name: 'tokengate/live (all exports)', from: 'src/live/index.ts' },
+  { name: 'createSupabaseTransport (tokengate/live/supabase)', from: 'src/live/supabase.ts', exportName: 'createSupabaseTransport' },
+  { name: 'useLiveStatus (tokengate/react/live)', from: 'src/react/live.ts', exportName: 'useLiveStatus' },
 ];
 
 /**
@@ -65,7 +73,7 @@ export async function runBundleSection(log: Log): Promise<BundleResults> {
       const source = path.join(REPO_ROOT, entry.from);
       const base = { name: entry.name, from: entry.from + (entry.exportName ? ` → { ${entry.exportName} }` : '') };
       if (!existsSync(source)) {
-        rows.push({ ...base, status: 'not built yet', minBytes: 0, gzipBytes: 0, reason: `${entry.from} does not exist` });
+        rows.push({ ...base, status: 'not built yet', minBytes: 0, gzipBytes: 0, lazyGzipBytes: 0, reason: `${entry.from} does not exist` });
         log(`  bundle ${entry.name}: not built yet (${entry.from} does not exist)`);
         continue;
       }
@@ -94,24 +102,38 @@ export async function runBundleSection(log: Log): Promise<BundleResults> {
           },
         });
         const outputs = Array.isArray(output) ? output : [output];
-        let code = '';
+        // The entry chunk and what it imports statically load up front; the rest on demand.
+        const chunks = new Map<string, { code: string; imports: string[]; isEntry: boolean }>();
         for (const out of outputs) {
           if (!('output' in out)) throw new Error('unexpected watcher output');
           for (const file of out.output) {
-            if (file.type === 'chunk') code += file.code;
-            else if (typeof file.source === 'string') code += file.source;
-            else code += Buffer.from(file.source).toString('utf8');
+            if (file.type === 'chunk') chunks.set(file.fileName, { code: file.code, imports: file.imports, isEntry: file.isEntry });
+            else chunks.set(file.fileName, { code: typeof file.source === 'string' ? file.source : Buffer.from(file.source).toString('utf8'), imports: [], isEntry: true });
           }
         }
-        const minified = await minify('entry.js', code, { module: true, compress: true, mangle: true });
-        if (minified.errors.length > 0) throw new Error(`minify: ${minified.errors[0]!.message}`);
-        const bytes = Buffer.from(minified.code, 'utf8');
-        const row: BundleRow = { ...base, status: 'built', minBytes: bytes.byteLength, gzipBytes: gzipSync(bytes, { level: 9 }).byteLength };
+        const upfront = new Set<string>();
+        const visit = (name: string): void => {
+          if (upfront.has(name) || !chunks.has(name)) return;
+          upfront.add(name);
+          for (const imported of chunks.get(name)!.imports) visit(imported);
+        };
+        for (const [name, chunk] of chunks) if (chunk.isEntry) visit(name);
+        const measure = async (names: string[]) => {
+          if (names.length === 0) return { min: 0, gzip: 0 };
+          const minified = await minify('entry.js', names.map((n) => chunks.get(n)!.code).join('\n'), { module: true, compress: true, mangle: true });
+          if (minified.errors.length > 0) throw new Error(`minify: ${minified.errors[0]!.message}`);
+          const bytes = Buffer.from(minified.code, 'utf8');
+          return { min: bytes.byteLength, gzip: gzipSync(bytes, { level: 9 }).byteLength };
+        };
+        const main = await measure([...upfront]);
+        const lazy = await measure([...chunks.keys()].filter((n) => !upfront.has(n)));
+        const row: BundleRow = { ...base, status: 'built', minBytes: main.min, gzipBytes: main.gzip, lazyGzipBytes: lazy.gzip };
         rows.push(row);
-        log(`  bundle ${entry.name}: ${formatBytes(row.minBytes)} min, ${formatBytes(row.gzipBytes)} gzip`);
+        const onDemand = row.lazyGzipBytes > 0 ? ` (+ ${formatBytes(row.lazyGzipBytes)} gzip on demand)` : '';
+        log(`  bundle ${entry.name}: ${formatBytes(row.minBytes)} min, ${formatBytes(row.gzipBytes)} gzip${onDemand}`);
       } catch (error) {
         const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 300);
-        rows.push({ ...base, status: 'not built yet', minBytes: 0, gzipBytes: 0, reason });
+        rows.push({ ...base, status: 'not built yet', minBytes: 0, gzipBytes: 0, lazyGzipBytes: 0, reason });
         log(`  bundle ${entry.name}: not built yet (${reason})`);
       }
     }

@@ -226,12 +226,13 @@ export function renderMarkdown(r: BenchResults): string {
 
   if (r.bundle) {
     out.push('', `### Client bundle (Vite build, minified; ${r.bundle.external.join(', ')} external)`, '');
-    out.push(`| import | from | minified | gzip |`, `|---|---|---:|---:|`);
+    out.push(`| import | from | minified | gzip | + gzip on demand |`, `|---|---|---:|---:|---:|`);
     for (const row of r.bundle.rows) {
+      const lazy = row.lazyGzipBytes ? formatBytes(row.lazyGzipBytes) : '–';
       out.push(
         row.status === 'built'
-          ? `| ${row.name} | \`${row.from}\` | ${formatBytes(row.minBytes)} | ${formatBytes(row.gzipBytes)} |`
-          : `| ${row.name} | \`${row.from}\` | not built yet | not built yet |`,
+          ? `| ${row.name} | \`${row.from}\` | ${formatBytes(row.minBytes)} | ${formatBytes(row.gzipBytes)} | ${lazy} |`
+          : `| ${row.name} | \`${row.from}\` | not built yet | not built yet | – |`,
       );
     }
   }

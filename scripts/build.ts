@@ -35,6 +35,9 @@ export const ENTRIES: Record<string, string> = {
   stream: 'src/core/stream.ts',
   react: 'src/react/index.ts',
   'react/stream': 'src/react/stream.ts',
+  'react/live': 'src/react/live.ts',
+  live: 'src/live/index.ts',
+  'live/supabase': 'src/live/supabase.ts',
   components: 'src/components/index.ts',
   'server/index': 'server/index.ts',
   'server/adapters/next': 'server/adapters/next.ts',
@@ -46,7 +49,7 @@ export const ENTRIES: Record<string, string> = {
 };
 
 /** Entry points that React Server Components frameworks must treat as client modules. */
-export const CLIENT_ENTRIES = ['react', 'react/stream', 'components'];
+export const CLIENT_ENTRIES = ['react', 'react/stream', 'react/live', 'components'];
 
 /** Never bundled: peers, dependencies and Node built-ins. */
 const EXTERNAL = [

@@ -1,7 +1,8 @@
 'use client';
 import { QueryClient, QueryClientContext, QueryClientProvider } from '@tanstack/react-query';
-import { useContext, useMemo, useState, type ReactNode } from 'react';
+import { useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 import type { TokenClient } from '../core/create-token-client.ts';
+import type { LiveTransport } from '../live/live-transport.ts';
 import { TokenGateContext } from './token-gate-context.ts';
 import { tokenGateRetry } from './token-gate-retry.ts';
 
@@ -26,6 +27,15 @@ export interface TokenGateProviderProps {
    * the hooks re-key their queries on a switch.
    */
   orgId?: string;
+  /**
+   * Keep the cached balances current from the server's change feed (issue 12). `true` (default):
+   * server-sent events from the handler's `/orgs/:orgId/events`, through this client; a transport
+   * (`createSseTransport(client, …)` from `tokengate/live`, `createSupabaseTransport(supabase)` from
+   * `tokengate/live/supabase`; create it once); `false`: off. Loaded on demand, after the first render.
+   */
+  live?: boolean | LiveTransport;
+  /** While live is unavailable (no endpoint, a serverless host), refetch the balances this often (ms) while the page is visible; 0: never. Default 15,000. */
+  pollInterval?: number;
   children?: ReactNode;
 }
 
@@ -40,7 +50,7 @@ export interface TokenGateProviderProps {
  *   return <TokenGateProvider client={client}>{children}</TokenGateProvider>;
  * }
  */
-export function TokenGateProvider({ client, queryClient, orgId, children }: TokenGateProviderProps) {
+export function TokenGateProvider({ client, queryClient, orgId, live = true, pollInterval, children }: TokenGateProviderProps) {
   // useQueryClient() throws without a provider; the context itself just reads undefined.
   const appQueryClient = useContext(QueryClientContext);
   // Created at most once (lazy state), and only when the app has none.
@@ -48,5 +58,13 @@ export function TokenGateProvider({ client, queryClient, orgId, children }: Toke
   const value = useMemo(() => ({ client, orgId }), [client, orgId]);
   const tree = <TokenGateContext.Provider value={value}>{children}</TokenGateContext.Provider>;
   const use = queryClient ?? (appQueryClient ? null : ownQueryClient);
+  const hooksClient = use ?? appQueryClient!;
+  useEffect(() => {
+    if (live === false) return;
+    // A separate chunk, loaded after the first render (never with live off); if it cannot load,
+    // the app works as without live.
+    const attached = import('../live/attach-live.ts').then((m) => m.attachLive(hooksClient, client, live, pollInterval), () => {});
+    return () => void attached.then((detach) => detach?.());
+  }, [hooksClient, client, live, pollInterval]);
   return use ? <QueryClientProvider client={use}>{tree}</QueryClientProvider> : tree;
 }

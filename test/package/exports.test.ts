@@ -29,6 +29,9 @@ const SOURCES: Record<string, string> = {
   './stream': 'src/core/stream.ts',
   './react': 'src/react/index.ts',
   './react/stream': 'src/react/stream.ts',
+  './react/live': 'src/react/live.ts',
+  './live': 'src/live/index.ts',
+  './live/supabase': 'src/live/supabase.ts',
   './components': 'src/components/index.ts',
   './server': 'server/index.ts',
   './server/adapters/next': 'server/adapters/next.ts',
@@ -37,7 +40,7 @@ const SOURCES: Record<string, string> = {
   './server/adapters/supabase-edge': 'server/adapters/supabase-edge.ts',
   './ai': 'server/ai/index.ts',
 };
-const CLIENT = ['./react', './react/stream', './components'];
+const CLIENT = ['./react', './react/stream', './react/live', './components'];
 const jsSubpaths = Object.keys(pkg.exports).filter((k) => typeof pkg.exports[k] === 'object');
 const specifier = (subpath: string) => (subpath === '.' ? pkg.name : `${pkg.name}/${subpath.slice(2)}`);
 

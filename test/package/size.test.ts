@@ -1,12 +1,13 @@
 /**
  * Size budgets (scripts/size-budgets.ts) for the client entry points of the built package:
- * `tokengate`, `tokengate/react`, `tokengate/components` and `tokengate/styles.css`, each with the
- * local chunks it imports, minified + gzipped; React, react-dom and TanStack Query stay external.
+ * `tokengate`, `tokengate/react`, `tokengate/components`, `tokengate/styles.css` and the live
+ * entry points, each with the local chunks it imports up front, minified + gzipped (what loads on
+ * demand apart); React, react-dom and TanStack Query stay external.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { formatSizes, measureSizes, SIZE_BUDGETS, type SizeReport } from '../../scripts/size-budgets.ts';
+import { formatSizes, LAZY_BUDGETS, measureSizes, SIZE_BUDGETS, type SizeReport } from '../../scripts/size-budgets.ts';
 import { DIST, ensureBuilt } from './build.ts';
 
 let reports: SizeReport[];
@@ -31,6 +32,16 @@ describe('size budgets', () => {
   it('keeps every client entry point within its budget (min + gzip)', () => {
     const over = reports.filter((r) => r.gzip > r.budget).map((r) => `${r.entry}: ${r.gzip} B > ${r.budget} B`);
     expect(over).toEqual([]);
+  });
+
+  it('loads the live feed on demand, apart from the provider, within its own budget', () => {
+    const react = reports.find((r) => r.entry === 'react.js')!;
+    // The provider only holds the import() of it: no live module is part of the up-front size.
+    expect(react.files.filter((f) => /attach-live|sse-splitter|apply-balance-change/.test(f))).toEqual([]);
+    expect(react.lazyFiles.some((f) => f.includes('attach-live'))).toBe(true);
+    const over = reports.filter((r) => r.lazyBudget !== null && r.lazyGzip > r.lazyBudget).map((r) => `${r.entry}: ${r.lazyGzip} B > ${r.lazyBudget} B on demand`);
+    expect(over).toEqual([]);
+    for (const entry of Object.keys(LAZY_BUDGETS)) expect(reports.find((r) => r.entry === entry)!.lazyGzip, entry).toBeGreaterThan(500);
   });
 
   it('bundles neither React, react-dom nor TanStack Query, nor the development JSX runtime', async () => {
