@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { balance, enterpriseBalances, lowBalances, proBalances } from '../components/fixtures.ts';
-import type { Balances } from '../core/types.ts';
 import { applyBalanceChange } from './apply-balance-change.ts';
-import type { BalanceChange } from './balance-change.ts';
+import type { BalanceChange, Balances } from '../core/types.ts';
 
 // lowBalances: quest_generation 60 of 500 left, used 440, no member quota.
 const change = (over: Partial<BalanceChange>): BalanceChange => ({
@@ -56,7 +55,7 @@ describe('applyBalanceChange', () => {
   });
 
   it('patches but also refetches a new period, an adjustment (maybe a plan change) and unknown kinds', () => {
-    for (const kind of ['refresh', 'adjust', 'future_kind']) {
+    for (const kind of ['refresh', 'adjust', 'future_kind'] as BalanceChange['kind'][]) {
       const { balances, refetch } = applyBalanceChange(lowBalances, change({ kind, allowanceRemaining: 500, available: 500 }));
       expect(refetch, kind).toBe(true);
       expect(balances.tokenTypes[0]!.available, kind).toBe(500);

@@ -1,5 +1,4 @@
-import type { Balances } from '../core/types.ts';
-import type { BalanceChange } from './balance-change.ts';
+import type { BalanceChange, Balances } from '../core/types.ts';
 
 /** Entries that consume tokens (the bucket's `used` grows by what they charge). */
 const CHARGES = new Set(['deduct', 'commit']);

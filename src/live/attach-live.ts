@@ -1,8 +1,7 @@
 import type { Query, QueryCacheNotifyEvent, QueryClient } from '@tanstack/react-query';
 import type { TokenClient } from '../core/create-token-client.ts';
-import type { Balances } from '../core/types.ts';
+import type { BalanceChange, Balances } from '../core/types.ts';
 import { applyBalanceChange } from './apply-balance-change.ts';
-import type { BalanceChange } from './balance-change.ts';
 import { liveStatusStore } from './live-status-store.ts';
 import type { LiveStatus, LiveTransport } from './live-transport.ts';
 import { createSseTransport } from './sse-transport.ts';
@@ -26,6 +25,8 @@ interface Feed {
   status: LiveStatus;
   /** The newest ledger id applied, per token type. */
   applied: Map<string, number>;
+  /** A balances fetch started after the server refused the feed (401/403): if it succeeds, try live again. */
+  retryAfterRefusal?: boolean;
   /** What arrived while a balances fetch was in flight, in order (a snapshot supersedes what came before it). */
   duringFetch: ({ change: BalanceChange } | { snapshot: Balances })[] | null;
   poll?: ReturnType<typeof setInterval>;
@@ -204,6 +205,7 @@ function startHub(queryClient: QueryClient, transport: LiveTransport, pollInterv
     const feed = feeds.get(orgId);
     if (!feed || event.type !== 'updated') return;
     const action = event.action;
+    if (action.type === 'fetch' && feed.status === 'off') feed.retryAfterRefusal = true;
     if (action.type === 'success' && !action.manual) {
       const replay = feed.duringFetch ?? [];
       feed.duringFetch = null;
@@ -211,8 +213,9 @@ function startHub(queryClient: QueryClient, transport: LiveTransport, pollInterv
         if ('snapshot' in item) queryClient.setQueryData(balancesKey(orgId), item.snapshot);
         else patch(orgId, feed, item.change);
       }
-      // Refused before (401/403): the caller can read the balances again, so try live again.
-      if (feed.status === 'off') {
+      // Refused before (401/403), and the balances, asked for since, were given (a refreshed
+      // session): try live again. At most once per such fetch, so a refusal is never hammered.
+      if (feed.status === 'off' && feed.retryAfterRefusal) {
         stop(orgId);
         reconcile(orgId);
       }

@@ -11,5 +11,4 @@ export { createSseTransport, type SseTransportOptions } from './sse-transport.ts
 export { defaultRetryDelay } from './retry-delay.ts';
 export { parseBalanceChange } from './parse-balance-change.ts';
 export { applyBalanceChange } from './apply-balance-change.ts';
-export type { BalanceChange } from './balance-change.ts';
 export type { LiveHandlers, LiveStatus, LiveTransport } from './live-transport.ts';

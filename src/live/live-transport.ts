@@ -1,5 +1,4 @@
-import type { Balances } from '../core/types.ts';
-import type { BalanceChange } from './balance-change.ts';
+import type { BalanceChange, Balances } from '../core/types.ts';
 
 /**
  * Where the live feed of one organization stands:

@@ -1,4 +1,4 @@
-import type { BalanceChange } from './balance-change.ts';
+import type { BalanceChange } from '../core/types.ts';
 
 const count = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 

@@ -4,10 +4,9 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { lowBalances } from '../components/fixtures.ts';
-import type { Balances } from '../core/types.ts';
+import type { BalanceChange, Balances } from '../core/types.ts';
 import { problem, startLiveServer, type LiveServer } from '../../test/react/live-sse-server.ts';
 import { waitFor } from '../../test/wait-for.ts';
-import type { BalanceChange } from './balance-change.ts';
 import type { LiveStatus } from './live-transport.ts';
 import { createSseTransport, type SseTransportOptions } from './sse-transport.ts';
 

@@ -114,8 +114,10 @@ export function createSseTransport(client: TokenClient, options: SseTransportOpt
           }
           if (code === 404 || code === 501) return pollForGood();
           const after = (error as Partial<TokenGateError> | null)?.facts?.retryAfter;
-          // Too many connections: this tab polls until a slot frees up.
-          return failed(typeof after === 'number' ? after * 1000 : null, code === 429);
+          // Too many connections (429, or any refusal that says when to come back): this tab
+          // polls until a slot frees up.
+          const comeBack = typeof after === 'number' && after >= 0;
+          return failed(comeBack ? after * 1000 : null, code === 429 || comeBack);
         }
         if (mine !== controller) return void response.body?.cancel().catch(() => {});
         if (!isEventStream(response) || !response.body) {

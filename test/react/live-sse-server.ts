@@ -7,7 +7,7 @@
  */
 import http from 'node:http';
 import type { Balances } from '../../src/core/types.ts';
-import type { BalanceChange } from '../../src/live/balance-change.ts';
+import type { BalanceChange } from '../../src/core/types.ts';
 import { createTokenClient, type TokenClient } from '../../src/core/create-token-client.ts';
 import { waitFor } from '../wait-for.ts';
 
@@ -56,6 +56,8 @@ export async function startLiveServer(balances: Balances) {
     retryMs: null as number | null,
     balancesRequests: 0,
     statsRequests: 0,
+    /** When set, `/balances` answers once it resolves, with the balances as they were when asked. */
+    holdBalances: null as Promise<void> | null,
     events: [] as EventsRequest[],
     /** Answers for the next events requests, in order; when empty, a stream. */
     answers: [] as CannedAnswer[],
@@ -68,13 +70,16 @@ export async function startLiveServer(balances: Balances) {
     const match = /^\/api\/tokengate\/orgs\/([^/]+)\/(balances|stats|events)$/.exec(url.pathname);
     if (!match) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('no route');
     const [, orgId, route] = match as unknown as [string, string, string];
-    if (req.headers.authorization !== 'Bearer token-of-ada') {
+    const unauthorized = req.headers.authorization !== 'Bearer token-of-ada';
+    const refuse = () => {
       const p = problem(401, 'unauthorized');
-      return void res.writeHead(p.status, p.headers).end(p.body);
-    }
+      res.writeHead(p.status, p.headers).end(p.body);
+    };
+    if (route !== 'events' && unauthorized) return refuse();
     if (route === 'balances') {
       state.balancesRequests++;
-      return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(state.balances));
+      const body = JSON.stringify(state.balances);
+      return void Promise.resolve(state.holdBalances).then(() => res.writeHead(200, { 'content-type': 'application/json' }).end(body));
     }
     if (route === 'stats') {
       state.statsRequests++;
@@ -88,6 +93,10 @@ export async function startLiveServer(balances: Balances) {
       closed: false,
     };
     state.events.push(request);
+    if (unauthorized) {
+      request.closed = true;
+      return refuse();
+    }
     const canned = state.answers.shift();
     if (canned) {
       request.closed = true;
