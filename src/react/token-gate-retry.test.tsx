@@ -32,7 +32,12 @@ function clientAnswering(...answers: (() => Response | Promise<Response>)[]) {
 
 const inside = (client: ReturnType<typeof clientAnswering>['client'], queryClient?: QueryClient) =>
   function Wrapper({ children }: { children: ReactNode }) {
-    const tree = <TokenGateProvider client={client}>{children}</TokenGateProvider>;
+    // live off: the fake fetch answers the balances calls it counts, not an events stream.
+    const tree = (
+      <TokenGateProvider client={client} live={false}>
+        {children}
+      </TokenGateProvider>
+    );
     return queryClient ? <QueryClientProvider client={queryClient}>{tree}</QueryClientProvider> : tree;
   };
 
