@@ -2,7 +2,7 @@
  * `tokengate webhooks list|deliveries|replay|drain`: the alerts outbox, its delivery log, replays,
  * and one drain to the app's endpoint (for a cron job where pg_cron cannot POST).
  */
-import type { Alert, AlertAdmin, AlertDelivery } from '../server/webhooks/alert-queue.ts';
+import type { Alert, AlertDelivery } from '../server/alert.ts';
 import { createAlertWorker, type AlertWorker, type DrainResult } from '../server/webhooks/create-alert-worker.ts';
 import { webhookId } from '../server/webhooks/webhook-event.ts';
 import { DATABASE_HELP, DATABASE_OPTION, choiceOption, databaseUrl, intOption, required, uuidOption, withAdmin, type AdminSession } from './admin.ts';
@@ -45,8 +45,6 @@ const SUBCOMMANDS = ['list', 'deliveries', 'replay', 'drain'] as const;
 type Subcommand = (typeof SUBCOMMANDS)[number];
 const STATUSES = ['pending', 'delivered', 'failed'] as const;
 
-/** The gate's alert methods (the admin session's gate is the server's). */
-const alerts = (session: AdminSession) => session.gate as unknown as AlertAdmin;
 
 export async function webhooks(argv: string[], io: Io, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   const [sub, ...rest] = argv;
@@ -95,7 +93,7 @@ export async function webhooks(argv: string[], io: Io, env: NodeJS.ProcessEnv = 
     const limit = values.limit === undefined ? 50 : intOption(command, 'limit', values.limit, 1, 1000);
     const url = databaseUrl(command, values['database-url'], env);
     const rows = await withAdmin(command, url, (session) =>
-      alerts(session).listAlerts({ limit, ...(status ? { status } : {}), ...(orgId ? { orgId } : {}) }),
+      session.gate.listAlerts({ limit, ...(status ? { status } : {}), ...(orgId ? { orgId } : {}) }),
     );
     if (values.json) io.out(JSON.stringify(rows, null, 2));
     else if (rows.length === 0) io.out('No alerts.');
@@ -109,13 +107,13 @@ export async function webhooks(argv: string[], io: Io, env: NodeJS.ProcessEnv = 
     if (!Number.isSafeInteger(alertId)) throw new UsageError(`tokengate ${command}: the alert id must be a positive integer, got '${positional}'`);
     const url = databaseUrl(command, values['database-url'], env);
     if (sub === 'deliveries') {
-      const rows = await withAdmin(command, url, (session) => alerts(session).alertDeliveries(alertId));
+      const rows = await withAdmin(command, url, (session) => session.gate.alertDeliveries(alertId));
       if (values.json) io.out(JSON.stringify(rows, null, 2));
       else if (rows.length === 0) io.out(`Alert ${alertId} has not been sent yet.`);
       else for (const line of deliveriesTable(rows)) io.out(line);
       return 0;
     }
-    const alert = await withAdmin(command, url, (session) => alerts(session).replayAlert(alertId));
+    const alert = await withAdmin(command, url, (session) => session.gate.replayAlert(alertId));
     io.out(
       `Alert ${alert.alertId} (${alert.type}, ${alert.tokenType}, org ${alert.orgId}) is pending again and due now; ` +
         `the next drain sends it with webhook-id ${webhookId(alert.alertId)}.`,
@@ -130,7 +128,7 @@ export async function webhooks(argv: string[], io: Io, env: NodeJS.ProcessEnv = 
   if (!secret) throw new UsageError(`tokengate ${command}: the signing secret is read from $${secretEnv}, which is not set`);
   const timeoutMs = values['timeout-ms'] === undefined ? 10_000 : intOption(command, 'timeout-ms', values['timeout-ms'], 1, 50_000);
   let session: AdminSession | undefined;
-  const gate = () => alerts(session!);
+  const gate = () => session!.gate;
   let worker: AlertWorker;
   try {
     worker = createAlertWorker({

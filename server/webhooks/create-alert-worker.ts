@@ -2,7 +2,8 @@
  * The alert webhook worker: drains the alerts outbox to the app's endpoint, signed per the
  * Standard Webhooks spec, with retries and exponential backoff.
  */
-import type { Alert, AlertQueue } from './alert-queue.ts';
+import type { Alert } from '../alert.ts';
+import type { TokenGate } from '../gate.ts';
 import { DEFAULT_RETRY, parseRetryAfter, retryDelay, type RetryPolicy } from './retry-delay.ts';
 import { signingKey } from './signing-key.ts';
 import { alertEvent, webhookId } from './webhook-event.ts';
@@ -10,7 +11,7 @@ import { alertEvent, webhookId } from './webhook-event.ts';
 /** Options of `createAlertWorker`. */
 export interface AlertWorkerOptions {
   /** The gate (`createTokenGate(...)`), or anything with its `claimAlerts` and `recordDelivery`. */
-  gate: AlertQueue;
+  gate: Pick<TokenGate, 'claimAlerts' | 'recordDelivery'>;
   /** The app's webhook endpoint (http or https). Redirects are not followed: a 3xx is a failed attempt. */
   url: string | URL;
   /** The signing secret, `whsec_…` (base64 of 24 to 64 random bytes); the receiver verifies with the same one. */

@@ -4,7 +4,7 @@
  * attempt and replay (its `timestamp` is when the alert was written), and so is its `webhook-id`.
  */
 import { z } from 'zod';
-import type { Alert, AlertKind } from './alert-queue.ts';
+import type { Alert, AlertKind } from '../alert.ts';
 
 /** Every event type, one per alert kind. */
 export const WEBHOOK_EVENT_TYPES = [

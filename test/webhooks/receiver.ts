@@ -81,7 +81,7 @@ export async function startReceiver(secret: string, answer: (request: ReceivedRe
     }
     const n = requests.filter((r) => r.id === id).length + 1;
     const received: ReceivedRequest = { id, timestamp: headers['webhook-timestamp'] ?? '', signature: headers['webhook-signature'] ?? '', body, headers, verified, answer: 'ok' };
-    const decided = verified ? answer(received, n) : ({ kind: 'status', status: 400, body: 'bad signature' } as const);
+    const decided: Answer = verified ? answer(received, n) : { kind: 'status', status: 400, body: 'bad signature' };
     received.answer = decided.kind;
     requests.push(received);
     const process = () => processed.set(id, (processed.get(id) ?? 0) + 1);
