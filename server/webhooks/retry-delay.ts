@@ -4,7 +4,7 @@ export interface RetryPolicy {
   baseSeconds?: number;
   /** The longest delay, seconds (default 3600; at most 86,400). */
   maxSeconds?: number;
-  /** Attempts before an alert is marked `failed`, 1 to 100 (default 12: about 4.5 hours with the defaults). */
+  /** Attempts before an alert is marked `failed`, 1 to 100 (default 12: about 2.4 hours with the defaults). */
   maxAttempts?: number;
 }
 
