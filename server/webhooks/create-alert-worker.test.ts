@@ -77,7 +77,8 @@ describeEachDb('alert webhooks', (getDb) => {
       gate: h.gate,
       url,
       secret: SECRET,
-      timeoutMs: 500,
+      // Generous: the receiver and PGlite share this process's event loop on a loaded machine.
+      timeoutMs: 2000,
       leaseSeconds: 5,
       retry: { baseSeconds: 5, maxSeconds: 60 },
       onError: (error) => h.errors.push(error),
@@ -149,9 +150,9 @@ describeEachDb('alert webhooks', (getDb) => {
     ]);
     expect(log[0]![0]!.error).toBe('HTTP 500: <html> upstream exploded </html>');
     expect(log[0]![1]!.error).toBe('HTTP 503');
-    expect(log[1]![0]!.error).toBe('timed out after 500 ms');
+    expect(log[1]![0]!.error).toBe('timed out after 2000 ms');
     expect(log[2]![0]!.error).toMatch(/^fetch failed: (ECONNRESET|UND_ERR_SOCKET)/);
-    expect(log[3]![0]!.error).toBe('timed out after 500 ms');
+    expect(log[3]![0]!.error).toBe('timed out after 2000 ms');
     for (const attempts of log) expect(attempts.at(-1)!.error).toBeNull();
 
     // Delivered is final: later drains, however late, send nothing.
@@ -291,10 +292,10 @@ describeEachDb('alert webhooks', (getDb) => {
       if (!first) return { kind: 'ok' };
       first = false;
       // The first answer takes longer than the time left for starting another delivery in this lease.
-      return { kind: 'hold', released: new Promise((resolve) => setTimeout(resolve, 900)) };
+      return { kind: 'hold', released: new Promise((resolve) => setTimeout(resolve, 1500)) };
     });
-    // lease 2 s, 10 % spare, 1 s timeout: deliveries may start in the first 800 ms after the claim.
-    const w = worker(r.url, { leaseSeconds: 2, timeoutMs: 1000, concurrency: 1 });
+    // lease 4 s, 10 % spare, 3 s timeout: deliveries may start in the first 600 ms after the claim.
+    const w = worker(r.url, { leaseSeconds: 4, timeoutMs: 3000, concurrency: 1 });
     const result = await w.drain();
     expect(result.claimed).toBe(4);
     expect(result.deferred).toBeGreaterThanOrEqual(3);
@@ -302,9 +303,18 @@ describeEachDb('alert webhooks', (getDb) => {
     expect(r.requests).toHaveLength(result.delivered);
     // Still leased: not claimed again until the lease ends.
     expect((await w.drain()).claimed).toBe(0);
-    h.clock += 3000;
+    h.clock += 5000;
     await settle(w, alerts);
     for (const a of alerts) expect(r.count(webhookId(a.alertId)), String(a.alertId)).toBe(1);
+  });
+
+  it('never follows a redirect: the signed event does not go to another host, and the attempt failed', async () => {
+    const { alerts } = await exhaust();
+    const elsewhere = await receiver();
+    const r = await receiver(() => ({ kind: 'status', status: 307, headers: { location: elsewhere.url } }));
+    expect(await worker(r.url, { retry: { maxAttempts: 1 } }).drain()).toMatchObject({ claimed: 2, failed: 2 });
+    expect(elsewhere.requests).toEqual([]);
+    expect((await h.gate.alertDeliveries(alerts[0]!.alertId)).map((d) => [d.ok, d.status, d.error])).toEqual([[false, 307, 'HTTP 307']]);
   });
 
   it('is server only: a member of the organization can neither read, claim, record nor replay alerts', async () => {
