@@ -61,6 +61,7 @@ const EXTERNAL = [
   /^@supabase\/supabase-js(\/.*)?$/,
   /^jose(\/.*)?$/,
   /^zod(\/.*)?$/,
+  /^standardwebhooks(\/.*)?$/,
   /^hono(\/.*)?$/,
   /^srvx(\/.*)?$/,
   /^ai(\/.*)?$/,

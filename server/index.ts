@@ -21,6 +21,10 @@ export { createHandler, type BillingOperation, type HandlerOptions } from './htt
 export { problemResponse } from './http/problem-response.ts';
 export { guard, GUARD_HEADERS, type GuardContext, type GuardedHandler, type GuardErrorInfo, type GuardOptions } from './guard.ts';
 export { bearerSecret, supabaseAuth, type Authenticate, type AuthenticatedUser, type SupabaseAuthOptions } from './auth.ts';
+export { createAlertWorker, type AlertWorker, type AlertWorkerOptions, type DeliveryAttempt, type DrainResult } from './webhooks/create-alert-worker.ts';
+export { verifyWebhook, type VerifyWebhookOptions } from './webhooks/verify-webhook.ts';
+export { WEBHOOK_EVENT_TYPES, alertEvent, webhookId, type AlertEventData, type TokenGateWebhookEvent, type WebhookEventType } from './webhooks/webhook-event.ts';
+export { DEFAULT_RETRY, retryDelay, type RetryPolicy } from './webhooks/retry-delay.ts';
 export { COMPAT_MIGRATION, MIGRATIONS_DIR, migrationFiles, runMigrations } from './migrate.ts';
 export { TokenGateError, type ProblemDetails } from '../src/core/token-gate-error.ts';
 export { ERROR_STATUS, type ErrorCode } from '../src/core/error-codes.ts';
