@@ -6,7 +6,7 @@
  */
 import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
 import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
-import type { ReactNode } from 'react';
+import { StrictMode, type ReactNode } from 'react';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { lowBalances, proBalances } from '../../src/components/fixtures.ts';
 import type { TokenClient } from '../../src/core/create-token-client.ts';
@@ -211,6 +211,35 @@ describe('TokenGateProvider live (server-sent events)', () => {
     });
     expect(result.current.status).toBe('off');
     expect(server.state.events).toHaveLength(0);
+  });
+
+  it('opens one connection under StrictMode (effects run twice) and follows an org switch', async () => {
+    const OTHER = '7b0c3f5e-0000-4000-8000-00000000000b';
+    const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    const client = server.client(ORG);
+    const Wrapper = ({ children, orgId }: { children: ReactNode; orgId: string }) => (
+      <StrictMode>
+        <QueryClientProvider client={queryClient}>
+          <TokenGateProvider client={client} orgId={orgId}>
+            {children}
+          </TokenGateProvider>
+        </QueryClientProvider>
+      </StrictMode>
+    );
+    let orgId = ORG;
+    const { result, rerender } = renderHook(usePage, { wrapper: ({ children }) => <Wrapper orgId={orgId}>{children}</Wrapper> });
+    await waitFor(() => expect(result.current.status).toBe('live'));
+    expect(server.state.events.map((e) => e.orgId)).toEqual([ORG]);
+
+    server.state.balances = { ...initial, orgId: OTHER };
+    orgId = OTHER;
+    rerender();
+    await waitFor(() => expect(result.current.status).toBe('live'));
+    await waitFor(() => expect(result.current.balances.data?.orgId).toBe(OTHER));
+    // The previous organization's stream closes once nothing observes its balances.
+    await waitUntil(() => server.state.events[0]!.closed, { what: "the first organization's stream closed" });
+    expect(server.state.events.map((e) => e.orgId)).toEqual([ORG, OTHER]);
+    expect(server.open().map((e) => e.orgId)).toEqual([OTHER]);
   });
 
   it('closes the connection when the last balances observer unmounts', async () => {
