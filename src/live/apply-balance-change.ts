@@ -11,7 +11,8 @@ const MEMBER_SPEND = new Set(['deduct', 'reserve', 'commit', 'release', 'expire'
  * `balances` with one change applied, and whether the balances must also be refetched for what
  * the change does not carry. A change carries the bucket's figures after it (allowance remaining,
  * purchased, held, available), so the frequent entries are patched in place; `used` grows by what
- * a charge consumed (the fall of remaining + purchased + held). Refetched instead: a new period
+ * a charge consumed (the fall of remaining + purchased + held), or is taken from the change when it
+ * carries one. Refetched instead: a new period
  * (`refresh`: period dates, allowance), an `adjust` (it may be a plan change: allowance, access), a
  * token type or plan kind the cache does not show yet, an unlimited plan's charge (its figures do
  * not move), and a change that may move the caller's member quota (the feed names no member).
@@ -34,7 +35,8 @@ export function applyBalanceChange(balances: Balances, change: BalanceChange): {
     purchased: change.purchased,
     held: change.held,
     available: b.unlimited ? null : change.available,
-    used: charge ? b.used + consumed : b.used,
+    // A feed that carries the bucket's `used` is taken at its word.
+    used: typeof (change as { used?: unknown }).used === 'number' ? (change as unknown as { used: number }).used : charge ? b.used + consumed : b.used,
   };
   const quota = MEMBER_SPEND.has(change.kind) && balances.member.quotas.some((q) => q.tokenType === change.tokenType);
   return {

@@ -135,8 +135,22 @@ export async function startLiveServer(balances: Balances) {
     write(text: string, orgId?: string) {
       for (const [res, request] of streams) if (!orgId || request.orgId === orgId) res.write(text);
     },
-    /** Send a change to the open streams of its organization. */
-    send(change: BalanceChange) {
+    /**
+     * Send a change to the open streams of its organization, and (unless `record: false`, for a
+     * stale or duplicate event) make `/balances` answer the figures after it, as a server would.
+     */
+    send(change: BalanceChange, { record = true }: { record?: boolean } = {}) {
+      if (record && state.balances.orgId === change.orgId) {
+        state.balances = {
+          ...state.balances,
+          tokenTypes: state.balances.tokenTypes.map((b) => {
+            if (b.tokenType !== change.tokenType) return b;
+            const consumed = Math.max(0, b.allowanceRemaining + b.purchased + b.held - (change.allowanceRemaining + change.purchased + change.held));
+            const used = change.kind === 'deduct' || change.kind === 'commit' ? b.used + consumed : b.used;
+            return { ...b, allowanceRemaining: change.allowanceRemaining, purchased: change.purchased, held: change.held, available: change.available, used };
+          }),
+        };
+      }
       this.write(balanceEvent(change), change.orgId);
     },
     /** End every open stream (a server's maximum lifetime, a deploy). */

@@ -80,7 +80,7 @@ function usePage() {
 }
 
 describe('TokenGateProvider live (server-sent events)', () => {
-  it('patches useTokenBalances from a change without refetching, and refreshes the stats once per burst', async () => {
+  it('patches useTokenBalances from changes without refetching, and refreshes the stats once per burst', async () => {
     const { wrapper } = setup();
     const { result } = renderHook(usePage, { wrapper });
     await waitFor(() => expect(result.current.status).toBe('live'));
@@ -97,10 +97,32 @@ describe('TokenGateProvider live (server-sent events)', () => {
     await waitFor(() => expect(result.current.quests.data).toMatchObject({ available: 52, allowanceRemaining: 52, held: 0, used: 448 }));
     expect(result.current.balances.data!.plan).toEqual(initial.plan);
     expect(server.state.balancesRequests).toBe(1);
-    // The usage statistics follow, refetched once for the burst.
-    await waitFor(() => expect(server.state.statsRequests, "stats requests").toBe(2));
-    await waitFor(() => expect(result.current.stats.data!.totals.tokens, "stats shown").toBe(2));
-    expect(server.state.balancesRequests).toBe(1);
+    // The usage statistics follow, refetched once for the burst; the first charge after the
+    // snapshot is checked by one refetch of the balances (see the next test).
+    await waitFor(() => expect(server.state.statsRequests).toBe(2));
+    await waitFor(() => expect(result.current.stats.data!.totals.tokens).toBe(2));
+    await waitFor(() => expect(server.state.balancesRequests).toBe(2));
+
+    // From then on, charges are patched with no request at all.
+    server.send(change({ ledgerId: 8, available: 49, allowanceRemaining: 49 }));
+    await waitFor(() => expect(result.current.quests.data).toMatchObject({ available: 49, used: 451 }));
+    await waitFor(() => expect(result.current.stats.data!.totals.tokens).toBe(3));
+    expect(server.state.balancesRequests).toBe(2);
+  });
+
+  it('counts a charge once when the server repeats, after a snapshot, a change the snapshot includes', async () => {
+    // The organization's balances already include charges 5 and 6 (60 → 55 → 50, used 450)…
+    server.state.balances = { ...initial, tokenTypes: [{ ...initial.tokenTypes[0]!, available: 50, allowanceRemaining: 50, used: 450 }] };
+    const { wrapper } = setup();
+    const { result } = renderHook(usePage, { wrapper });
+    await waitFor(() => expect(result.current.status).toBe('live'));
+    await waitFor(() => expect(result.current.quests.data).toMatchObject({ available: 50, used: 450 }));
+    // …and the stream repeats them after the snapshot (they committed while it was being read).
+    server.send(change({ ledgerId: 5, available: 55, allowanceRemaining: 55 }), { record: false });
+    server.send(change({ ledgerId: 6, available: 50, allowanceRemaining: 50 }), { record: false });
+    // A delta on the snapshot would count charge 6 twice (used 455); the check refetch says 450.
+    await waitFor(() => expect(server.state.balancesRequests).toBe(2));
+    await waitFor(() => expect(result.current.quests.data).toMatchObject({ available: 50, used: 450 }));
   });
 
   it('ignores a change older than the last one applied for its token type', async () => {
@@ -109,9 +131,9 @@ describe('TokenGateProvider live (server-sent events)', () => {
     const { result } = renderHook(usePage, { wrapper });
     await waitFor(() => expect(result.current.status).toBe('live'));
     await waitFor(() => expect(result.current.quests.data?.available).toBe(60));
-    server.send(change({ ledgerId: 20, available: 40, allowanceRemaining: 40 }));
-    server.send(change({ ledgerId: 19, available: 45, allowanceRemaining: 45 }));
-    server.send(change({ ledgerId: 20, available: 35, allowanceRemaining: 35 }));
+    server.send(change({ ledgerId: 20, kind: 'reserve', available: 40, allowanceRemaining: 40, held: 20 }));
+    server.send(change({ ledgerId: 19, kind: 'reserve', available: 45, allowanceRemaining: 45, held: 15 }), { record: false });
+    server.send(change({ ledgerId: 20, kind: 'reserve', available: 35, allowanceRemaining: 35, held: 25 }), { record: false });
     // Another token type's lower id still applies (ids are not commit-ordered across buckets)…
     server.send(change({ ledgerId: 3, tokenType: 'image_generation', available: 150, allowanceRemaining: 150 }));
     // …and once it shows, every change before it was handled.
@@ -124,7 +146,7 @@ describe('TokenGateProvider live (server-sent events)', () => {
     const { wrapper } = setup();
     const { result } = renderHook(usePage, { wrapper });
     await waitFor(() => expect(result.current.status).toBe('live'));
-    server.send(change({ ledgerId: 31, available: 50, allowanceRemaining: 50 }));
+    server.send(change({ ledgerId: 31, kind: 'reserve', available: 50, allowanceRemaining: 50, held: 10 }));
     await waitFor(() => expect(result.current.quests.data?.available).toBe(50));
     // While disconnected, the plan changed and tokens were bought.
     server.state.balances = { ...initial, plan: { id: 'scale', name: 'Scale', access: 'metered' }, tokenTypes: [{ ...initial.tokenTypes[0]!, purchased: 100, available: 150, allowanceRemaining: 50 }] };
@@ -149,7 +171,7 @@ describe('TokenGateProvider live (server-sent events)', () => {
     });
     await waitUntil(() => server.state.balancesRequests === 2, { what: 'the refetch to reach the server' });
     // …while a change arrives and is applied.
-    server.send(change({ ledgerId: 40, available: 30, allowanceRemaining: 30 }));
+    server.send(change({ ledgerId: 40, kind: 'reserve', available: 30, allowanceRemaining: 30, held: 30 }), { record: false });
     await waitFor(() => expect(result.current.quests.data?.available).toBe(30));
     server.state.holdBalances = null;
     release();
