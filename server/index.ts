@@ -9,7 +9,7 @@
  * export const handler = createHandler({ gate, authenticate: supabaseAuth({ issuer: `${process.env.SUPABASE_URL}/auth/v1` }) });
  */
 export { createTokenGate, type AdminContext, type ExportPage, type GateContext, type GuardBeginResult, type StoredResponse, type LedgerEntry, type TokenGate, type TokenGateOptions } from './gate.ts';
-export type { DeductBatchOutcome, DeductBatchStore, RpcOptions, TokenStore } from './store.ts';
+export type { DeductBatchOutcome, DeductBatchStore, ListenOptions, RpcOptions, TokenStore } from './store.ts';
 export type { LedgerArgs, LedgerFunction } from './ledger-call.ts';
 export { postgresStore, type PostgresStoreOptions } from './stores/postgres-store.ts';
 export { pgliteStore, type PgliteLike } from './stores/pglite-store.ts';
@@ -18,6 +18,9 @@ export { supabaseStore, type SupabaseClientLike, type SupabaseStoreOptions } fro
 export { databaseError } from './stores/database-error.ts';
 export { createHandler, type BillingOperation, type HandlerOptions } from './http/handler.ts';
 export { problemResponse } from './http/problem-response.ts';
+export { CHANGES_CHANNEL, createChangeHub, sharedChangeHub, type ChangeHub, type ChangeHubOptions, type ChangeSubscriber } from './live/change-hub.ts';
+export type { ConnectionLimitOptions } from './live/connection-limits.ts';
+export type { LiveEventsOptions } from './live/live-events-options.ts';
 export { guard, GUARD_HEADERS, type GuardContext, type GuardedHandler, type GuardErrorInfo, type GuardOptions } from './guard.ts';
 export { bearerSecret, supabaseAuth, type Authenticate, type AuthenticatedUser, type SupabaseAuthOptions } from './auth.ts';
 export { COMPAT_MIGRATION, MIGRATIONS_DIR, migrationFiles, runMigrations } from './migrate.ts';
