@@ -115,7 +115,7 @@ export function createChangeHub(store: TokenStore, options: ChangeHubOptions = {
     linger.unref?.();
   }
 
-  return {
+  const hub: ChangeHub = {
     async subscribe(orgId, subscriber) {
       if (closed) throw new TokenGateError('unavailable', 'The live feed is closed.');
       const key = orgId.toLowerCase();
@@ -150,6 +150,7 @@ export function createChangeHub(store: TokenStore, options: ChangeHubOptions = {
     },
     async close() {
       closed = true;
+      if (shared.get(store) === hub) shared.delete(store);
       clearTimeout(linger);
       byOrg.clear();
       subscribers = 0;
@@ -158,6 +159,7 @@ export function createChangeHub(store: TokenStore, options: ChangeHubOptions = {
       await stopping?.then((unlisten) => unlisten()).catch(() => {});
     },
   };
+  return hub;
 }
 
 const shared = new WeakMap<TokenStore, ChangeHub>();

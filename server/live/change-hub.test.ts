@@ -1,0 +1,145 @@
+/**
+ * The change hub on a real PGlite store (`pgliteStore` with PGlite's own `listen`): notifications on
+ * `tokengate_changes` reach the subscribers of their organization only, malformed ones are dropped,
+ * the hub holds one LISTEN however many subscribers, and stops listening after the last one left.
+ */
+import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { PGlite } from '@electric-sql/pglite';
+import { afterAll, beforeAll, expect, it, describe } from 'vitest';
+import { harnessContext, PGLITE_PARSERS } from '../../test/db.ts';
+import { waitFor } from '../../test/wait-for.ts';
+import { pgliteStore } from '../stores/pglite-store.ts';
+import type { TokenStore } from '../store.ts';
+import type { BalanceChange } from './balance-change.ts';
+import { CHANGES_CHANNEL, createChangeHub, sharedChangeHub } from './change-hub.ts';
+
+/** A migrated PGlite of this test file (the run's dump), with its `listen`. */
+async function migratedPglite(): Promise<PGlite> {
+  const dump = harnessContext().pgliteDataDir;
+  if (!dump) throw new Error('the global setup did not dump a migrated PGlite');
+  return PGlite.create({ loadDataDir: new Blob([await readFile(dump)]), parsers: PGLITE_PARSERS });
+}
+
+const change = (orgId: string, ledgerId: number, available: number | null = 10): BalanceChange => ({
+  orgId,
+  tokenType: 'quest_generation',
+  ledgerId,
+  kind: 'deduct',
+  available,
+  allowanceRemaining: available ?? 0,
+  purchased: 0,
+  held: 0,
+});
+
+describe('createChangeHub on PGlite', () => {
+  let pglite: PGlite;
+  let store: TokenStore;
+  const orgA = randomUUID();
+  const orgB = randomUUID();
+
+  beforeAll(async () => {
+    pglite = await migratedPglite();
+    store = pgliteStore(pglite);
+  });
+  afterAll(async () => {
+    await pglite?.close();
+  });
+
+  const notify = (payload: string) => pglite.query(`select pg_notify($1, $2)`, [CHANGES_CHANNEL, payload]);
+  const listeningChannels = async () => (await pglite.query<{ c: string }>(`select pg_listening_channels() as c`)).rows.map((r) => r.c);
+
+  it('delivers each change to the subscribers of its organization only, parsed once, and drops malformed payloads', async () => {
+    const hub = createChangeHub(store, { lingerMs: 0 });
+    const got = { a1: [] as [BalanceChange, string][], a2: [] as [BalanceChange, string][], b: [] as BalanceChange[] };
+    const gaps: string[] = [];
+    const stopA1 = await hub.subscribe(orgA, { onChange: (c, d) => got.a1.push([c, d]), onGap: () => gaps.push('a1') });
+    const stopA2 = await hub.subscribe(orgA.toUpperCase(), { onChange: (c, d) => got.a2.push([c, d]), onGap: () => gaps.push('a2') });
+    const stopB = await hub.subscribe(orgB, { onChange: (c) => got.b.push(c), onGap: () => gaps.push('b') });
+    expect(hub.subscribers).toBe(3);
+    expect(await listeningChannels()).toEqual([CHANGES_CHANNEL]);
+
+    for (const bad of [
+      'not json',
+      '[]',
+      JSON.stringify({ ...change(orgA, 1), ledgerId: 'one' }),
+      JSON.stringify({ ...change(orgA, 2), kind: 'mint' }),
+      JSON.stringify({ ...change(orgA, 3), orgId: 'not-a-uuid' }),
+      JSON.stringify({ ...change(orgA, 4), available: -1 }),
+      JSON.stringify({ ...change(orgA, 5), purchased: undefined }),
+    ]) {
+      await notify(bad);
+    }
+    const extra = { ...change(orgA, 6), secret: 'never forwarded' };
+    await notify(JSON.stringify(extra));
+    await notify(JSON.stringify(change(orgB, 7, null)));
+    await waitFor(() => got.a1.length >= 1 && got.b.length >= 1, { what: 'the well-formed changes' });
+
+    expect(got.a1.map(([c]) => c)).toEqual([change(orgA, 6)]);
+    expect(got.a1[0]![1]).toBe(JSON.stringify(change(orgA, 6)));
+    // The same object and the same JSON for every subscriber of the organization.
+    expect(got.a2).toHaveLength(1);
+    expect(got.a2[0]![0]).toBe(got.a1[0]![0]);
+    expect(got.b).toEqual([change(orgB, 7, null)]);
+    expect(gaps).toEqual([]);
+
+    stopA1();
+    stopA1(); // twice is harmless
+    stopA2();
+    stopB();
+    expect(hub.subscribers).toBe(0);
+    await waitFor(async () => !hub.listening && (await listeningChannels()).length === 0, { what: 'UNLISTEN after the last subscriber' });
+    await notify(JSON.stringify(change(orgA, 8)));
+    expect(got.a1).toHaveLength(1);
+  });
+
+  it('holds one LISTEN for many subscribers, and listens again for a subscriber who comes later', async () => {
+    let listens = 0;
+    const counting: TokenStore = { ...store, listen: (...args) => (listens++, store.listen!(...args)) };
+    const hub = createChangeHub(counting, { lingerMs: 0 });
+    const received = new Array<number>(50).fill(0);
+    const stops = await Promise.all(received.map((_, i) => hub.subscribe(orgA, { onChange: () => received[i]!++, onGap: () => {} })));
+    expect(listens).toBe(1);
+    await notify(JSON.stringify(change(orgA, 9)));
+    await waitFor(() => received.every((n) => n === 1), { what: 'all 50 subscribers' });
+    for (const stop of stops) stop();
+    await waitFor(() => !hub.listening, { what: 'the hub to stop listening' });
+
+    let late = 0;
+    const stopLate = await hub.subscribe(orgA, { onChange: () => late++, onGap: () => {} });
+    expect(listens).toBe(2);
+    await notify(JSON.stringify(change(orgA, 10)));
+    await waitFor(() => late === 1, { what: 'the late subscriber' });
+    stopLate();
+    await hub.close();
+    await expect(hub.subscribe(orgA, { onChange: () => {}, onGap: () => {} })).rejects.toMatchObject({ code: 'unavailable' });
+  });
+
+  it('keeps listening for lingerMs after the last subscriber left; a subscriber that throws does not stop the others', async () => {
+    const hub = createChangeHub(store, { lingerMs: 60_000 });
+    const stop = await hub.subscribe(orgA, {
+      onChange: () => {
+        throw new Error('subscriber bug');
+      },
+      onGap: () => {},
+    });
+    let got = 0;
+    const stop2 = await hub.subscribe(orgA, { onChange: () => got++, onGap: () => {} });
+    await notify(JSON.stringify(change(orgA, 11)));
+    await waitFor(() => got === 1, { what: 'the second subscriber' });
+    stop();
+    stop2();
+    expect(hub.listening).toBe(true);
+    expect(await listeningChannels()).toEqual([CHANGES_CHANNEL]);
+    await hub.close();
+    expect(hub.listening).toBe(false);
+    expect(await listeningChannels()).toEqual([]);
+  });
+
+  it('one shared hub per store; a store that cannot listen has none', () => {
+    expect(sharedChangeHub(store)).toBe(sharedChangeHub(store));
+    expect(sharedChangeHub(pgliteStore(pglite))).not.toBe(sharedChangeHub(store));
+    expect(() => createChangeHub({ rpc: store.rpc })).toThrow(/cannot listen/);
+    expect(pgliteStore({ query: pglite.query.bind(pglite) }).listen).toBeUndefined();
+  });
+});
