@@ -1,5 +1,6 @@
 import type {
   AdjustResult,
+  BalanceChange,
   Balances,
   CheckResult,
   DeductResult,
@@ -9,6 +10,7 @@ import type {
   Stats,
   TokenTypeId,
 } from '../src/core/types.ts';
+import type { Alert, AlertDelivery } from './alert.ts';
 import type { LedgerArgs, LedgerFunction } from './ledger-call.ts';
 import type { TokenStore } from './store.ts';
 import { TokenGateError } from '../src/core/token-gate-error.ts';
@@ -331,6 +333,58 @@ export function createTokenGate(options: TokenGateOptions) {
      */
     archiveLedgerMonth: (month: string) =>
       rpc<{ month: string; entries: number; table: string }>('archive_ledger_partition', { p_month: month }),
+
+    /**
+     * The organization's balance changes after ledger id `afterId`, oldest first (at most `limit`,
+     * default 500): what a live client missed while disconnected. Member only.
+     *
+     * @example
+     * const { changes, more } = await gate.changes(ctx, { afterId: lastEventId });
+     */
+    changes: (ctx: GateContext, opts: { afterId: number; limit?: number }) =>
+      rpc<{ changes: BalanceChange[]; more: boolean }>('changes', { ...member(ctx), p_after_id: opts.afterId, p_limit: opts.limit ?? 500 }),
+
+    /**
+     * Claim due alerts for delivery (oldest first, at most `limit`, default 100), leased for
+     * `leaseSeconds` (default 60): no other worker gets them until the lease ends. Answer each with
+     * `recordDelivery`. Server only.
+     *
+     * @example
+     * for (const alert of await gate.claimAlerts({ limit: 50 })) await deliver(alert);
+     */
+    claimAlerts: (opts: { limit?: number; leaseSeconds?: number } = {}) =>
+      rpc<Alert[]>('claim_alerts', { p_limit: opts.limit ?? 100, p_lease_seconds: opts.leaseSeconds ?? 60 }),
+
+    /**
+     * Record one delivery attempt of an alert: delivered when `ok`; otherwise due again in
+     * `retryInSeconds` (default 60), or `failed` once `maxAttempts` (default 12) attempts failed.
+     *
+     * @example
+     * await gate.recordDelivery(alert.alertId, { ok: false, status: 503, error: 'Service Unavailable', retryInSeconds: 40 });
+     */
+    recordDelivery: (
+      alertId: number,
+      opts: { ok: boolean; status?: number | null; error?: string | null; durationMs?: number; retryInSeconds?: number; maxAttempts?: number },
+    ) =>
+      rpc<Alert>('record_delivery', {
+        p_alert_id: alertId,
+        p_ok: opts.ok,
+        p_status: opts.status ?? null,
+        p_error: opts.error ?? null,
+        p_duration_ms: opts.durationMs === undefined ? null : Math.max(0, Math.round(opts.durationMs)),
+        p_retry_in_seconds: Math.max(0, Math.round(opts.retryInSeconds ?? 60)),
+        p_max_attempts: opts.maxAttempts ?? 12,
+      }),
+
+    /** Alerts, newest first: all, or those `pending`, `delivered` or `failed`; of one organization or all. */
+    listAlerts: (opts: { status?: Alert['status']; orgId?: string; limit?: number } = {}) =>
+      rpc<Alert[]>('list_alerts', { p_status: opts.status ?? null, p_org_id: opts.orgId ?? null, p_limit: opts.limit ?? 50 }),
+
+    /** Every delivery attempt of an alert, oldest first. */
+    alertDeliveries: (alertId: number) => rpc<AlertDelivery[]>('alert_deliveries', { p_alert_id: alertId }),
+
+    /** Deliver an alert again (pending, due now; same webhook id). */
+    replayAlert: (alertId: number) => rpc<Alert>('replay_alert', { p_alert_id: alertId }),
 
     /** Differences between the balances and the ledger (`[]` = reconciled). */
     verifyLedger: (orgId?: string) => rpc<unknown[]>('verify_ledger', { p_org_id: orgId ?? null }),

@@ -9,6 +9,7 @@
  * export const handler = createHandler({ gate, authenticate: supabaseAuth({ issuer: `${process.env.SUPABASE_URL}/auth/v1` }) });
  */
 export { createTokenGate, type AdminContext, type ExportPage, type GateContext, type GuardBeginResult, type StoredResponse, type LedgerEntry, type TokenGate, type TokenGateOptions } from './gate.ts';
+export type { Alert, AlertDelivery, AlertKind } from './alert.ts';
 export type { DeductBatchOutcome, DeductBatchStore, ListenOptions, RpcOptions, TokenStore } from './store.ts';
 export type { LedgerArgs, LedgerFunction } from './ledger-call.ts';
 export { postgresStore, type PostgresStoreOptions } from './stores/postgres-store.ts';

@@ -29,7 +29,13 @@ export type LedgerFunction =
   | 'prune_idempotency_keys'
   | 'roll_up_usage'
   | 'create_ledger_partitions'
-  | 'archive_ledger_partition';
+  | 'archive_ledger_partition'
+  | 'changes'
+  | 'claim_alerts'
+  | 'record_delivery'
+  | 'list_alerts'
+  | 'alert_deliveries'
+  | 'replay_alert';
 
 /** Named arguments of a ledger function, e.g. `{ p_org_id, p_user_id }`. */
 export type LedgerArgs = Record<string, unknown>;

@@ -92,6 +92,12 @@ export interface TestDb {
    * while the server is full.
    */
   pool(max: number): pg.Pool;
+  /**
+   * LISTEN on `channel`: `onPayload` gets each notification's payload, in commit order. Resolves
+   * once listening, to a function that stops. On postgres it holds one connection of this file's
+   * share until stopped or closed.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   /** Close every connection (and on postgres drop the database). Idempotent. */
   close(): Promise<void>;
 }
@@ -314,6 +320,10 @@ function wrapPglite(pglite: PGlite): TestDb {
     },
     pool(): pg.Pool {
       throw new Error('TestDb.pool() needs the postgres engine: PGlite has a single connection');
+    },
+    async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+      const stop = await pglite.listen(channel, onPayload);
+      return async () => stop();
     },
     async close(): Promise<void> {
       if (!pglite.closed) await pglite.close();
@@ -601,6 +611,17 @@ function wrapPostgres(url: string, database: string, drop: () => Promise<void>):
       await main.query(CHECK_CLOCK_SQL, [value]);
       clock.value = value; // the next checkout of every pooled client applies it
       await main.query(`alter database ${ident(database)} set ${NOW_SETTING} = ${pg.escapeLiteral(value)}`);
+    },
+    async listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>> {
+      const client = await db.pool(1).connect();
+      client.on('notification', (message) => {
+        if (message.channel === channel) onPayload(message.payload ?? '');
+      });
+      await client.query(`listen ${ident(channel)}`);
+      return async () => {
+        await client.query(`unlisten ${ident(channel)}`);
+        client.release();
+      };
     },
     pool(max: number): pg.Pool {
       if (closing) throw new Error('TestDb.pool(): the database is closed');

@@ -5,7 +5,7 @@ import type { AdminContext, GateContext, TokenGate } from '../gate.ts';
 import { sharedChangeHub, type ChangeHub } from '../live/change-hub.ts';
 import { createConnectionLimits } from '../live/connection-limits.ts';
 import { liveStreamSettings, type LiveEventsOptions } from '../live/live-events-options.ts';
-import { liveEventsResponse, type LiveGate } from '../live/live-events-response.ts';
+import { liveEventsResponse } from '../live/live-events-response.ts';
 import { jsonResponse } from './json-response.ts';
 import { problemResponse } from './problem-response.ts';
 import { readJsonBody } from './read-json-body.ts';
@@ -196,7 +196,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
         }
         try {
           return await liveEventsResponse({
-            gate: gate as unknown as LiveGate,
+            gate,
             member,
             hub: live.hub,
             limits: live.limits,

@@ -11,7 +11,7 @@ import { harnessContext, PGLITE_PARSERS } from '../../test/db.ts';
 import { waitFor } from '../../test/wait-for.ts';
 import { pgliteStore } from '../stores/pglite-store.ts';
 import type { TokenStore } from '../store.ts';
-import type { BalanceChange } from './balance-change.ts';
+import type { BalanceChange } from '../../src/core/types.ts';
 import { CHANGES_CHANNEL, createChangeHub, sharedChangeHub } from './change-hub.ts';
 
 /** A migrated PGlite of this test file (the run's dump), with its `listen`. */

@@ -1,7 +1,7 @@
 import { TokenGateError } from '../../src/core/token-gate-error.ts';
 import type { TokenStore } from '../store.ts';
 import { databaseError } from '../stores/database-error.ts';
-import type { BalanceChange } from './balance-change.ts';
+import type { BalanceChange } from '../../src/core/types.ts';
 import { parseBalanceChange } from './parse-balance-change.ts';
 
 /** The notification channel the ledger sends every balance change on. */

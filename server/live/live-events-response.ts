@@ -1,7 +1,7 @@
 import { TokenGateError } from '../../src/core/token-gate-error.ts';
 import type { Balances } from '../../src/core/types.ts';
 import type { GateContext } from '../gate.ts';
-import type { BalanceChange } from './balance-change.ts';
+import type { BalanceChange } from '../../src/core/types.ts';
 import type { ChangeHub } from './change-hub.ts';
 import type { ConnectionLimits } from './connection-limits.ts';
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { BalanceChange } from './balance-change.ts';
+import type { BalanceChange } from '../../src/core/types.ts';
 
 const count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 

@@ -22,6 +22,7 @@ export const ERROR_STATUS = {
   ledger_immutable: 403,
   owner_required: 403,
   last_owner: 409,
+  alert_not_found: 404,
   // added by the server and the client
   invalid_request: 400,
   unauthorized: 401,

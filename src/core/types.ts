@@ -159,3 +159,23 @@ export interface Stats {
   byMember: (UsageTotals & { userId: string })[];
   forecast: Forecast[];
 }
+
+/**
+ * One balance change, as the live feed carries it: what a ledger entry left in its bucket. Sent by
+ * the database (`pg_notify('tokengate_changes', …)`, Supabase Realtime) and the events route.
+ * `available` is null on an unlimited plan. No user data.
+ *
+ * @example
+ * const change: BalanceChange = { orgId, tokenType: 'chat', ledgerId: 1042, kind: 'deduct', available: 37, allowanceRemaining: 37, purchased: 0, held: 0 };
+ */
+export interface BalanceChange {
+  orgId: string;
+  tokenType: TokenTypeId;
+  /** The ledger entry's id: increasing per token type in commit order. */
+  ledgerId: number;
+  kind: 'refresh' | 'grant' | 'deduct' | 'reserve' | 'commit' | 'release' | 'expire' | 'adjust';
+  available: number | null;
+  allowanceRemaining: number;
+  purchased: number;
+  held: number;
+}

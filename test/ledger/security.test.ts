@@ -16,7 +16,7 @@ import type { CatalogTable, ClientRole } from '../security-catalog.ts';
 /** Tables everyone (anon included) reads in full. */
 const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes'];
 /** Tables only the server reads. */
-const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks', 'ledger_archived'];
+const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks', 'ledger_archived', 'alerts', 'webhook_deliveries'];
 /** Every other table must have an org_id: members read their own organizations' rows. */
 type TableClass = 'catalog' | 'org' | 'server';
 
@@ -26,6 +26,7 @@ const SERVER_API = [
   'deduct', 'deduct_batch', 'reserve', 'commit', 'release', 'expire_reservations', 'grant_tokens', 'adjust', 'stats',
   'verify_ledger', 'usage_export', 'guard_begin', 'guard_commit', 'guard_release', 'prune_idempotency_keys',
   'roll_up_usage', 'create_ledger_partitions', 'archive_ledger_partition',
+  'changes', 'claim_alerts', 'record_delivery', 'list_alerts', 'alert_deliveries', 'replay_alert',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
 const CLIENT_FUNCTIONS = ['my_org_ids'];
@@ -192,6 +193,12 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
       await call(db(), 'set_member_quota', { ...o, p_actor_id: org.admin, p_user_id: user, p_token_type: 'strategy_analysis', p_quota: 30 });
       // Member counters are kept for members with a quota.
       await call(db(), 'deduct', { ...o, p_user_id: user, p_token_type: 'strategy_analysis', p_idempotency_key: 'seed-quota-deduct' });
+      // An alert (the member reaches a quota), delivered once: the outbox and its delivery log.
+      await call(db(), 'set_member_quota', { ...o, p_actor_id: org.admin, p_user_id: user, p_token_type: 'revenue_forecast', p_quota: 5 });
+      await call(db(), 'deduct', { ...o, p_user_id: user, p_token_type: 'revenue_forecast', p_idempotency_key: 'seed-alert' });
+    }
+    for (const alert of await call<{ alertId: number }[]>(db(), 'claim_alerts', {})) {
+      await call(db(), 'record_delivery', { p_alert_id: alert.alertId, p_ok: true, p_status: 200 });
     }
     // The removed member leaves history in A (ledger, usage) and must still see none of it.
     await call(db(), 'deduct', { p_org_id: orgA.orgId, p_user_id: removedA, p_token_type: 'goal_generation', p_idempotency_key: 'seed-removed' });
