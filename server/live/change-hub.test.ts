@@ -4,22 +4,21 @@
  * the hub holds one LISTEN however many subscribers, and stops listening after the last one left.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, expect, it, describe } from 'vitest';
-import { harnessContext, PGLITE_PARSERS } from '../../test/db.ts';
-import { waitFor } from '../../test/wait-for.ts';
-import { pgliteStore } from '../stores/pglite-store.ts';
-import type { TokenStore } from '../store.ts';
 import type { BalanceChange } from '../../src/core/types.ts';
+import { freshPglite, type TestDb } from '../../test/db.ts';
+import { createOrg } from '../../test/ledger.ts';
+import { waitFor } from '../../test/wait-for.ts';
+import { createTokenGate } from '../gate.ts';
+import { pgliteStore, type PgliteLike } from '../stores/pglite-store.ts';
+import type { TokenStore } from '../store.ts';
 import { CHANGES_CHANNEL, createChangeHub, sharedChangeHub } from './change-hub.ts';
 
-/** A migrated PGlite of this test file (the run's dump), with its `listen`. */
-async function migratedPglite(): Promise<PGlite> {
-  const dump = harnessContext().pgliteDataDir;
-  if (!dump) throw new Error('the global setup did not dump a migrated PGlite');
-  return PGlite.create({ loadDataDir: new Blob([await readFile(dump)]), parsers: PGLITE_PARSERS });
-}
+/** The test database as PGlite's own API: its queries and its `listen`. */
+const asPglite = (db: TestDb): PgliteLike => ({
+  query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await db.query(sql, params)) as T[] }),
+  listen: (channel, callback) => db.listen(channel, callback),
+});
 
 const change = (orgId: string, ledgerId: number, available: number | null = 10): BalanceChange => ({
   orgId,
@@ -33,21 +32,21 @@ const change = (orgId: string, ledgerId: number, available: number | null = 10):
 });
 
 describe('createChangeHub on PGlite', () => {
-  let pglite: PGlite;
+  let db: TestDb;
   let store: TokenStore;
   const orgA = randomUUID();
   const orgB = randomUUID();
 
   beforeAll(async () => {
-    pglite = await migratedPglite();
-    store = pgliteStore(pglite);
+    db = await freshPglite();
+    store = pgliteStore(asPglite(db));
   });
   afterAll(async () => {
-    await pglite?.close();
+    await db?.close();
   });
 
-  const notify = (payload: string) => pglite.query(`select pg_notify($1, $2)`, [CHANGES_CHANNEL, payload]);
-  const listeningChannels = async () => (await pglite.query<{ c: string }>(`select pg_listening_channels() as c`)).rows.map((r) => r.c);
+  const notify = (payload: string) => db.query(`select pg_notify($1, $2)`, [CHANGES_CHANNEL, payload]);
+  const listeningChannels = async () => (await db.query<{ c: string }>(`select pg_listening_channels() as c`)).map((r) => r.c);
 
   it('delivers each change to the subscribers of its organization only, parsed once, and drops malformed payloads', async () => {
     const hub = createChangeHub(store, { lingerMs: 0 });
@@ -91,6 +90,34 @@ describe('createChangeHub on PGlite', () => {
     await waitFor(async () => !hub.listening && (await listeningChannels()).length === 0, { what: 'UNLISTEN after the last subscriber' });
     await notify(JSON.stringify(change(orgA, 8)));
     expect(got.a1).toHaveLength(1);
+  });
+
+  it("a charge through the gate reaches its organization's subscribers as the bucket it left", async () => {
+    const hub = createChangeHub(store, { lingerMs: 0 });
+    const gate = createTokenGate({ store });
+    const org = await createOrg(db);
+    const other = await createOrg(db);
+    const ctx = { orgId: org.orgId, userId: org.members[0]! };
+    await gate.balances(ctx); // the period's buckets (their refresh entries) before anyone listens
+    const got: BalanceChange[] = [];
+    const elsewhere: BalanceChange[] = [];
+    const stop = await hub.subscribe(org.orgId, { onChange: (c) => got.push(c), onGap: () => {} });
+    const stopOther = await hub.subscribe(other.orgId, { onChange: (c) => elsewhere.push(c), onGap: () => {} });
+    const result = await gate.deduct(ctx, 'quest_generation', { idempotencyKey: 'hub-1' });
+    await waitFor(() => got.length === 1, { what: 'the charge' });
+    expect(got[0]).toEqual({
+      orgId: org.orgId,
+      tokenType: 'quest_generation',
+      ledgerId: result.ledgerId,
+      kind: 'deduct',
+      available: result.balance.available,
+      allowanceRemaining: result.balance.allowanceRemaining,
+      purchased: result.balance.purchased,
+      held: result.balance.held,
+    });
+    expect(elsewhere).toEqual([]);
+    stop();
+    stopOther();
   });
 
   it('holds one LISTEN for many subscribers, and listens again for a subscriber who comes later', async () => {
@@ -138,8 +165,8 @@ describe('createChangeHub on PGlite', () => {
 
   it('one shared hub per store; a store that cannot listen has none', () => {
     expect(sharedChangeHub(store)).toBe(sharedChangeHub(store));
-    expect(sharedChangeHub(pgliteStore(pglite))).not.toBe(sharedChangeHub(store));
+    expect(sharedChangeHub(pgliteStore(asPglite(db)))).not.toBe(sharedChangeHub(store));
     expect(() => createChangeHub({ rpc: store.rpc })).toThrow(/cannot listen/);
-    expect(pgliteStore({ query: pglite.query.bind(pglite) }).listen).toBeUndefined();
+    expect(pgliteStore({ query: asPglite(db).query }).listen).toBeUndefined();
   });
 });
