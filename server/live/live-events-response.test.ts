@@ -178,7 +178,7 @@ describe('GET /orgs/:orgId/events (in-process, PGlite)', () => {
     await expectProblem((await open(handler, { query: '?since=3' })).response, 'invalid_request');
 
     const outsider = other.owner;
-    for (const headers of [{}, { 'last-event-id': '0' }]) {
+    for (const headers of [{}, { 'last-event-id': '0' }] as Record<string, string>[]) {
       const { response } = await open(handler, { user: outsider, headers });
       expect(response.headers.get('content-type')).toBe('application/problem+json');
       await expectProblem(response, 'not_a_member');
