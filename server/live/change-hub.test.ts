@@ -10,6 +10,7 @@ import { freshPglite, type TestDb } from '../../test/db.ts';
 import { createOrg } from '../../test/ledger.ts';
 import { waitFor } from '../../test/wait-for.ts';
 import { createTokenGate } from '../gate.ts';
+import { batchingStore } from '../stores/batching-store.ts';
 import { pgliteStore, type PgliteLike } from '../stores/pglite-store.ts';
 import type { TokenStore } from '../store.ts';
 import { CHANGES_CHANNEL, createChangeHub, sharedChangeHub } from './change-hub.ts';
@@ -168,5 +169,8 @@ describe('createChangeHub on PGlite', () => {
     expect(sharedChangeHub(pgliteStore(asPglite(db)))).not.toBe(sharedChangeHub(store));
     expect(() => createChangeHub({ rpc: store.rpc })).toThrow(/cannot listen/);
     expect(pgliteStore({ query: asPglite(db).query }).listen).toBeUndefined();
+    // batchingStore passes listen through when its store has it.
+    expect(typeof batchingStore(pgliteStore(asPglite(db))).listen).toBe('function');
+    expect(batchingStore(pgliteStore({ query: asPglite(db).query })).listen).toBeUndefined();
   });
 });
