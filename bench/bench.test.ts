@@ -91,7 +91,7 @@ describe('npm run bench --quick', () => {
         expect(pgbench.rows).toHaveLength(2 * QUICK.connections.length);
         for (const row of pgbench.rows) {
           expect(row.failed).toBe(0);
-          expect([row.floorTps, row.deductTps, row.ratio].every(positive), JSON.stringify(row)).toBe(true);
+          expect([row.floorTps, row.deductTps, row.ratio, row.quietTps, row.quietRatio].every(positive), JSON.stringify(row)).toBe(true);
         }
         expect(markdown).toContain('with pgbench');
       }

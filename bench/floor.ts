@@ -11,7 +11,7 @@
  *
  * Two ways to measure it: through the benchmark's own `pg` pool (a row of the deduct table, so
  * every row there is a ratio to it) and, when `pgbench` is installed, with `pgbench` (C client,
- * prepared statements): the floor and `tokengate.deduct()` alternately at 1, 8 and 32 clients,
+ * prepared statements): the floor and `tokengate.deduct()` (with the change feed on, and off) alternately at 1, 8 and 32 clients,
  * spread over the first 1,000 organizations and on one hot organization.
  */
 import { execFile } from 'node:child_process';
@@ -90,6 +90,12 @@ export interface PgbenchRow {
   deductTps: number;
   /** deductTps ÷ floorTps. */
   ratio: number;
+  /**
+   * `tokengate.deduct()` with the change feed off (`tokengate.live = off`: no NOTIFY, whose commit
+   * lock serialises notifying transactions), and its ratio to the floor.
+   */
+  quietTps: number;
+  quietRatio: number;
   /** Failed transactions reported by pgbench (a healthy run has 0). */
   failed: number;
 }
@@ -107,7 +113,7 @@ export interface PgbenchResults {
 
 /**
  * The floor and `tokengate.deduct()` with pgbench, in the scratch database at `url` (which holds
- * `bench.orgs` and `bench_floor`). Two halves per cell in the order floor, deduct, deduct, floor.
+ * `bench.orgs` and `bench_floor`). Two halves per cell in the order floor, deduct, deduct with `tokengate.live = off`, the same again, deduct, floor.
  * Returns `version: null` without running when pgbench is missing.
  *
  * @example
@@ -141,11 +147,12 @@ export async function runPgbenchFloor(url: string, profile: Profile, spreadOrgs:
     }
     for (const [name, text] of Object.entries(scripts)) await writeFile(path.join(dir, `${name}.sql`), text);
 
-    const once = async (script: string, clients: number) => {
+    const once = async (script: string, clients: number, live = true) => {
       const args = ['-n', '-M', 'prepared', '-c', String(clients), '-j', String(Math.min(clients, os.cpus().length)), '-f', path.join(dir, `${script}.sql`)];
       args.push(...(perClient !== null ? ['-t', String(perClient)] : ['-T', String(seconds)]), url);
       // As postgresStore's sessions act: the server role, never the superuser.
-      const { stdout } = await run('pgbench', args, { env: { ...process.env, PGOPTIONS: '-c role=service_role' }, maxBuffer: 4 * 1024 * 1024 });
+      const options = `-c role=service_role${live ? '' : ' -c tokengate.live=off'}`;
+      const { stdout } = await run('pgbench', args, { env: { ...process.env, PGOPTIONS: options }, maxBuffer: 4 * 1024 * 1024 });
       const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1] ?? NaN);
       const failed = Number(/number of failed transactions: (\d+)/.exec(stdout)?.[1] ?? 0);
       const tps = Number(/tps = ([\d.]+) \(without initial connection time\)/.exec(stdout)?.[1] ?? NaN);
@@ -156,18 +163,32 @@ export async function runPgbenchFloor(url: string, profile: Profile, spreadOrgs:
     const rows: PgbenchRow[] = [];
     for (const workload of ['spread', 'hot'] as const) {
       for (const clients of profile.connections) {
-        const totals = { floor: { transactions: 0, seconds: 0, failed: 0 }, deduct: { transactions: 0, seconds: 0, failed: 0 } };
-        for (const which of ['floor', 'deduct', 'deduct', 'floor'] as const) {
-          const r = await once(`${which}-${workload}`, clients);
+        const zero = () => ({ transactions: 0, seconds: 0, failed: 0 });
+        const totals = { floor: zero(), deduct: zero(), quiet: zero() };
+        for (const which of ['floor', 'deduct', 'quiet', 'quiet', 'deduct', 'floor'] as const) {
+          const r = await once(`${which === 'quiet' ? 'deduct' : which}-${workload}`, clients, which !== 'quiet');
           totals[which].transactions += r.transactions;
           totals[which].seconds += r.seconds;
           totals[which].failed += r.failed;
         }
         const floorTps = round(totals.floor.transactions / totals.floor.seconds, 1);
         const deductTps = round(totals.deduct.transactions / totals.deduct.seconds, 1);
-        const row: PgbenchRow = { workload, clients, floorTps, deductTps, ratio: round(deductTps / floorTps, 2), failed: totals.floor.failed + totals.deduct.failed };
+        const quietTps = round(totals.quiet.transactions / totals.quiet.seconds, 1);
+        const row: PgbenchRow = {
+          workload,
+          clients,
+          floorTps,
+          deductTps,
+          ratio: round(deductTps / floorTps, 2),
+          quietTps,
+          quietRatio: round(quietTps / floorTps, 2),
+          failed: totals.floor.failed + totals.deduct.failed + totals.quiet.failed,
+        };
         rows.push(row);
-        log(`  pgbench ${workload.padEnd(6)} ${String(clients).padStart(2)} clients  floor ${floorTps.toFixed(0).padStart(6)} tps  tokengate.deduct() ${deductTps.toFixed(0).padStart(6)} tps  ×${row.ratio.toFixed(2)}${row.failed > 0 ? `  FAILED ${row.failed}` : ''}`);
+        log(
+          `  pgbench ${workload.padEnd(6)} ${String(clients).padStart(2)} clients  floor ${floorTps.toFixed(0).padStart(6)} tps  ` +
+            `tokengate.deduct() ${deductTps.toFixed(0).padStart(6)} tps  ×${row.ratio.toFixed(2)}  live off ${quietTps.toFixed(0).padStart(6)} tps  ×${row.quietRatio.toFixed(2)}${row.failed > 0 ? `  FAILED ${row.failed}` : ''}`,
+        );
       }
     }
     return { version, spreadOrgs: orgs, window, rows };

@@ -108,10 +108,10 @@ export function renderMarkdown(r: BenchResults): string {
       out.push('', `### The floor vs tokengate.deduct() with pgbench: not run (pgbench is not installed)`);
     } else {
       out.push('', `### The floor vs \`tokengate.deduct()\` with pgbench, same run: TPS`, '');
-      out.push(`${pgb.version}, \`-M prepared\`, as \`service_role\`, ${pgb.window} in the order floor, deduct, deduct, floor. spread = the first ${int(pgb.spreadOrgs)} organizations at random; hot = one. No Node.js on the client side: this is the database's own cost.`, '');
-      out.push(`| workload · clients | floor TPS | \`tokengate.deduct()\` TPS | deduct ÷ floor |`, `|---|---:|---:|---:|`);
+      out.push(`${pgb.version}, \`-M prepared\`, as \`service_role\`, ${pgb.window} in the order floor, deduct, deduct with the change feed off, the same again, deduct, floor. spread = the first ${int(pgb.spreadOrgs)} organizations at random; hot = one. No Node.js on the client side: this is the database's own cost. "live off" = \`tokengate.live = off\` (no NOTIFY: Postgres serialises the commits of notifying transactions).`, '');
+      out.push(`| workload · clients | floor TPS | \`tokengate.deduct()\` TPS | deduct ÷ floor | live off TPS | live off ÷ floor |`, `|---|---:|---:|---:|---:|---:|`);
       for (const row of pgb.rows) {
-        out.push(`| ${row.workload} · ${row.clients} | ${int(row.floorTps)} | ${int(row.deductTps)} | ×${row.ratio.toFixed(2)}${row.failed > 0 ? ` ⚠ ${row.failed} failed` : ''} |`);
+        out.push(`| ${row.workload} · ${row.clients} | ${int(row.floorTps)} | ${int(row.deductTps)} | ×${row.ratio.toFixed(2)} | ${int(row.quietTps)} | ×${row.quietRatio.toFixed(2)}${row.failed > 0 ? ` ⚠ ${row.failed} failed` : ''} |`);
       }
     }
     const inProcess = DEDUCT_VARIANTS.handler;

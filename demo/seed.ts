@@ -98,6 +98,11 @@ export async function seedDemo(store: TokenStore, now = new Date()): Promise<num
     await gate.deduct({ orgId: e.org.id, userId: e.userId }, e.type, { idempotencyKey: e.key, metadata: { source: 'demo-seed' } });
   }
   clock = now;
+  // The history's alerts (refreshes, low balances) went out when they happened: mark them
+  // delivered, so the Events panel shows what happens from now on.
+  for (let batch = await gate.claimAlerts({ limit: 1000 }); batch.length > 0; batch = await gate.claimAlerts({ limit: 1000 })) {
+    for (const alert of batch) await gate.recordDelivery(alert.alertId, { ok: true, status: 204, error: null });
+  }
   const problems = await gate.verifyLedger();
   if (problems.length > 0) throw new Error(`demo seed: the ledger does not reconcile: ${JSON.stringify(problems).slice(0, 2000)}`);
   return events.length;

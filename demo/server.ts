@@ -29,6 +29,9 @@ import { guard } from '../server/guard.ts';
 import { createHandler } from '../server/http/handler.ts';
 import { problemResponse } from '../server/http/problem-response.ts';
 import { toNodeHandler } from '../server/adapters/node.ts';
+import { createAlertWorker } from '../server/webhooks/create-alert-worker.ts';
+import { verifyWebhook } from '../server/webhooks/verify-webhook.ts';
+import type { TokenGateWebhookEvent } from '../server/webhooks/webhook-event.ts';
 import { AI_FEATURES, DEMO_ORGS, DEMO_USERS, type AiFeature } from './directory.ts';
 import { fakeAi } from './fake-ai.ts';
 import { fakeModelStream, WORDS_PER_TOKEN } from './fake-model-stream.ts';
@@ -165,6 +168,20 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   const authenticate = supabaseAuth({ issuer: ISSUER, secret });
   const api = toNodeHandler(createHandler({ gate, authenticate, basePath: '/api/tokengate' }));
 
+  // Alerts (low, exhausted, quota reached, refreshed, expired hold) leave the ledger's outbox as
+  // signed webhooks: the app's worker POSTs them to the app's receiver — here both are the
+  // playground's own (`/api/demo/webhooks`), and the Events panel lists what the receiver accepted.
+  const webhookSecret = `whsec_${Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')}`;
+  const received: (TokenGateWebhookEvent & { id: string; receivedAt: string })[] = [];
+  const worker = createAlertWorker({
+    gate,
+    url: `${url}/api/demo/webhooks`,
+    secret: webhookSecret,
+    retry: { baseSeconds: 1, maxSeconds: 30 },
+    onError: (error) => log(`alert worker: ${error instanceof Error ? error.message : String(error)}`),
+  });
+  const stopWorker = worker.start(1000);
+
   // The app's own AI routes, each charged by the guard. `X-Demo-Fail: 1` (the UI's "make the next
   // call fail" switch) makes the fake model fail after its delay, so the guard refunds the hold.
   const aiRoutes = new Map(
@@ -268,6 +285,21 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       }
       return Response.json({ error: 'nothing to apply' }, { status: 400 });
     }
+    if (url.pathname === '/api/demo/webhooks' && request.method === 'POST') {
+      // The app's webhook receiver: verify the signature, then handle each alert once (the
+      // webhook-id is the same on every retry and replay).
+      try {
+        const event = await verifyWebhook(request, webhookSecret);
+        const id = request.headers.get('webhook-id')!;
+        if (!received.some((e) => e.id === id)) {
+          received.unshift({ ...event, id, receivedAt: new Date().toISOString() });
+          received.length = Math.min(received.length, 100);
+        }
+        return new Response(null, { status: 204 });
+      } catch (error) {
+        return problemResponse(error);
+      }
+    }
     if (url.pathname === '/api/demo/model' && request.method === 'POST') {
       const body = (await request.json().catch(() => ({}))) as { pauseAfterWords?: number | null; resume?: boolean };
       if (body.resume) release();
@@ -292,6 +324,10 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
         .setExpirationTime('1h')
         .sign(key);
       return Response.json({ token, expiresIn: 3600 }, { headers: { 'cache-control': 'no-store' } });
+    }
+    if (url.pathname === '/api/demo/events') {
+      const orgId = url.searchParams.get('orgId');
+      return Response.json({ events: received.filter((e) => !orgId || e.data.orgId === orgId) }, { headers: { 'cache-control': 'no-store' } });
     }
     if (url.pathname === '/api/demo/inspect') {
       const orgId = url.searchParams.get('orgId') ?? '';
@@ -326,6 +362,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
     url,
     async close() {
       release();
+      await stopWorker();
       server.closeAllConnections();
       await Promise.all([vite.close(), new Promise<void>((resolve) => server.close(() => resolve()))]);
       await db.close();

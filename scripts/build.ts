@@ -58,6 +58,7 @@ const EXTERNAL = [
   /^@supabase\/supabase-js(\/.*)?$/,
   /^jose(\/.*)?$/,
   /^zod(\/.*)?$/,
+  /^standardwebhooks(\/.*)?$/,
   /^hono(\/.*)?$/,
   /^srvx(\/.*)?$/,
   /^ai(\/.*)?$/,

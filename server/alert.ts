@@ -25,7 +25,7 @@ export interface Alert {
   /** Available tokens right after the change (null on an unlimited plan or for a member quota). */
   available: number | null;
   createdAt: string;
-  /** Failed delivery attempts since it was created or replayed. */
+  /** Delivery attempts since it was created or replayed (a delivered alert counts its successful one). */
   attempts: number;
   status: 'pending' | 'delivered' | 'failed';
   deliveredAt: string | null;

@@ -2,7 +2,7 @@
  * The Tokengate playground: an app with five AI features, gated by the kit's hooks and components
  * against the real server (see demo/server.ts).
  */
-import { QueryClient, QueryClientProvider, useQueryClient } from '@tanstack/react-query';
+import { QueryClient, QueryClientProvider, useQuery, useQueryClient } from '@tanstack/react-query';
 import { useEffect, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
 import { createTokenClient } from '../../src/core/index.ts';
 import { readGuardedStream } from '../../src/core/stream.ts';
@@ -259,12 +259,68 @@ function Page({ org, user, directory }: { org: DemoOrg; user: DemoUser; director
       <div className="space-y-6">
         <h2 className="sr-only">Usage</h2>
         <TokenDashboard {...upgrade} {...(planId === 'pro' ? topUp : {})} getMemberName={(id) => names.get(id) ?? id} />
+        <EventsPanel org={org} names={names} />
         <p className="text-xs text-slate-600">
           Data: {directory.storage === 'pglite' ? 'embedded PGlite (.tokengate/)' : 'DATABASE_URL'} · fake AI answers in ~{directory.aiDelayMs} ms;
           strategy analysis streams a word every ~{directory.wordMs} ms
         </p>
       </div>
     </main>
+  );
+}
+
+/** One alert webhook as the playground's own receiver accepted it (`/api/demo/events`). */
+interface ReceivedEvent {
+  id: string;
+  type: string;
+  receivedAt: string;
+  data: { orgId: string; tokenType: string; userId: string | null; threshold: number | null; available: number | null };
+}
+
+const EVENT_TEXT: Record<string, (e: ReceivedEvent['data'], name: (id: string) => string) => string> = {
+  'tokengate.alert.low': (d) => `Running low: ${d.available} left (below ${d.threshold})`,
+  'tokengate.alert.exhausted': () => 'Used up: 0 left',
+  'tokengate.alert.member_quota_reached': (d, name) => `${d.userId ? name(d.userId) : 'A member'} reached their quota of ${d.threshold}`,
+  'tokengate.alert.refreshed': (d) => `Refreshed for the new period${d.available === null ? '' : `: ${d.available} available`}`,
+  'tokengate.alert.expired_hold': () => 'A hold expired unused and was refunded',
+};
+
+/**
+ * The alerts of this organization that reached the app: the ledger writes them to its outbox with
+ * the change that crossed a threshold, the app's worker delivers them as signed webhooks, and the
+ * app's receiver (here the playground's) verifies them. Polled every second.
+ */
+function EventsPanel({ org, names }: { org: DemoOrg; names: Map<string, string> }) {
+  const events = useQuery({
+    queryKey: ['demo', 'events', org.id],
+    queryFn: async (): Promise<ReceivedEvent[]> => {
+      const res = await fetch(`/api/demo/events?orgId=${encodeURIComponent(org.id)}`);
+      return ((await res.json()) as { events: ReceivedEvent[] }).events;
+    },
+    refetchInterval: 1000,
+  });
+  const list = events.data ?? [];
+  return (
+    <Card title="Events" id="events-title">
+      <p className="mb-2 text-xs text-slate-600">Alert webhooks received by this app (signed, verified, each once).</p>
+      {list.length === 0 ? (
+        <p className="text-sm text-slate-700">No alerts yet: spend a token type below 20 % of its allowance.</p>
+      ) : (
+        <ul aria-label="Alert webhooks received" className="divide-y divide-slate-100 text-sm" data-testid="events">
+          {list.map((e) => (
+            <li key={e.id} className="flex justify-between gap-3 py-1.5">
+              <span>
+                <span className="font-medium">{e.data.tokenType.replaceAll('_', ' ')}</span> —{' '}
+                {(EVENT_TEXT[e.type] ?? (() => e.type))(e.data, (id) => names.get(id) ?? id)}
+              </span>
+              <time dateTime={e.receivedAt} className="shrink-0 text-xs text-slate-600">
+                {new Date(e.receivedAt).toLocaleTimeString()}
+              </time>
+            </li>
+          ))}
+        </ul>
+      )}
+    </Card>
   );
 }
 

@@ -30,6 +30,8 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   payload_too_large: 413,
   unsupported_media_type: 415,
+  /** A webhook whose Standard Webhooks signature, secret or timestamp does not verify (`verifyWebhook`). */
+  invalid_signature: 400,
   /** A request with this Idempotency-Key is running now: retry after `Retry-After` seconds. */
   request_in_progress: 409,
   /** The work of this Idempotency-Key was already delivered and charged; it is never run twice. */

@@ -23,7 +23,7 @@ async function feed(db: TestDb) {
     async drain(): Promise<BalanceChange[]> {
       const marker = `fence-${++fence}`;
       await db.query(`select pg_notify($1, $2)`, [CHANNEL, marker]);
-      await waitFor(() => received.includes(marker), { message: `the feed's fence ${marker}` });
+      await waitFor(() => received.includes(marker), { what: `the feed's fence ${marker}` });
       const batch = received.splice(0, received.indexOf(marker) + 1).slice(0, -1);
       return batch.map((p) => JSON.parse(p) as BalanceChange);
     },
