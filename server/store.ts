@@ -42,7 +42,12 @@ export interface TokenStore {
   close?(): Promise<void>;
 }
 
-/** Options of `TokenStore.listen`. */
+/**
+ * Options of `TokenStore.listen`.
+ *
+ * @example
+ * await store.listen!('tokengate_changes', onPayload, { onReconnect: () => void reloadEverything() });
+ */
 export interface ListenOptions {
   /**
    * Called when the listening connection was lost and is listening again: notifications sent in

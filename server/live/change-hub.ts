@@ -4,10 +4,20 @@ import { databaseError } from '../stores/database-error.ts';
 import type { BalanceChange } from '../../src/core/types.ts';
 import { parseBalanceChange } from './parse-balance-change.ts';
 
-/** The notification channel the ledger sends every balance change on. */
+/**
+ * The notification channel the ledger sends every balance change on.
+ *
+ * @example
+ * await store.listen!(CHANGES_CHANNEL, (payload) => console.log(payload));
+ */
 export const CHANGES_CHANNEL = 'tokengate_changes';
 
-/** Options of `createChangeHub`. */
+/**
+ * Options of `createChangeHub`.
+ *
+ * @example
+ * const hub = createChangeHub(store, { lingerMs: 0 }); // unlisten as soon as nobody subscribes
+ */
 export interface ChangeHubOptions {
   /**
    * How long to keep listening after the last subscriber left, ms. Default 10000: a client's
@@ -17,7 +27,12 @@ export interface ChangeHubOptions {
   lingerMs?: number;
 }
 
-/** What a subscriber of one organization receives. */
+/**
+ * What a subscriber of one organization receives.
+ *
+ * @example
+ * const subscriber: ChangeSubscriber = { onChange: (change, json) => socket.send(json), onGap: () => socket.close() };
+ */
 export interface ChangeSubscriber {
   /** A change of the organization; `data` is the change as JSON, serialised once for every subscriber. */
   onChange(change: BalanceChange, data: string): void;
@@ -28,7 +43,13 @@ export interface ChangeSubscriber {
   onGap(): void;
 }
 
-/** A process-wide fan-out of the ledger's change feed to subscribers keyed by organization. */
+/**
+ * A process-wide fan-out of the ledger's change feed to subscribers keyed by organization.
+ *
+ * @example
+ * const unsubscribe = await hub.subscribe(orgId, subscriber);
+ * console.log(hub.subscribers, hub.listening);
+ */
 export interface ChangeHub {
   /**
    * Receive the changes of `orgId` from now on. Resolves once the database connection listens (so

@@ -1,6 +1,11 @@
 import { TokenGateError } from '../../src/core/token-gate-error.ts';
 
-/** Options of `createConnectionLimits` (and of `createHandler`'s `events`). */
+/**
+ * Options of `createConnectionLimits` (and of `createHandler`'s `events`).
+ *
+ * @example
+ * createHandler({ gate, authenticate, events: { maxConnections: 5000, maxPerOrg: 500, maxPerUser: 3 } });
+ */
 export interface ConnectionLimitOptions {
   /** Live connections this handler serves at once, all organizations together. Default 1000. */
   maxConnections?: number;
@@ -12,7 +17,12 @@ export interface ConnectionLimitOptions {
   retryAfterSeconds?: number;
 }
 
-/** Counts open live connections and refuses one past a limit. */
+/**
+ * Counts open live connections and refuses one past a limit.
+ *
+ * @example
+ * const release = limits.acquire(orgId, userId);
+ */
 export interface ConnectionLimits {
   /**
    * Take a slot for a connection of `userId` in `orgId`, or throw `too_many_connections` (429,

@@ -5,7 +5,12 @@ import type { BalanceChange } from '../../src/core/types.ts';
 import type { ChangeHub } from './change-hub.ts';
 import type { ConnectionLimits } from './connection-limits.ts';
 
-/** How one live stream behaves (`createHandler`'s `events` options, with their defaults applied). */
+/**
+ * How one live stream behaves (`createHandler`'s `events` options, with their defaults applied).
+ *
+ * @example
+ * const settings: LiveStreamSettings = { heartbeatMs: 15_000, maxLifetimeMs: 300_000, retryMs: 2000, maxBufferedBytes: 262_144, maxReplay: 500 };
+ */
 export interface LiveStreamSettings {
   /** A comment line is sent this often, ms, so that proxies and clients see the connection alive. */
   heartbeatMs: number;
@@ -19,7 +24,12 @@ export interface LiveStreamSettings {
   maxReplay: number;
 }
 
-/** What the live stream needs from the gate. */
+/**
+ * What the live stream needs from the gate.
+ *
+ * @example
+ * const liveGate: LiveGate = createTokenGate({ store });
+ */
 export interface LiveGate {
   balances(ctx: GateContext): Promise<Balances>;
   changes(ctx: GateContext, opts: { afterId: number; limit?: number }): Promise<{ changes: BalanceChange[]; more: boolean }>;

@@ -3,7 +3,12 @@ import { TokenGateError } from '../../src/core/token-gate-error.ts';
 import type { ListenOptions } from '../store.ts';
 import { databaseError } from './database-error.ts';
 
-/** Options of `pgListener`. */
+/**
+ * Options of `pgListener`.
+ *
+ * @example
+ * const listener = pgListener({ connect, minReconnectDelayMs: 250, maxReconnectDelayMs: 30_000 });
+ */
 export interface PgListenerOptions {
   /** Open a new, connected client of its own (never one from a pool: it stays in LISTEN mode). */
   connect(): Promise<pg.Client>;
@@ -13,7 +18,12 @@ export interface PgListenerOptions {
   maxReconnectDelayMs?: number;
 }
 
-/** One database connection that LISTENs for every channel and caller of a store. */
+/**
+ * One database connection that LISTENs for every channel and caller of a store.
+ *
+ * @example
+ * const stop = await listener.listen('tokengate_changes', console.log);
+ */
 export interface PgListener {
   /** See `TokenStore.listen`. */
   listen(channel: string, onMessage: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;

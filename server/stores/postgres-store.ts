@@ -5,7 +5,12 @@ import { databaseError } from './database-error.ts';
 import { deductBatch } from './deduct-batch.ts';
 import { pgListener, type PgListener } from './pg-listener.ts';
 
-/** The `application_name` of the connection `listen` opens (to find it in `pg_stat_activity`). */
+/**
+ * The `application_name` of the connection `listen` opens (to find it in `pg_stat_activity`).
+ *
+ * @example
+ * await client.query(`select pid from pg_stat_activity where application_name = $1`, [LISTEN_APPLICATION_NAME]);
+ */
 export const LISTEN_APPLICATION_NAME = 'tokengate-listen';
 
 /**
