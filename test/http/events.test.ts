@@ -88,7 +88,16 @@ describeServer('GET /orgs/:orgId/events over HTTP', (db) => {
   const snapshotOf = (sse: SseReader) => sse.next((e) => e.event === 'snapshot', 'the snapshot');
 
   it('a charge made through another connection arrives within 1 s, as the bucket it left', async () => {
-    const { sse, close } = await open();
+    const { response, sse, close } = await open();
+    // Through the Node adapter: streamed (chunked, no length), never cached or transformed, unbuffered by nginx.
+    expect({
+      type: response.headers.get('content-type'),
+      cache: response.headers.get('cache-control'),
+      accel: response.headers.get('x-accel-buffering'),
+      connection: response.headers.get('connection'),
+      length: response.headers.get('content-length'),
+      encoding: response.headers.get('transfer-encoding'),
+    }).toEqual({ type: 'text/event-stream', cache: 'no-cache, no-transform', accel: 'no', connection: 'keep-alive', length: null, encoding: 'chunked' });
     await snapshotOf(sse!);
     const latencies: number[] = [];
     for (let i = 0; i < 10; i++) {
