@@ -47,7 +47,7 @@ describe('npm run bench --quick', () => {
   it(`runs ${serverAvailable ? 'every section' : 'the sections that need no server'} and writes valid results`, { timeout: 160_000 }, async () => {
     const out = await mkdtemp(path.join(os.tmpdir(), 'tokengate-bench-smoke-'));
     outDirs.push(out);
-    const sections = serverAvailable ? ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
+    const sections = serverAvailable ? ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'live', 'stats', 'pglite', 'bundle'] : ['adapters', 'pglite', 'bundle'];
     const run = await runCli(['--quick', '--only', sections.join(','), '--database-url', configuredDatabaseUrl(), '--out', out]);
     expect(run.stderr, run.stderr).toContain('finished in');
     expect(run.code, `exit code; stderr:\n${run.stderr}`).toBe(0);
@@ -141,7 +141,7 @@ describe('npm run bench --quick', () => {
       expect(stats.verifyLedger).toEqual([]);
 
       // Every scratch database was dropped.
-      expect(results.meta.scratchDatabases).toHaveLength(4); // deduct/reserve, batch, stream, stats
+      expect(results.meta.scratchDatabases).toHaveLength(5); // deduct/reserve, batch, stream, live, stats
       const client = await connectClient({ connectionString: configuredDatabaseUrl() });
       try {
         const { rows: left } = await client.query(`select datname from pg_database where datname = any($1)`, [results.meta.scratchDatabases]);
@@ -170,6 +170,16 @@ describe('npm run bench --quick', () => {
       }
       expect(stream.chargedPerRequest).toBe(1);
       expect(markdown).toContain('A streamed AI route, guarded vs unguarded');
+
+      // 2d. Live balances: every change at every subscriber, over one listening connection; the feed's cost measured.
+      const live = results.live!;
+      expect(live).toMatchObject({ subscribers: QUICK.liveSubscribers, changes: QUICK.liveChanges, listeningConnections: 1 });
+      expect(live.received).toBe(QUICK.liveSubscribers * QUICK.liveChanges);
+      expect(live.received).toBe(live.expected);
+      expect([live.openSeconds, live.p50Ms, live.p99Ms, live.maxMs, live.feedCost.on.opsPerSec, live.feedCost.off.opsPerSec, live.feedCost.onToOff].every(positive), JSON.stringify(live)).toBe(true);
+      expect(live.p99Ms).toBeGreaterThanOrEqual(live.p50Ms);
+      expect(live.feedCost.on.errors + live.feedCost.off.errors).toBe(0);
+      expect(markdown).toContain('Live balances: charge → event');
     }
 
     // 4. PGlite.

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The sections `--only` can pick. */
-export const SECTIONS = ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'stats', 'pglite', 'bundle', 'startup'] as const;
+export const SECTIONS = ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'live', 'stats', 'pglite', 'bundle', 'startup'] as const;
 /** One benchmark section. */
 export type Section = (typeof SECTIONS)[number];
 
@@ -60,6 +60,10 @@ export interface Profile {
   startupRuns: number;
   /** Also one first-ever start (without Vite's cache and the cached PGlite dump, as a fresh clone). */
   startupFirstEver: boolean;
+  /** Live event streams held open on one organization. */
+  liveSubscribers: number;
+  /** Charges fanned out to them, one after another. */
+  liveChanges: number;
 }
 
 /**
@@ -85,6 +89,8 @@ export function profileFor(options: Pick<BenchOptions, 'quick' | 'huge'>): Profi
       pgbenchTransactions: 25,
       startupRuns: 1,
       startupFirstEver: false,
+      liveSubscribers: 50,
+      liveChanges: 10,
     };
   }
   return {
@@ -101,6 +107,8 @@ export function profileFor(options: Pick<BenchOptions, 'quick' | 'huge'>): Profi
     pgbenchTransactions: null,
     startupRuns: 3,
     startupFirstEver: true,
+    liveSubscribers: 500,
+    liveChanges: 100,
   };
 }
 

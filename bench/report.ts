@@ -5,6 +5,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { AdapterResults } from './adapters.ts';
 import type { BatchResults } from './batch.ts';
+import type { LiveResults } from './live.ts';
 import type { StartupResults } from './startup.ts';
 import { formatBytes, type BundleResults } from './bundle.ts';
 import { DEDUCT_VARIANTS, LOOPBACK_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
@@ -48,6 +49,7 @@ export interface BenchResults {
   adapters?: AdapterResults;
   startup?: StartupResults;
   stream?: StreamResults;
+  live?: LiveResults;
   stats?: StatsResults;
   pglite?: PgliteResults;
   bundle?: BundleResults;
@@ -204,6 +206,16 @@ export function renderMarkdown(r: BenchResults): string {
       const one = s.rows.find((x) => x.variant === variant && x.lanes === lanes[0]);
       out.push(`| ${variant} | ${cells.join(' | ')} | ${one && one.addedMicros > 0 ? `${int(one.addedMicros)} µs` : '–'} |`);
     }
+  }
+
+  if (r.live) {
+    const l = r.live;
+    out.push('', `### Live balances: charge → event at ${int(l.subscribers)} subscribers of one organization, over loopback`, '');
+    out.push(`${int(l.subscribers)} streams of \`GET /orgs/:orgId/events\` held open by one process (\`toNodeHandler\`, real JWTs; the clients share its cores) on **${l.listeningConnections} listening database connection${l.listeningConnections === 1 ? '' : 's'}**; opened in ${l.openSeconds} s, ~${formatBytes(l.heapBytesPerSubscriber)} of heap each. ${int(l.changes)} charges, one after another, through another connection; a sample is the time from just before a charge's call to its event at one subscriber (the charge, its commit, NOTIFY, the fan-out and the socket).`, '');
+    out.push(`| events received | p50 ms | p99 ms | max ms |`, `|---:|---:|---:|---:|`);
+    out.push(`| ${int(l.received)} of ${int(l.expected)} | ${ms(l.p50Ms)} | ${ms(l.p99Ms)} | ${ms(l.maxMs)} |`);
+    const f = l.feedCost;
+    out.push('', `Deduct through the gate, ${f.lanes} lanes over 100 organizations, nobody listening: feed on ${int(f.on.opsPerSec)} ops/s (p99 ${ms(f.on.p99Ms)} ms) vs \`tokengate.live = off\` ${int(f.off.opsPerSec)} ops/s (p99 ${ms(f.off.p99Ms)} ms): **×${f.onToOff.toFixed(2)}**. Postgres serialises the commits of transactions that notified.`);
   }
 
   if (r.stats) {

@@ -16,6 +16,7 @@ import { runBatchSection } from './batch.ts';
 import { runBundleSection } from './bundle.ts';
 import { createdDatabases, dropAllDatabases, probeServer, redactUrl } from './database.ts';
 import { runServerSections } from './deduct.ts';
+import { runLiveSection } from './live.ts';
 import { parseArgs, profileFor, USAGE, type BenchOptions } from './options.ts';
 import { runPgliteSection } from './pglite.ts';
 import { renderMarkdown, writeResults, type BenchResults, type Log } from './report.ts';
@@ -63,7 +64,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
     log(`  ✗ ${section}: ${message}`);
   };
 
-  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'batch' || s === 'stream' || s === 'stats');
+  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'batch' || s === 'stream' || s === 'live' || s === 'stats');
   let serverOk = false;
   if (wantsServer) {
     try {
@@ -71,7 +72,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       serverOk = true;
       log(`Postgres ${results.meta.postgresVersion} at ${redactUrl(options.databaseUrl)}`);
     } catch (error) {
-      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'batch' || x === 'stream' || x === 'stats')) fail(s, error);
+      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'batch' || x === 'stream' || x === 'live' || x === 'stats')) fail(s, error);
     }
   }
 
@@ -129,6 +130,21 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       if (results.stream.chargedPerRequest !== 1) results.problems.push({ section: 'stream', message: `charged ${results.stream.chargedPerRequest} tokens per guarded request, expected 1` });
     } catch (error) {
       fail('stream', error);
+    }
+  }
+
+  if (serverOk && sections.includes('live')) {
+    log(`\n[2d] live balances: charge → event at N subscribers over loopback, and the feed's cost on charges`);
+    try {
+      results.live = await runLiveSection(profile, options.databaseUrl, log);
+      const l = results.live;
+      if (l.received !== l.expected) results.problems.push({ section: 'live', message: `${l.expected - l.received} of ${l.expected} events never arrived` });
+      if (l.listeningConnections !== 1) results.problems.push({ section: 'live', message: `${l.listeningConnections} listening connections, expected 1` });
+      for (const [variant, m] of [['on', l.feedCost.on], ['off', l.feedCost.off]] as const) {
+        if (m.errors > 0) results.problems.push({ section: 'live', message: `deduct with the feed ${variant}: ${m.errors} errors, first: ${m.firstError}` });
+      }
+    } catch (error) {
+      fail('live', error);
     }
   }
 

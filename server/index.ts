@@ -10,7 +10,7 @@
  */
 export { createTokenGate, type AdminContext, type ExportPage, type GateContext, type GuardBeginResult, type StoredResponse, type LedgerEntry, type TokenGate, type TokenGateOptions } from './gate.ts';
 export type { Alert, AlertDelivery, AlertKind } from './alert.ts';
-export type { DeductBatchOutcome, DeductBatchStore, RpcOptions, TokenStore } from './store.ts';
+export type { DeductBatchOutcome, DeductBatchStore, ListenOptions, RpcOptions, TokenStore } from './store.ts';
 export type { LedgerArgs, LedgerFunction } from './ledger-call.ts';
 export { postgresStore, type PostgresStoreOptions } from './stores/postgres-store.ts';
 export { pgliteStore, type PgliteLike } from './stores/pglite-store.ts';
@@ -19,6 +19,9 @@ export { supabaseStore, type SupabaseClientLike, type SupabaseStoreOptions } fro
 export { databaseError } from './stores/database-error.ts';
 export { createHandler, type BillingOperation, type HandlerOptions } from './http/handler.ts';
 export { problemResponse } from './http/problem-response.ts';
+export { CHANGES_CHANNEL, createChangeHub, sharedChangeHub, type ChangeHub, type ChangeHubOptions, type ChangeSubscriber } from './live/change-hub.ts';
+export type { ConnectionLimitOptions } from './live/connection-limits.ts';
+export type { LiveEventsOptions } from './live/live-events-options.ts';
 export { guard, GUARD_HEADERS, type GuardContext, type GuardedHandler, type GuardErrorInfo, type GuardOptions } from './guard.ts';
 export { bearerSecret, supabaseAuth, type Authenticate, type AuthenticatedUser, type SupabaseAuthOptions } from './auth.ts';
 export { createAlertWorker, type AlertWorker, type AlertWorkerOptions, type DeliveryAttempt, type DrainResult } from './webhooks/create-alert-worker.ts';

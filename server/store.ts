@@ -22,8 +22,38 @@ export interface TokenStore {
    * only when the whole call failed (it then charged nothing). `batchingStore` needs it.
    */
   deductBatch?<T>(items: LedgerArgs[], options?: RpcOptions): Promise<DeductBatchOutcome<T>[]>;
+  /**
+   * Subscribe to a Postgres notification channel (`LISTEN`): resolves once notifications are
+   * being received, with a function that unsubscribes. Every store instance listens on at most
+   * one database connection of its own, shared by all channels and callers, so a process holds one
+   * listening connection however many subscribers it serves (`createChangeHub` adds the fan-out).
+   *
+   * A connection can drop: notifications sent until it is listening again are lost, and
+   * `options.onReconnect` is called once it is, so that the caller can resynchronise. Rejects with
+   * `unavailable` when the database cannot be reached. Absent on stores that cannot listen
+   * (`supabaseStore`: Supabase apps use Realtime).
+   *
+   * @example
+   * const unlisten = await store.listen!('tokengate_changes', (payload) => console.log(JSON.parse(payload)));
+   * await unlisten();
+   */
+  listen?(channel: string, onMessage: (payload: string) => void, options?: ListenOptions): Promise<() => Promise<void>>;
   /** Release connections the store opened itself. */
   close?(): Promise<void>;
+}
+
+/**
+ * Options of `TokenStore.listen`.
+ *
+ * @example
+ * await store.listen!('tokengate_changes', onPayload, { onReconnect: () => void reloadEverything() });
+ */
+export interface ListenOptions {
+  /**
+   * Called when the listening connection was lost and is listening again: notifications sent in
+   * between were missed (reload whatever they would have updated).
+   */
+  onReconnect?: () => void;
 }
 
 /** Per-call options. */

@@ -2,6 +2,10 @@ import type { z } from 'zod';
 import { TokenGateError } from '../../src/core/token-gate-error.ts';
 import type { Authenticate } from '../auth.ts';
 import type { AdminContext, GateContext, TokenGate } from '../gate.ts';
+import { sharedChangeHub, type ChangeHub } from '../live/change-hub.ts';
+import { createConnectionLimits } from '../live/connection-limits.ts';
+import { liveStreamSettings, type LiveEventsOptions } from '../live/live-events-options.ts';
+import { liveEventsResponse } from '../live/live-events-response.ts';
 import { jsonResponse } from './json-response.ts';
 import { problemResponse } from './problem-response.ts';
 import { readJsonBody } from './read-json-body.ts';
@@ -43,6 +47,16 @@ export interface HandlerOptions {
    * createHandler({ gate, authenticate, authenticateServer, selfServiceBilling: ['setPlan'] });
    */
   selfServiceBilling?: readonly BillingOperation[];
+  /**
+   * The live route `GET /orgs/:orgId/events` (Server-Sent Events): its connection limits, heartbeat,
+   * lifetime and buffers. On by default when the gate's store can LISTEN (`postgresStore`,
+   * `pgliteStore`); `false` turns it off. Off, or on a store that cannot listen (`supabaseStore`),
+   * the route answers 501 `live_unavailable` and the kit polls instead.
+   *
+   * @example
+   * createHandler({ gate, authenticate, events: { maxConnections: 5000, maxPerUser: 3 } });
+   */
+  events?: LiveEventsOptions | false;
 }
 
 /** A billing operation an app may open to org owners/admins with `selfServiceBilling`. */
@@ -101,6 +115,7 @@ const replayHeaders = (result: { replayed?: boolean }): Record<string, string> =
  * | POST | `/orgs/:orgId/reservations/:id/release` | `{ metadata? }` or empty | 200 `ResolveResult` |
  * | GET | `/orgs/:orgId/stats` | `?from=YYYY-MM-DD&to=YYYY-MM-DD` (≤ 366 days) | 200 `Stats` |
  * | GET | `/orgs/:orgId/usage.csv`, `/usage.json` | `?from=&to=` (≤ 3660 days) | 200, streamed |
+ * | GET | `/orgs/:orgId/events` (see `events`) | `Last-Event-ID` header or `?lastEventId=` | 200 `text/event-stream`: `balance` events (`id:` = ledger id), a `snapshot` event, heartbeats |
  * | POST | `/orgs/:orgId/admin/grant` (server; see `selfServiceBilling`) | `{ tokenType, amount, metadata? }` + `Idempotency-Key` | 200 `GrantResult` |
  * | POST | `/orgs/:orgId/admin/plan` (server; see `selfServiceBilling`) | `{ planId }` | 200 balances |
  * | POST | `/orgs/:orgId/admin/adjust` (server; see `selfServiceBilling`) | `{ tokenType, amount, reason, metadata? }` + `Idempotency-Key` | 200 `AdjustResult` |
@@ -119,7 +134,8 @@ const replayHeaders = (result: { replayed?: boolean }): Record<string, string> =
  * Every error is RFC 9457 `application/problem+json` with a stable code: 400 `invalid_request`
  * (with `errors: [{ path, message }]`, paths like `body.units`, `query.from`, `params.orgId`,
  * `headers.idempotency-key`), 401 `unauthorized`, 404 `not_found`, 405 `method_not_allowed` (with
- * `Allow`), 413 `payload_too_large`, 415 `unsupported_media_type`, the ledger's codes (402
+ * `Allow`), 413 `payload_too_large`, 415 `unsupported_media_type`, 429 `too_many_connections` (with
+ * `Retry-After`), 501 `live_unavailable`, the ledger's codes (402
  * `insufficient_tokens`, 403 `not_a_member`, 409 `idempotency_conflict`, …), 503 `unavailable`,
  * and 500 `internal` without details. JSON answers are `application/json` with `cache-control: no-store`;
  * a replayed idempotent request (same `Idempotency-Key`, or a second commit/release) answers the first
@@ -153,9 +169,48 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       run: ({ member, query }) => usageExportResponse(gate, member, query as { from: string; to: string }, { format, pageSize: exportPageSize }),
     });
 
+  // The live route: one hub (one LISTEN) per store in this process, limits per handler.
+  const events = options.events === false ? null : (options.events ?? {});
+  const live = events
+    ? { settings: liveStreamSettings(events), limits: createConnectionLimits(events), hub: events.hub as ChangeHub | undefined }
+    : null;
+  const liveUnavailable = (why: string) => new TokenGateError('live_unavailable', `Live balances are not available here (${why}); poll the balances instead.`);
+
   const routes: Route[] = [
     route('GET', 'orgs/:orgId/balances', 'member', {
       run: async ({ member }) => jsonResponse(await gate.balances(member)),
+    }),
+    route('GET', 'orgs/:orgId/events', 'member', {
+      query: S.eventsQuery,
+      run: async ({ request, member, query }) => {
+        if (!live) throw liveUnavailable('turned off');
+        if (!live.hub && typeof gate.store?.listen !== 'function') throw liveUnavailable('the store cannot listen');
+        live.hub ??= sharedChangeHub(gate.store);
+        // EventSource sends the header when it reconnects; it wins over a query left from the first URL.
+        const header = request.headers.get('last-event-id');
+        let lastEventId = (query as z.infer<typeof S.eventsQuery>).lastEventId ?? null;
+        if (header !== null && header !== '') {
+          const parsed = S.lastEventId.safeParse(header.trim());
+          if (!parsed.success) throw new TokenGateError('invalid_request', 'The request is invalid.', { errors: issues(parsed.error, 'headers.last-event-id') });
+          lastEventId = parsed.data;
+        }
+        try {
+          return await liveEventsResponse({
+            gate,
+            member,
+            hub: live.hub,
+            limits: live.limits,
+            lastEventId,
+            signal: request.signal,
+            settings: live.settings,
+          });
+        } catch (error) {
+          if (error instanceof TokenGateError && error.code === 'too_many_connections') {
+            return problemResponse(error, { 'retry-after': String(error.facts.retryAfter) });
+          }
+          throw error;
+        }
+      },
     }),
     route('GET', 'orgs/:orgId/check-balance', 'member', {
       query: S.checkQuery,

@@ -37,6 +37,11 @@ export const requestSchemas = (() => {
       .regex(/^(0|[1-9][0-9]{0,9})$/, 'must be a whole number')
       .transform(Number)
       .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+  const lastEventId = z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,15})$/, 'must be a whole number (a ledger id)')
+    .transform(Number)
+    .pipe(z.number().max(Number.MAX_SAFE_INTEGER, 'must be a ledger id'));
   const range = (maxDays: number) =>
     z
       .strictObject({ from: day, to: day })
@@ -93,6 +98,10 @@ export const requestSchemas = (() => {
     account: z.strictObject({ orgId: uuid, planId, ownerId: uuid, periodAnchor: timestamp.optional() }),
     /** POST admin/expire-reservations (server only; the body may be empty) */
     expire: z.strictObject({ limit: z.int().min(1).max(100_000).optional() }),
+    /** `Last-Event-ID` of GET events: the last ledger id the client received. */
+    lastEventId,
+    /** GET events: `?lastEventId=` for clients that cannot send the header. */
+    eventsQuery: z.strictObject({ lastEventId: lastEventId.optional() }),
   };
 })();
 

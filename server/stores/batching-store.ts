@@ -51,7 +51,7 @@ interface Lane {
  * @example
  * const gate = createTokenGate({ store: batchingStore(postgresStore({ connectionString: process.env.DATABASE_URL })) });
  */
-export function batchingStore<S extends DeductBatchStore>(store: S, options: BatchingStoreOptions = {}): DeductBatchStore & Pick<S, 'close'> {
+export function batchingStore<S extends DeductBatchStore>(store: S, options: BatchingStoreOptions = {}): DeductBatchStore & Pick<S, 'close' | 'listen'> {
   const maxBatch = options.maxBatch ?? 64;
   const windowMs = options.windowMs ?? 0;
   if (typeof store?.deductBatch !== 'function') throw new TypeError('batchingStore: the store has no deductBatch (use postgresStore, pgliteStore or supabaseStore)');
@@ -123,8 +123,9 @@ export function batchingStore<S extends DeductBatchStore>(store: S, options: Bat
       });
     },
     deductBatch: store.deductBatch.bind(store),
+    ...(store.listen ? { listen: store.listen.bind(store) } : {}),
     ...(store.close ? { close: store.close.bind(store) } : {}),
-  } as DeductBatchStore & Pick<S, 'close'>;
+  } as DeductBatchStore & Pick<S, 'close' | 'listen'>;
 }
 
 /** The same error for another caller (callers may not share one mutable object). */

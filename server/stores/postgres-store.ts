@@ -1,8 +1,17 @@
 import type pg from 'pg';
 import { ledgerCall, type LedgerArgs, type LedgerFunction } from '../ledger-call.ts';
-import type { DeductBatchStore, RpcOptions } from '../store.ts';
+import type { DeductBatchStore, ListenOptions, RpcOptions, TokenStore } from '../store.ts';
 import { databaseError } from './database-error.ts';
 import { deductBatch } from './deduct-batch.ts';
+import { pgListener, type PgListener } from './pg-listener.ts';
+
+/**
+ * The `application_name` of the connection `listen` opens (to find it in `pg_stat_activity`).
+ *
+ * @example
+ * await client.query(`select pid from pg_stat_activity where application_name = $1`, [LISTEN_APPLICATION_NAME]);
+ */
+export const LISTEN_APPLICATION_NAME = 'tokengate-listen';
 
 /**
  * The ledger functions a read pool may answer: they only read (both are `stable` in SQL, and a test
@@ -43,6 +52,14 @@ export interface PostgresStoreOptions {
    * role). Give it `default_transaction_read_only = on` when it does not point at a replica.
    */
   readPool?: pg.Pool;
+  /**
+   * The database `listen` connects to (live balances: one connection per store, opened on the
+   * first subscriber). Default: `connectionString`, or the connection settings of `pool`. It must
+   * be a session connection — Postgres itself, or a pooler in SESSION mode (Supabase's direct URL
+   * or its pooler on port 5432) —: a pooler in transaction mode (PgBouncer, Supavisor on port
+   * 6543) cannot LISTEN.
+   */
+  listenConnectionString?: string;
 }
 
 /**
@@ -59,13 +76,14 @@ export interface PostgresStoreOptions {
  * // Exports and verify_ledger() on a read replica; every charge and balance on the primary.
  * const store = postgresStore({ connectionString: process.env.DATABASE_URL, readConnectionString: process.env.REPLICA_URL });
  */
-export function postgresStore(options: PostgresStoreOptions): DeductBatchStore & { close(): Promise<void> } {
+export function postgresStore(options: PostgresStoreOptions): DeductBatchStore & Required<Pick<TokenStore, 'listen' | 'close'>> {
   const role = options.role === undefined ? 'service_role' : options.role;
   const primary = lazyPool(options.pool, options.connectionString, options.max, role ? [`role=${role}`] : []);
   const replica =
     options.readPool || options.readConnectionString
       ? lazyPool(options.readPool, options.readConnectionString, options.max, [...(role ? [`role=${role}`] : []), 'default_transaction_read_only=on'])
       : primary;
+  let listener: PgListener | undefined;
   const store = {
     async rpc<T>(fn: LedgerFunction, args: LedgerArgs, rpcOptions?: RpcOptions): Promise<T> {
       const { text, values } = ledgerCall(fn, args, rpcOptions);
@@ -79,11 +97,44 @@ export function postgresStore(options: PostgresStoreOptions): DeductBatchStore &
     },
     /** Many deducts in one statement (`tokengate.deduct_batch`): see `TokenStore.deductBatch`. */
     deductBatch: <T>(items: LedgerArgs[], rpcOptions?: RpcOptions) => deductBatch<T>(store, items, rpcOptions),
+    /**
+     * LISTEN on one dedicated connection (not from the pool), opened on the first call and shared
+     * by every channel and subscriber: see `TokenStore.listen`.
+     */
+    listen(channel: string, onMessage: (payload: string) => void, listenOptions?: ListenOptions) {
+      listener ??= pgListener({ connect: () => connectListener(options) });
+      return listener.listen(channel, onMessage, listenOptions);
+    },
     async close() {
-      await Promise.all([primary.close(), replica === primary ? undefined : replica.close()]);
+      await Promise.all([primary.close(), replica === primary ? undefined : replica.close(), listener?.close()]);
     },
   };
   return store;
+}
+
+/**
+ * A new client for LISTEN: the listen URL, the connection string, or the given pool's settings.
+ * No role is set (LISTEN needs no privilege); TCP keep-alive notices a silently dead connection.
+ */
+async function connectListener(options: PostgresStoreOptions): Promise<pg.Client> {
+  const { default: pgModule } = await import('pg');
+  const connectionString = options.listenConnectionString ?? options.connectionString;
+  const settings: pg.ClientConfig = connectionString ? { connectionString } : { ...options.pool?.options };
+  const client = new pgModule.Client({
+    ...settings,
+    application_name: LISTEN_APPLICATION_NAME,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    connectionTimeoutMillis: 5000,
+  });
+  client.on('error', () => {}); // until the listener attaches its own handler
+  try {
+    await client.connect();
+  } catch (error) {
+    await client.end().catch(() => {});
+    throw error;
+  }
+  return client;
 }
 
 /** A pool given by the app (never closed here), or one created on first use from a connection string. */

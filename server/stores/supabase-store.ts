@@ -56,6 +56,11 @@ export interface SupabaseStoreOptions {
  * `createTokenGate({ now })`) rejects with a `TypeError`. Use `postgresStore` or `pgliteStore`
  * for simulations and tests that move time.
  *
+ * It has no `listen`: PostgREST cannot hold a LISTEN, so `createHandler`'s live route answers 501
+ * `live_unavailable` on it and the kit polls. Supabase apps get live balances from Supabase
+ * Realtime instead (the migration broadcasts every change on the private channel
+ * `tokengate:org:<orgId>`), or give `createHandler` a `postgresStore` on the direct URL.
+ *
  * Errors are `TokenGateError`s: the ledger's own codes keep their code and facts; a network failure
  * or a 502/503/504 answer is `unavailable`; a key that may not call the ledger, a schema that is
  * not exposed or a missing function are `internal` (server misconfiguration, not the caller's fault).

@@ -38,6 +38,10 @@ export const ERROR_STATUS = {
   request_completed: 409,
   /** Only the app's server may do this (grants, adjustments, plan changes). */
   server_only: 403,
+  /** Too many live connections (per user, per organization or per server): retry after `Retry-After` seconds. */
+  too_many_connections: 429,
+  /** This server cannot stream live balances (disabled, or its store cannot LISTEN): poll instead. */
+  live_unavailable: 501,
   unavailable: 503,
   internal: 500,
   network: 0,
