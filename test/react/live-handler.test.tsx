@@ -1,0 +1,143 @@
+/**
+ * The kit's live feed end to end in-process: the provider's default transport against the REAL
+ * handler's `GET /orgs/:orgId/events`, gate, change hub and ledger on PGlite (with its `listen`),
+ * real JWTs. A charge made through another client shows in `useTokenBalances` with no refetch of
+ * the balances; charges made while the page was hidden are caught up on resume (Last-Event-ID);
+ * a member of another organization sees none of it. (Over a loopback port against a server that
+ * only speaks the contract: live.test.tsx.)
+ */
+import { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+import { act, cleanup, renderHook, waitFor } from '@testing-library/react';
+import type { ReactNode } from 'react';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { supabaseAuth } from '../../server/auth.ts';
+import { createTokenGate, type TokenGate } from '../../server/gate.ts';
+import { createHandler } from '../../server/http/handler.ts';
+import { pgliteStore, type PgliteLike } from '../../server/stores/pglite-store.ts';
+import { createTokenClient, type TokenClient } from '../../src/core/create-token-client.ts';
+import { TokenGateProvider } from '../../src/react/token-gate-provider.tsx';
+import { useLiveStatus } from '../../src/react/use-live-status.ts';
+import { useTokenBalance } from '../../src/react/use-token-balance.ts';
+import { freshPglite, type TestDb } from '../db.ts';
+import { createTestIssuer, type TestIssuer } from '../jwt.ts';
+import { createOrg, type SeededOrg } from '../ledger.ts';
+import { waitFor as waitUntil } from '../wait-for.ts';
+
+const BASE = 'http://localhost/api/tokengate';
+
+let db: TestDb;
+let gate: TokenGate;
+let issuer: TestIssuer;
+let handler: (request: Request) => Promise<Response>;
+/** The same, limited to one stream per member, asking to come back after 1 s. */
+let limited: (request: Request) => Promise<Response>;
+/** Requests the kit's clients made, by route (`balances`, `events`, …). */
+const requests: string[] = [];
+let visibility: DocumentVisibilityState = 'visible';
+
+beforeAll(async () => {
+  db = await freshPglite();
+  const pglite: PgliteLike = {
+    query: async <T,>(sql: string, params?: unknown[]) => ({ rows: (await db.query(sql, params)) as T[] }),
+    listen: (channel, callback) => db.listen(channel, callback),
+  };
+  gate = createTokenGate({ store: pgliteStore(pglite) });
+  issuer = await createTestIssuer();
+  handler = createHandler({ gate, authenticate: supabaseAuth(issuer.authOptions), events: { heartbeatMs: 1_000 } });
+  limited = createHandler({ gate, authenticate: supabaseAuth(issuer.authOptions), events: { maxPerUser: 1, retryAfterSeconds: 1 } });
+  Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => visibility });
+});
+afterEach(() => {
+  cleanup();
+  requests.length = 0;
+  setVisibility('visible');
+});
+afterAll(async () => {
+  await db.close();
+});
+
+function setVisibility(next: DocumentVisibilityState) {
+  visibility = next;
+  document.dispatchEvent(new Event('visibilitychange'));
+}
+
+/** A client of the in-process handler acting as `user` in `org` (the signal stays with the client, as in fixture.tsx). */
+function clientFor(org: SeededOrg, user = org.members[0]!, via = () => handler): TokenClient {
+  return createTokenClient({
+    baseUrl: BASE,
+    getAccessToken: async () => (await issuer.bearer(user)).slice('Bearer '.length),
+    orgId: org.orgId,
+    fetch: async (input, init) => {
+      requests.push(new URL(input).pathname.split('/').pop()!);
+      const { signal: _signal, ...rest } = init;
+      return via()(new Request(input, rest));
+    },
+  });
+}
+
+function render(client: TokenClient) {
+  const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  const wrapper = ({ children }: { children: ReactNode }) => (
+    <QueryClientProvider client={queryClient}>
+      <TokenGateProvider client={client}>{children}</TokenGateProvider>
+    </QueryClientProvider>
+  );
+  return renderHook(() => ({ quests: useTokenBalance('quest_generation'), status: useLiveStatus() }), { wrapper });
+}
+
+const count = (route: string) => requests.filter((r) => r === route).length;
+
+it("shows another client's charges without refetching, and catches up on resume after the page was hidden", async () => {
+  const org = await createOrg(db, { plan: 'pro', members: 2 });
+  const page = render(clientFor(org));
+  await waitFor(() => expect(page.result.current.status).toBe('live'));
+  await waitFor(() => expect(page.result.current.quests.data?.available).toBe(60));
+  const other = clientFor(org, org.members[1]);
+
+  // The first charge after the snapshot is checked by one refetch of the balances (its `used`).
+  await other.deduct('quest_generation');
+  await waitFor(() => expect(page.result.current.quests.data?.available).toBe(57));
+  await waitFor(() => expect(count('balances')).toBe(2));
+  // From then on: the change alone.
+  await other.deduct('quest_generation', { units: 2 });
+  await waitFor(() => expect(page.result.current.quests.data).toMatchObject({ available: 51, used: 9 }));
+  expect(count('balances')).toBe(2);
+
+  // Hidden: the stream closes. Charges meanwhile are replayed on resume (Last-Event-ID).
+  act(() => setVisibility('hidden'));
+  expect(page.result.current.status).toBe('paused');
+  await other.deduct('quest_generation');
+  await other.deduct('quest_generation');
+  act(() => setVisibility('visible'));
+  await waitFor(() => expect(page.result.current.quests.data?.available).toBe(45));
+  expect(page.result.current.status).toBe('live');
+  expect(count('events')).toBe(2);
+  expect(count('balances')).toBe(2);
+});
+
+it("never shows another organization's changes", async () => {
+  const mine = await createOrg(db, { plan: 'pro' });
+  const theirs = await createOrg(db, { plan: 'pro' });
+  const page = render(clientFor(mine));
+  await waitFor(() => expect(page.result.current.status).toBe('live'));
+  await waitFor(() => expect(page.result.current.quests.data?.available).toBe(60));
+  await clientFor(theirs).deduct('quest_generation', { units: 3 });
+  // A charge of my organization after theirs: once it shows, theirs would have shown too.
+  await clientFor(mine).deduct('quest_generation');
+  await waitFor(() => expect(page.result.current.quests.data?.available).toBe(57));
+  await waitUntil(() => count('balances') >= 2, { what: 'the check refetch after the first charge' });
+  expect(page.result.current.quests.data?.available).toBe(57);
+});
+
+it('a tab over the per-member connection limit (429) polls, and goes live once a slot frees up', async () => {
+  const org = await createOrg(db, { plan: 'pro' });
+  const first = render(clientFor(org, org.members[0], () => limited));
+  await waitFor(() => expect(first.result.current.status).toBe('live'));
+  const second = render(clientFor(org, org.members[0], () => limited));
+  await waitFor(() => expect(second.result.current.status).toBe('polling'));
+  first.unmount();
+  // It tries again after the server's Retry-After (1 s), and then holds the freed slot.
+  await waitFor(() => expect(second.result.current.status).toBe('live'));
+  await clientFor(org, org.members[0]).deduct('quest_generation');
+  await waitFor(() => expect(second.result.current.quests.data?.available).toBe(57));
+});
