@@ -23,11 +23,13 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SIZE_BUDGETS: Record<string, number> = {
   // Measured 2026-11-26: 2.44 / 4.48 / 10.94 / 2.88 kB.
   'index.js': 2_800,
-  'react.js': 5_150,
-  // Raised from 12,600 on 2026-12-07 for the provider's live stub (a dynamic import in an effect, ~90 B).
+  // Raised from 5,150 on 2026-12-07 (main measured 5.03 kB) for the provider's live stub (a
+  // dynamic import in an effect, ~105 B) and the chunk tokengate/react/live shares with it (~20 B).
+  'react.js': 5_300,
+  // Raised from 12,600 on 2026-12-07 (main measured 12.56 kB) for the provider's live stub (~95 B).
   'components.js': 12_700,
   'styles.css': 3_300,
-  // Measured 2026-12-07 (live balances, issue 12): 2.22 / 0.52 / 0.52 kB.
+  // Measured 2026-12-07 (live balances, issue 12): 2.23 / 0.52 / 0.52 kB.
   'live.js': 2_550,
   'live/supabase.js': 600,
   'react/live.js': 600,
@@ -35,7 +37,7 @@ export const SIZE_BUDGETS: Record<string, number> = {
 
 /**
  * Client entry point → budget in bytes of the chunks it loads on demand (measured like the
- * entry, apart from it). Measured 2026-12-07: react.js's live feed (the provider's `live`) 3.34 kB.
+ * entry, apart from it). Measured 2026-12-07: react.js's live feed (the provider's `live`) 3.43 kB.
  */
 export const LAZY_BUDGETS: Record<string, number> = {
   'react.js': 3_850,
