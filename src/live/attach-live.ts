@@ -41,7 +41,14 @@ interface Feed {
 }
 
 /** One feed hub per QueryClient, shared by the providers that use it. */
-const hubs = new WeakMap<QueryClient, { refs: number; destroy: () => void; teardown?: ReturnType<typeof setTimeout> }>();
+interface Hub {
+  refs: number;
+  destroy: () => void;
+  /** What it was started with: a provider that comes back with another client or transport restarts it. */
+  key: [TokenClient, true | LiveTransport, number];
+  teardown?: ReturnType<typeof setTimeout>;
+}
+const hubs = new WeakMap<QueryClient, Hub>();
 
 /**
  * Internal (loaded on demand by `TokenGateProvider`): keeps the balances cache of `queryClient`
@@ -74,9 +81,18 @@ export function attachLive(
   options: AttachLiveOptions = {},
 ): () => void {
   let hub = hubs.get(queryClient);
+  const key: Hub['key'] = [client, live, pollInterval];
+  // Nobody holds it any more (its teardown is pending) and it was made for another client (a new
+  // session), transport or interval: replace it now rather than reuse it.
+  if (hub && hub.refs === 0 && hub.key.some((part, i) => part !== key[i])) {
+    clearTimeout(hub.teardown);
+    hubs.delete(queryClient);
+    hub.destroy();
+    hub = undefined;
+  }
   if (!hub) {
     const transport = live === true ? createSseTransport(client) : live;
-    const created = { refs: 0, destroy: startHub(queryClient, transport, pollInterval, options) };
+    const created: Hub = { refs: 0, destroy: startHub(queryClient, transport, pollInterval, options), key };
     hubs.set(queryClient, created);
     hub = created;
   }

@@ -264,6 +264,23 @@ describe('TokenGateProvider live (server-sent events)', () => {
     expect(server.open().map((e) => e.orgId)).toEqual([OTHER]);
   });
 
+  it('restarts the feed with a new client (a new session), on the same QueryClient', async () => {
+    const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+    let client = server.client(ORG, 'an-expired-token');
+    const { result, rerender } = renderHook(usePage, {
+      wrapper: ({ children }) => (
+        <QueryClientProvider client={queryClient}>
+          <TokenGateProvider client={client}>{children}</TokenGateProvider>
+        </QueryClientProvider>
+      ),
+    });
+    await waitFor(() => expect(result.current.status).toBe('off'));
+    client = server.client(ORG);
+    rerender();
+    await waitFor(() => expect(result.current.status).toBe('live'));
+    expect(server.state.events.map((e) => e.authorization)).toEqual(['Bearer an-expired-token', 'Bearer token-of-ada']);
+  });
+
   it('closes the connection when the last balances observer unmounts', async () => {
     const { wrapper } = setup();
     const { result, unmount } = renderHook(usePage, { wrapper });
