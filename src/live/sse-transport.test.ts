@@ -73,10 +73,15 @@ describe('createSseTransport', () => {
     // A foreign organization's change, a malformed one, and one split across two chunks.
     server.write(`event: balance\nid: 8\ndata: ${JSON.stringify(change({ orgId: OTHER_ORG, ledgerId: 8 }))}\n\n`);
     server.write('event: balance\nid: 9\ndata: {"orgId":\n\n');
+    // Another organization's snapshot, a snapshot that is not balances, an id that is not a ledger id.
+    server.write(`event: snapshot\ndata: ${JSON.stringify(balancesOf(OTHER_ORG))}\n\n`);
+    server.write(`event: snapshot\ndata: {"orgId":"${ORG}"}\n\n`);
+    server.write(`event: balance\nid: 999999; drop table\ndata: ${JSON.stringify(change({ ledgerId: -1 }))}\n\n`);
     server.write('event: balance\nid: 10\nda');
     server.write(`ta: ${JSON.stringify(change({ ledgerId: 10, available: 50, allowanceRemaining: 50 }))}\n\n: heartbeat\n\n`);
     await waitFor(() => seen.changes.length === 2, { what: 'two changes' });
     expect(seen.changes.map((c) => c.ledgerId)).toEqual([7, 10]);
+    expect(seen.snapshots).toHaveLength(1);
     expect(status()).toBe('live');
   });
 
