@@ -320,7 +320,7 @@ describe('the playground (npm start)', () => {
     await b.close();
   });
 
-  it('live: a second member's page shows the first page's changes without reloading, and the alert webhooks reach the Events panel', async () => {
+  it('live: a second member’s page shows the first page’s changes without reloading, and the alert webhooks reach the Events panel', async () => {
     // Where the previous test left Pro: quests used up. Exhausting them crossed the low threshold
     // and reached 0: the outbox's alerts went out as signed webhooks to the playground's receiver.
     const a = await open('pro');
