@@ -320,6 +320,37 @@ describe('the playground (npm start)', () => {
     await b.close();
   });
 
+  it('live: a second member’s page shows the first page’s changes without reloading, and the alert webhooks reach the Events panel', async () => {
+    // Where the previous test left Pro: quests used up. Exhausting them crossed the low threshold
+    // and reached 0: the outbox's alerts went out as signed webhooks to the playground's receiver.
+    const a = await open('pro');
+    const events = a.getByRole('list', { name: 'Alert webhooks received' });
+    await expect.poll(async () => (await events.textContent().catch(() => '')) ?? '', { timeout: WAIT_MS }).toMatch(/quest generation — Used up: 0 left/);
+    expect(await events.textContent()).toMatch(/quest generation — Running low: \d+ left \(below 12\)/);
+
+    const member = org('pro').members.find((m) => m.role === 'member')!;
+    const b = await open('pro', member.id);
+    await expectShown(b, 0);
+    const balanceRequests: string[] = [];
+    b.on('request', (request) => {
+      if (/\/balances$/.test(new URL(request.url()).pathname)) balanceRequests.push(request.url());
+    });
+    // An operator's grant on page A (the server's credential)…
+    const form = a.getByRole('form', { name: 'Grant tokens' });
+    await form.getByLabel('Amount').fill('30');
+    await form.getByRole('button', { name: 'Grant tokens' }).click();
+    // …appears on page B without a reload and without B asking for its balances: the change feed.
+    await expectShown(b, 30);
+    expect(balanceRequests).toEqual([]);
+    // A charge on page A, too.
+    await generateQuest(a);
+    await expectShown(b, 27);
+    expect(balanceRequests).toEqual([]);
+    await expectDashboardMatchesDb(b, 'pro');
+    await a.close();
+    await b.close();
+  });
+
   it('the streamed strategy analysis appears word by word, stays running until the end, and Stop stops the model', async () => {
     const page = await open('pro');
     // Paused at word 15 (the demo's breakpoint): the page shows a partial answer while the run is still running.
