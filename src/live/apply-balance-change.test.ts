@@ -36,6 +36,21 @@ describe('applyBalanceChange', () => {
     expect(committed.balances.tokenTypes[0]).toMatchObject({ allowanceRemaining: 53, held: 0, used: 447, available: 53 });
   });
 
+  it('leaves out a spending change older than the cache (one a snapshot already counts), so no charge counts twice', () => {
+    // The cache (a snapshot) already counts charges 5 (60 → 55) and 6 (55 → 50): used 450.
+    const snapshot: Balances = { ...lowBalances, tokenTypes: [{ ...lowBalances.tokenTypes[0]!, allowanceRemaining: 50, available: 50, used: 450 }] };
+    const five = applyBalanceChange(snapshot, change({ ledgerId: 5, available: 55, allowanceRemaining: 55 }));
+    expect(five).toEqual({ balances: snapshot, refetch: false });
+    const six = applyBalanceChange(five.balances, change({ ledgerId: 6, available: 50, allowanceRemaining: 50 }));
+    expect(six.balances.tokenTypes[0]).toMatchObject({ available: 50, used: 450 });
+    // A hold, a release or an expiry that counted already is left out the same way (they never raise the total).
+    for (const kind of ['reserve', 'release', 'expire'] as BalanceChange['kind'][]) {
+      expect(applyBalanceChange(snapshot, change({ kind, allowanceRemaining: 55, available: 55 })).balances, kind).toBe(snapshot);
+    }
+    // A top-up does raise it: applied.
+    expect(applyBalanceChange(snapshot, change({ kind: 'grant', purchased: 10, available: 60, allowanceRemaining: 50 })).balances.tokenTypes[0]!.purchased).toBe(10);
+  });
+
   it('a top-up patches purchased tokens without touching `used`', () => {
     const { balances, refetch } = applyBalanceChange(lowBalances, change({ kind: 'grant', purchased: 100, allowanceRemaining: 60, available: 160 }));
     expect(refetch).toBe(false);

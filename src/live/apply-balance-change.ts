@@ -6,13 +6,16 @@ const CHARGES = new Set(['deduct', 'commit']);
 const PATCHED = new Set(['deduct', 'reserve', 'commit', 'release', 'expire', 'grant']);
 /** Entries that move a member's quota spending (charged plus held). */
 const MEMBER_SPEND = new Set(['deduct', 'reserve', 'commit', 'release', 'expire']);
+/** Entries that never raise remaining + purchased + held (they spend it, or move it to and from held). */
+const NEVER_RAISE = MEMBER_SPEND;
 
 /**
  * `balances` with one change applied, and whether the balances must also be refetched for what
  * the change does not carry. A change carries the bucket's figures after it (allowance remaining,
  * purchased, held, available), so the frequent entries are patched in place; `used` grows by what
  * a charge consumed (the fall of remaining + purchased + held), or is taken from the change when it
- * carries one. Refetched instead: a new period
+ * carries one. A spending entry that would raise remaining + purchased + held is older than the
+ * cache, and left out. Refetched instead: a new period
  * (`refresh`: period dates, allowance), an `adjust` (it may be a plan change: allowance, access), a
  * token type or plan kind the cache does not show yet, an unlimited plan's charge (its figures do
  * not move), and a change that may move the caller's member quota (the feed names no member).
@@ -28,7 +31,12 @@ export function applyBalanceChange(balances: Balances, change: BalanceChange): {
   if (!b || (change.available === null) !== b.unlimited) return { balances, refetch: true };
   const charge = CHARGES.has(change.kind);
   const total = b.allowanceRemaining + b.purchased + b.held;
-  const consumed = Math.max(0, total - (change.allowanceRemaining + change.purchased + change.held));
+  const after = change.allowanceRemaining + change.purchased + change.held;
+  // Above the cache after an entry that never raises it: the change is older than the cache (a
+  // snapshot or fetch that already counts it, which servers may send it after) or the cache holds
+  // an optimistic charge. Applying it would step back, and count the next charge's `used` twice.
+  if (NEVER_RAISE.has(change.kind) && after > total) return { balances, refetch: false };
+  const consumed = Math.max(0, total - after);
   const next = {
     ...b,
     allowanceRemaining: change.allowanceRemaining,

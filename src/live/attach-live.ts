@@ -25,11 +25,6 @@ interface Feed {
   status: LiveStatus;
   /** The newest ledger id applied, per token type. */
   applied: Map<string, number>;
-  /**
-   * A snapshot came: the changes sent right after it may already be in it (the server buffers what
-   * commits while it reads the snapshot), so the next charge's `used` (a delta) is checked by a refetch.
-   */
-  checkUsed?: boolean;
   /** A balances fetch started after the server refused the feed (401/403): if it succeeds, try live again. */
   retryAfterRefusal?: boolean;
   /** What arrived while a balances fetch was in flight, in order (a snapshot supersedes what came before it). */
@@ -58,9 +53,6 @@ const hubs = new WeakMap<QueryClient, Hub>();
  * newer than the last one applied for its token type, replaces them on a snapshot, coalesces an
  * invalidation of the organization's stats, and polls the balances while live is unavailable and
  * the page is visible.
- *
- * A charge's `used` is a delta on the cache; the changes a server sends right after a snapshot may
- * already be counted in it, so after each snapshot the first charge also schedules one refetch.
  *
  * A fetch of the balances that was in flight when changes arrived may answer with older figures:
  * those changes are applied again on top of its answer (figures are absolute, so applying one the
@@ -174,17 +166,12 @@ function startHub(queryClient: QueryClient, transport: LiveTransport, pollInterv
         feed.applied.set(change.tokenType, change.ledgerId);
         record(orgId, feed, { change });
         patch(orgId, feed, change);
-        if (feed.checkUsed && (change.kind === 'deduct' || change.kind === 'commit') && !('used' in change)) {
-          feed.checkUsed = false;
-          invalidateBalances(orgId, feed);
-        }
         invalidateStats(orgId, feed);
       },
       onSnapshot(balances) {
         if (!live() || balances.orgId !== orgId) return;
         record(orgId, feed, { snapshot: balances });
         queryClient.setQueryData(balancesKey(orgId), balances);
-        feed.checkUsed = true;
         // Changes may have happened while disconnected: the usage figures follow.
         invalidateStats(orgId, feed);
       },
