@@ -57,8 +57,8 @@ const hubs = new WeakMap<QueryClient, Hub>();
  * A fetch of the balances that was in flight when changes arrived may answer with older figures:
  * those changes are applied again on top of its answer (figures are absolute, so applying one the
  * answer already includes changes nothing). An optimistic charge of `useTokenGate` is a delta on
- * the cache: a change replaces it with the server's figures (which include the run's own hold or
- * charge once it reached the server), and the run's own refetch when it settles has the last word.
+ * the cache: spending changes above it are left out as older (`applyBalanceChange`), a top-up
+ * replaces it with the server's figures, and the run's own refetch when it settles has the last word.
  *
  * @example
  * const detach = attachLive(queryClient, client, true, 15_000);
