@@ -18,6 +18,7 @@ import { createTokenClient, type TokenClient } from '../../src/core/create-token
 import { TokenGateProvider } from '../../src/react/token-gate-provider.tsx';
 import { useLiveStatus } from '../../src/react/use-live-status.ts';
 import { useTokenBalance } from '../../src/react/use-token-balance.ts';
+import { useTokenGate } from '../../src/react/use-token-gate.ts';
 import { freshPglite, type TestDb } from '../db.ts';
 import { createTestIssuer, type TestIssuer } from '../jwt.ts';
 import { createOrg, type SeededOrg } from '../ledger.ts';
@@ -81,7 +82,7 @@ function render(client: TokenClient) {
       <TokenGateProvider client={client}>{children}</TokenGateProvider>
     </QueryClientProvider>
   );
-  return renderHook(() => ({ quests: useTokenBalance('quest_generation'), status: useLiveStatus() }), { wrapper });
+  return renderHook(() => ({ quests: useTokenBalance('quest_generation'), status: useLiveStatus(), gate: useTokenGate('quest_generation') }), { wrapper });
 }
 
 const count = (route: string) => requests.filter((r) => r === route).length;
@@ -135,4 +136,28 @@ it('a tab over the per-member connection limit (429) polls, and goes live once a
   await waitFor(() => expect(second.result.current.status).toBe('live'));
   await clientFor(org, org.members[0]).deduct('quest_generation');
   await waitFor(() => expect(second.result.current.quests.data?.available).toBe(57));
+});
+
+it("the page's own optimistic runs and changes from elsewhere end on the server's figures", async () => {
+  const org = await createOrg(db, { plan: 'pro', members: 2 });
+  const page = render(clientFor(org));
+  await waitFor(() => expect(page.result.current.status).toBe('live'));
+  await waitFor(() => expect(page.result.current.quests.data?.available).toBe(60));
+  const other = clientFor(org, org.members[1]);
+  // Two runs of this page (optimistic, then settled by a refetch) interleaved with two charges
+  // from another member, which arrive as changes while the runs are in flight.
+  await act(async () => {
+    await Promise.all([
+      page.result.current.gate.run(),
+      other.deduct('quest_generation'),
+      other.deduct('quest_generation'),
+    ]);
+    await page.result.current.gate.run();
+  });
+  const stored = (await db.query<{ left: number; used: number; held: number }>(
+    `select allowance_remaining + purchased_remaining as left, used, held from tokengate.buckets where org_id = $1 and token_type_id = 'quest_generation'`,
+    [org.orgId],
+  ))[0]!;
+  expect(stored).toEqual({ left: 48, used: 12, held: 0 });
+  await waitFor(() => expect(page.result.current.quests.data).toMatchObject({ available: 48, used: 12, held: 0 }));
 });
