@@ -97,6 +97,8 @@ export async function startDatabase(options: StartDatabaseOptions): Promise<Demo
         await afterSeed();
         return opened.store.rpc(fn, args, rpcOptions);
       },
+      // The live balances' change feed (the handler's /events route): LISTEN needs no seed.
+      ...(opened.store.listen ? { listen: opened.store.listen.bind(opened.store) } : {}),
     },
     async query(sql, params) {
       await afterSeed();
