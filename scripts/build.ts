@@ -36,6 +36,7 @@ export const ENTRIES: Record<string, string> = {
   react: 'src/react/index.ts',
   'react/stream': 'src/react/stream.ts',
   'react/live': 'src/react/live.ts',
+  'react/suspense': 'src/react/suspense.ts',
   live: 'src/live/index.ts',
   'live/supabase': 'src/live/supabase.ts',
   components: 'src/components/index.ts',
@@ -49,7 +50,7 @@ export const ENTRIES: Record<string, string> = {
 };
 
 /** Entry points that React Server Components frameworks must treat as client modules. */
-export const CLIENT_ENTRIES = ['react', 'react/stream', 'react/live', 'components'];
+export const CLIENT_ENTRIES = ['react', 'react/stream', 'react/live', 'react/suspense', 'components'];
 
 /** Never bundled: peers, dependencies and Node built-ins. */
 const EXTERNAL = [

@@ -18,6 +18,7 @@ export { batchingStore, type BatchingStoreOptions } from './stores/batching-stor
 export { supabaseStore, type SupabaseClientLike, type SupabaseStoreOptions } from './stores/supabase-store.ts';
 export { databaseError } from './stores/database-error.ts';
 export { createHandler, type BillingOperation, type HandlerOptions } from './http/handler.ts';
+export { balancesServerQueryOptions, statsServerQueryOptions } from './server-query-options.ts';
 export { problemResponse } from './http/problem-response.ts';
 export { CHANGES_CHANNEL, createChangeHub, sharedChangeHub, type ChangeHub, type ChangeHubOptions, type ChangeSubscriber } from './live/change-hub.ts';
 export type { ConnectionLimitOptions } from './live/connection-limits.ts';

@@ -7,7 +7,10 @@
  *    `tokengate/styles.css`) built with `vite build` and served with `tokengate/server`'s handler on
  *    one `node:http` origin, driven in Chromium (test/find-browser.ts) with playwright-core;
  * 3. a Next.js App Router app mounting the handler with `toNextRouteHandlers` and server-rendering
- *    the kit: `next build`, then `next start`, the page and the API route.
+ *    the kit: `next build`, then `next start`, the page and the API route; and the README's
+ *    server-rendered balances (app/credits: prefetched through the gate, dehydrated, hydrated):
+ *    the balance and cost in the raw HTML and at first paint without JavaScript, then in Chromium
+ *    no hydration error and no balances request while the page loads and its live feed connects.
  *
  * Installs: `installFromProject` (./install-from-project.ts) — the tarball's own files, and the
  * app's other packages at the versions this repository installed from package-lock.json. No npm
@@ -217,7 +220,7 @@ describe.sequential('the packed package, installed in fresh projects', () => {
     await stop(child);
   });
 
-  it('Next.js App Router: `next build` passes; `next start` serves the server-rendered kit and the mounted handler', async () => {
+  it('Next.js App Router: `next build` passes; `next start` serves the server-rendered kit, server-rendered balances that hydrate with no balances request, and the mounted handler', async () => {
     const nextApp = await timed('install next app', () => installApp('next', ['react', 'react-dom', '@tanstack/react-query', 'pg', 'next']));
     const orgId = randomUUID();
     const userId = randomUUID();
@@ -244,6 +247,18 @@ describe.sequential('the packed package, installed in fresh projects', () => {
     expect(html).toMatch(/data-slot="token-balance-available"[^>]*>[^<]*\b75\b/);
     expect(html).toContain('data-slot="upgrade-prompt-title"');
 
+    // Server-rendered balances (app/credits): the gate's balances for the user the page verified
+    // (its cookie) are in the HTML, with the gated button's cost; nobody else's request gets them.
+    const credits = await (await fetch(`${base}/credits`, { headers: { cookie: `tg_token=${token}` } })).text();
+    expect(credits).toMatch(/data-testid="credits-left"[^>]*>75 quest tokens left</);
+    expect(credits).toMatch(/data-testid="credits-gated"[^>]*>[^]*?Generate New Quest[^]*?\(3 tokens\)/);
+    for (const cookie of ['', `tg_token=${randomUUID()}`]) {
+      const anonymous = await (await fetch(`${base}/credits`, { headers: { cookie } })).text();
+      expect(anonymous).toContain('Loading balance…');
+      // Neither in the HTML nor in the RSC payload (the dehydrated state would carry these fields).
+      expect(anonymous).not.toMatch(/quest tokens left|allowanceRemaining/);
+    }
+
     const url = `${base}/api/tokengate/orgs/${orgId}/balances`;
     const anonymous = await fetch(url);
     expect(anonymous.status).toBe(401);
@@ -253,14 +268,55 @@ describe.sequential('the packed package, installed in fresh projects', () => {
     const body = (await authed.json()) as { tokenTypes: { tokenType: string; available: number }[] };
     expect(body.tokenTypes.find((t) => t.tokenType === 'quest_generation')?.available).toBe(75);
 
-    const deduct = await fetch(`${base}/api/tokengate/orgs/${orgId}/deduct`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
-      body: JSON.stringify({ tokenType: 'quest_generation' }),
-    });
-    expect(deduct.status).toBe(200);
+    const charge = async () => {
+      const deduct = await fetch(`${base}/api/tokengate/orgs/${orgId}/deduct`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'idempotency-key': randomUUID() },
+        body: JSON.stringify({ tokenType: 'quest_generation' }),
+      });
+      expect(deduct.status).toBe(200);
+    };
+    if (skipBrowser) await charge();
+    else {
+      browser ??= await chromium.launch({ executablePath: requireBrowser(), args: [...CHROMIUM_FLAGS], headless: true });
+      await timed('page: server-rendered credits', async () => {
+        // Without JavaScript: the first paint already shows the balance and the cost.
+        const noJs = await browser!.newContext({ javaScriptEnabled: false });
+        await noJs.addCookies([{ name: 'tg_token', value: token, url: base }]);
+        const still = await noJs.newPage();
+        await still.goto(`${base}/credits`);
+        expect(await still.getByTestId('credits-left').textContent()).toBe('75 quest tokens left');
+        expect(await still.getByTestId('credits-gated').textContent()).toContain('(3 tokens)');
+        await noJs.close();
+
+        const context = await browser!.newContext();
+        await context.addCookies([{ name: 'tg_token', value: token, url: base }]);
+        const page = await context.newPage();
+        const reports: string[] = [];
+        const requests: string[] = [];
+        page.on('console', (message) => {
+          if (message.type() === 'error' || (message.type() === 'warning' && /hydrat/i.test(message.text()))) reports.push(`${message.type()}: ${message.text()}`);
+        });
+        page.on('pageerror', (err) => reports.push(`pageerror: ${err.message}`));
+        page.on('request', (request) => requests.push(new URL(request.url()).pathname));
+        await page.goto(`${base}/credits`);
+        const section = page.getByTestId('credits');
+        await expect.poll(() => section.getAttribute('data-hydrated'), { timeout: 30_000 }).toBe('true');
+        // The provider's live feed connected after hydration (an events stream, not a balances request).
+        await expect.poll(() => section.getAttribute('data-live'), { timeout: 30_000 }).toBe('live');
+        expect(await page.getByTestId('credits-gated').textContent()).toContain('(3 tokens)');
+        // A charge elsewhere reaches the page through the feed: everything it did so far is in.
+        await charge();
+        await expect.poll(() => page.getByTestId('credits-left').textContent(), { timeout: 30_000 }).toBe('72 quest tokens left');
+        expect(requests.filter((p) => p.endsWith('/events'))).toContain(`/api/tokengate/orgs/${orgId}/events`);
+        expect(requests.filter((p) => p.endsWith('/balances'))).toEqual([]);
+        expect(reports).toEqual([]);
+        await context.close();
+      });
+    }
     expect(await available(orgId)).toBe(72);
     await stop(child);
-  });
+    // `next build` alone takes ~40 s on an idle 2-core machine: far more than the project's 60 s default under load.
+  }, 300_000);
 });
 

@@ -30,6 +30,7 @@ const SOURCES: Record<string, string> = {
   './react': 'src/react/index.ts',
   './react/stream': 'src/react/stream.ts',
   './react/live': 'src/react/live.ts',
+  './react/suspense': 'src/react/suspense.ts',
   './live': 'src/live/index.ts',
   './live/supabase': 'src/live/supabase.ts',
   './components': 'src/components/index.ts',
@@ -40,7 +41,7 @@ const SOURCES: Record<string, string> = {
   './server/adapters/supabase-edge': 'server/adapters/supabase-edge.ts',
   './ai': 'server/ai/index.ts',
 };
-const CLIENT = ['./react', './react/stream', './react/live', './components'];
+const CLIENT = ['./react', './react/stream', './react/live', './react/suspense', './components'];
 const jsSubpaths = Object.keys(pkg.exports).filter((k) => typeof pkg.exports[k] === 'object');
 const specifier = (subpath: string) => (subpath === '.' ? pkg.name : `${pkg.name}/${subpath.slice(2)}`);
 

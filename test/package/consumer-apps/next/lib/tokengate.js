@@ -5,12 +5,16 @@ import { createHandler, createTokenGate, postgresStore, TokenGateError } from 't
 // Two connections: enough for the test's requests, and within its share of the shared server.
 export const gate = createTokenGate({ store: postgresStore({ connectionString: process.env.DATABASE_URL, max: 2 }) });
 
+/** The app's own authentication: the user a token stands for, or null. */
+export function verifyToken(token) {
+  return process.env.CONSUMER_TOKEN && token === process.env.CONSUMER_TOKEN ? { userId: process.env.CONSUMER_USER_ID } : null;
+}
+
 export const tokengate = createHandler({
   gate,
   authenticate: async (request) => {
-    if (process.env.CONSUMER_TOKEN && request.headers.get('authorization') === `Bearer ${process.env.CONSUMER_TOKEN}`) {
-      return { userId: process.env.CONSUMER_USER_ID };
-    }
+    const user = verifyToken(request.headers.get('authorization')?.replace(/^Bearer /, ''));
+    if (user) return user;
     throw new TokenGateError('unauthorized', 'A valid test token is required.');
   },
 });
