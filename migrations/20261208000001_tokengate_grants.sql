@@ -35,8 +35,8 @@ insert into tokengate.error_codes (name, sqlstate, http_status, title) values
 /* ───────────────────────────── grants ───────────────────────────── */
 
 create table tokengate.grants (
-  id              uuid primary key default gen_random_uuid(),
   org_id          uuid not null,
+  id              uuid not null default gen_random_uuid(),
   token_type_id   text not null,
   source          text not null check (source in ('plan', 'purchase', 'promo', 'adjustment')),
   amount          bigint not null check (amount between 1 and 1000000000),
@@ -56,6 +56,7 @@ create table tokengate.grants (
   metadata        jsonb not null default '{}',
   created_at      timestamptz not null,
   ended_at        timestamptz,
+  primary key (org_id, id),
   foreign key (org_id, token_type_id) references tokengate.buckets (org_id, token_type_id),
   check ((status in ('scheduled', 'active')) = (ended_at is null)),
   check (status = 'active' or remaining = 0)
@@ -66,24 +67,25 @@ create index grants_burn_order_idx on tokengate.grants (org_id, token_type_id, e
 -- Due work: expiries of active grants and activations of scheduled ones (the sweep; operators' view).
 create index grants_expires_at_idx on tokengate.grants (expires_at) where status = 'active';
 create index grants_effective_at_idx on tokengate.grants (effective_at) where status = 'scheduled';
-create index grants_org_id_idx on tokengate.grants (org_id, token_type_id, created_at);
 create unique index grants_idempotency_key_idx on tokengate.grants (org_id, idempotency_key) where idempotency_key is not null;
 comment on table tokengate.grants is
   'Blocks of tokens (purchase, promo, plan, adjustment) with a priority and an expiry, consumed after the plan allowance: soonest expiry, then priority, then age. Written only by the ledger functions.';
 
 create table tokengate.grant_entries (
-  id             bigint generated always as identity primary key,
   org_id         uuid not null,
-  grant_id       uuid not null references tokengate.grants (id),
+  id             bigint generated always as identity,
+  grant_id       uuid not null,
   -- The ledger entry that moved the tokens (null: the opening balance of a migrated pool).
   ledger_id      bigint,
   -- The hold the tokens went to or came back from.
   reservation_id uuid,
   delta          bigint not null check (delta <> 0),
-  created_at     timestamptz not null
+  created_at     timestamptz not null,
+  primary key (org_id, id),
+  foreign key (org_id, grant_id) references tokengate.grants (org_id, id)
 );
-create index grant_entries_grant_id_idx on tokengate.grant_entries (grant_id);
-create index grant_entries_ledger_id_idx on tokengate.grant_entries (ledger_id);
+create index grant_entries_grant_id_idx on tokengate.grant_entries (org_id, grant_id);
+create index grant_entries_ledger_id_idx on tokengate.grant_entries (ledger_id) where ledger_id is not null;
 create index grant_entries_reservation_id_idx on tokengate.grant_entries (reservation_id) where reservation_id is not null;
 comment on table tokengate.grant_entries is
   'Append-only: every move of tokens into or out of a grant, with the ledger entry that made it. remaining = sum(delta) per grant.';
@@ -117,7 +119,7 @@ create policy "Members can read their organizations' grants" on tokengate.grants
 create policy "Members can read their organizations' grant entries" on tokengate.grant_entries
   for select to authenticated using (org_id in (select tokengate_private.my_org_ids()));
 create policy "Anyone can read token type prices" on tokengate.token_type_prices
-  for select using (true);
+  for select to anon, authenticated using (true);
 grant select on tokengate.grants, tokengate.grant_entries to authenticated, service_role;
 grant select on tokengate.token_type_prices to anon, authenticated, service_role;
 

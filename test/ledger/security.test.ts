@@ -14,7 +14,7 @@ import type { CatalogTable, ClientRole } from '../security-catalog.ts';
 /* ───────────────────────────── expectations ───────────────────────────── */
 
 /** Tables everyone (anon included) reads in full. */
-const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes'];
+const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes', 'token_type_prices'];
 /** Tables only the server reads. */
 const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks', 'ledger_archived', 'alerts', 'webhook_deliveries'];
 /** Every other table must have an org_id: members read their own organizations' rows. */
