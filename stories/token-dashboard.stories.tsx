@@ -115,6 +115,38 @@ export const PersonalLimitReached: Story = {
   },
 };
 
+/** Three months of usage: six date labels on the x axis (the latest day always labelled), round token counts on the y axis. */
+const quarterStats = {
+  ...proStats,
+  from: '2026-08-27',
+  to: '2026-11-26',
+  byDay: Array.from({ length: 92 }, (_, i) => ({
+    day: new Date(Date.parse('2026-08-27T00:00:00Z') + i * 86_400_000).toISOString().slice(0, 10),
+    tokenType: 'quest_generation',
+    tokens: 20 + ((i * 37) % 90),
+    events: 4,
+  })),
+};
+export const UsageChartQuarter: Story = {
+  args: { stats: { ...quarterStats, totals: { tokens: quarterStats.byDay.reduce((s, d) => s + d.tokens, 0), events: 368 } } },
+  play: async ({ canvasElement }) => {
+    const ticks = canvasElement.querySelectorAll('[data-slot=usage-chart-x-tick]');
+    await expect(ticks).toHaveLength(6);
+    await expect(ticks[ticks.length - 1]).toHaveTextContent('Nov 26');
+  },
+};
+
+/** The chart's numbers as a visible table ("Show as table", a toggle button). */
+export const UsageChartAsTable: Story = {
+  play: async ({ canvasElement }) => {
+    const canvas = within(canvasElement);
+    const toggle = canvas.getByRole('button', { name: 'Show as table' });
+    await userEvent.click(toggle);
+    await expect(toggle).toHaveAttribute('aria-pressed', 'true');
+    await expect(canvas.getByRole('table', { name: /150 tokens used/ })).toBeVisible();
+  },
+};
+
 /** The caller is not a member of the organization (403 not_a_member): said plainly. */
 export const NotAMember: Story = {
   args: { balances: undefined, stats: undefined, status: 'error', error: { code: 'not_a_member' } },

@@ -71,6 +71,8 @@ export interface TokenGateMessages {
   dayColumn: string;
   /** Column header of the chart's table fallback. */
   totalColumn: string;
+  /** Toggle button (pressed: shown) that shows the chart's numbers as a visible table. */
+  showTable: string;
   /** Heading of the usage-by-member table. */
   byMemberTitle: string;
   /** Column header. */
@@ -173,6 +175,7 @@ export const defaultMessages: TokenGateMessages = {
   usageEmpty: 'No usage in this period yet.',
   dayColumn: 'Day',
   totalColumn: 'Total',
+  showTable: 'Show as table',
   byMemberTitle: 'Usage by member',
   memberColumn: 'Member',
   tokensColumn: 'Tokens',
