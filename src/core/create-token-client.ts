@@ -3,7 +3,7 @@
  * React hooks, a Vue/Svelte binding or a plain script all build on it.
  */
 import { TokenGateError } from './token-gate-error.ts';
-import type { Balances, CheckResult, DeductResult, ReserveResult, ResolveResult, Stats, TokenTypeId } from './types.ts';
+import type { Balances, CheckResult, DeductResult, Grant, ReserveResult, ResolveResult, Stats, TokenTypeId } from './types.ts';
 
 /**
  * Options of `createTokenClient`.
@@ -51,6 +51,19 @@ export interface CallOptions {
 export interface DateRange {
   from: string;
   to: string;
+}
+
+/**
+ * Which grants to list.
+ *
+ * @example
+ * await client.grants({ tokenType: 'chat', includeEnded: true });
+ */
+export interface GrantsQuery {
+  /** Only grants of this token type. Default: every type. */
+  tokenType?: TokenTypeId;
+  /** Also grants that ended (expired, revoked, spent). Default false. */
+  includeEnded?: boolean;
 }
 
 /**
@@ -112,6 +125,11 @@ export interface TokenClient {
   release(reservationId: string, options?: CallOptions & { metadata?: Record<string, unknown> }): Promise<ResolveResult>;
   /** GET `/orgs/:orgId/stats` (at most 366 days). */
   stats(range: DateRange, options?: CallOptions): Promise<Stats>;
+  /**
+   * GET `/orgs/:orgId/grants`: the organization's grants (of one token type, when given) in burn
+   * order; active and scheduled ones, and with `includeEnded` also expired and revoked ones.
+   */
+  grants(options?: CallOptions & GrantsQuery): Promise<Grant[]>;
   /** The URL of a usage export (`usage.csv` / `usage.json`); it needs the `Authorization` header, see `exportUsage`. */
   usageExportUrl(range: DateRange, options?: { format?: 'csv' | 'json'; orgId?: string }): string;
   /** GET the usage export, authorised, as a streamed Response (e.g. `await (await client.exportUsage(r)).blob()`). */
@@ -238,6 +256,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
         signal: o.signal,
       }),
     stats: (range, o = {}) => json('GET', orgUrl('/stats', o.orgId, { from: range.from, to: range.to }), { signal: o.signal }),
+    grants: (o = {}) =>
+      json('GET', orgUrl('/grants', o.orgId, { tokenType: o.tokenType, includeEnded: o.includeEnded ? 'true' : undefined }), { signal: o.signal }),
     usageExportUrl: (range, o = {}) => orgUrl(`/usage.${o.format ?? 'csv'}`, o.orgId, { from: range.from, to: range.to }),
     async exportUsage(range, o = {}) {
       const url = orgUrl(`/usage.${o.format ?? 'csv'}`, o.orgId, { from: range.from, to: range.to });

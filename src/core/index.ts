@@ -15,9 +15,11 @@ export {
   type CallOptions,
   type DateRange,
   type GuardedRequestInit,
+  type GrantsQuery,
   type GuardInfo,
   type TokenClient,
   type TokenClientOptions,
 } from './create-token-client.ts';
 export { tokenGateKeys } from './query-keys.ts';
+export { compareGrants, consumeGrants, sortGrants, type BurnOrderGrant, type ConsumableGrant, type GrantTake } from './burn-order.ts';
 export { CHARGE_EVENT, parseChargeEvent, type ChargeEvent } from './charge-event.ts';

@@ -13,6 +13,11 @@ it('nests every key under the org, so one org can be invalidated at once', () =>
     expect(key.slice(0, 2)).toEqual(tokenGateKeys.org(org));
   }
   expect(tokenGateKeys.stats(org, range).slice(0, 3)).toEqual(tokenGateKeys.allStats(org));
+  // Grants: one key per query, all under allGrants (invalidated with the org after every charge).
+  expect(tokenGateKeys.grants(org)).toEqual(['tokengate', org, 'grants', { tokenType: null, includeEnded: false }]);
+  expect(tokenGateKeys.grants(org, { tokenType: 'chat', includeEnded: true })).toEqual(['tokengate', org, 'grants', { tokenType: 'chat', includeEnded: true }]);
+  expect(tokenGateKeys.grants(org, { tokenType: 'chat' }).slice(0, 3)).toEqual(tokenGateKeys.allGrants(org));
+  expect(tokenGateKeys.allGrants(org).slice(0, 2)).toEqual(tokenGateKeys.org(org));
   // Extra fields of a range object do not leak into the key.
   expect(tokenGateKeys.stats(org, { ...range, label: 'x' } as typeof range)).toEqual(tokenGateKeys.stats(org, range));
 });

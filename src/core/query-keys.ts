@@ -1,4 +1,4 @@
-import type { DateRange } from './create-token-client.ts';
+import type { DateRange, GrantsQuery } from './create-token-client.ts';
 
 /**
  * Query keys of Tokengate's data, built like TanStack Query's recommended key factories: every key
@@ -8,6 +8,7 @@ import type { DateRange } from './create-token-client.ts';
  * queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(orgId) });          // everything of the org
  * queryClient.invalidateQueries({ queryKey: tokenGateKeys.balances(orgId) });     // its balances
  * queryClient.getQueryData(tokenGateKeys.stats(orgId, { from: '2028-01-01', to: '2028-01-31' }));
+ * queryClient.invalidateQueries({ queryKey: tokenGateKeys.allGrants(orgId) });    // its grants lists
  */
 export const tokenGateKeys = {
   /** Every Tokengate query. */
@@ -20,4 +21,9 @@ export const tokenGateKeys = {
   allStats: (orgId: string) => ['tokengate', orgId, 'stats'] as const,
   /** The organization's `Stats` for one range. */
   stats: (orgId: string, range: DateRange) => ['tokengate', orgId, 'stats', { from: range.from, to: range.to }] as const,
+  /** Every grants query of the organization (each token type, with or without ended grants). */
+  allGrants: (orgId: string) => ['tokengate', orgId, 'grants'] as const,
+  /** The organization's `Grant[]` for one query (`tokenType` null: every type). */
+  grants: (orgId: string, query: GrantsQuery = {}) =>
+    ['tokengate', orgId, 'grants', { tokenType: query.tokenType ?? null, includeEnded: query.includeEnded ?? false }] as const,
 };

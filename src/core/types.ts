@@ -179,3 +179,41 @@ export interface BalanceChange {
   purchased: number;
   held: number;
 }
+
+/** Where a grant's tokens came from. */
+export type GrantSource = 'plan' | 'purchase' | 'promo' | 'adjustment';
+
+/**
+ * One grant of tokens to an organization (a top-up, a promotion, an adjustment): what is left of
+ * it, when it expires, and where it stands. Grants are spent after the plan's allowance, in burn
+ * order: `expiresAt` ascending (never-expiring last), then `priority`, `createdAt`, `grantId`.
+ *
+ * @example
+ * const grant: Grant = { grantId, tokenType: 'chat', source: 'purchase', amount: 1000, remaining: 640, priority: 50,
+ *   effectiveAt: '2026-12-01T00:00:00Z', expiresAt: '2027-12-01T00:00:00Z', status: 'active', expired: 0, clawedBack: 0,
+ *   forfeited: 0, createdAt: '2026-12-01T00:00:00Z', metadata: {} };
+ */
+export interface Grant {
+  grantId: string;
+  tokenType: TokenTypeId;
+  source: GrantSource;
+  /** Tokens granted. */
+  amount: number;
+  /** Tokens left to spend. */
+  remaining: number;
+  /** 0..100, lower is spent first among grants expiring at the same time. */
+  priority: number;
+  /** When its tokens become spendable (`scheduled` until then). */
+  effectiveAt: string;
+  /** When what is left of it expires; null: never. */
+  expiresAt: string | null;
+  status: 'scheduled' | 'active' | 'expired' | 'revoked';
+  /** Tokens that expired unused. */
+  expired: number;
+  /** Tokens taken back (refund, dispute). */
+  clawedBack: number;
+  /** Tokens forfeited otherwise. */
+  forfeited: number;
+  createdAt: string;
+  metadata: Record<string, unknown>;
+}

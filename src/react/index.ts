@@ -10,6 +10,8 @@ export { balancesQueryOptions, statsQueryOptions } from './query-options.ts';
 export { useTokenBalances } from './use-token-balances.ts';
 export { useTokenBalance } from './use-token-balance.ts';
 export { useTokenStats } from './use-token-stats.ts';
+export { useGrants, type UseGrantsOptions } from './use-grants.ts';
+export { grantsQueryOptions } from './grants-query-options.ts';
 export {
   useTokenGate,
   type TokenGateActionContext,

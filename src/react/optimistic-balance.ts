@@ -2,15 +2,34 @@ import type { QueryClient, QueryKey } from '@tanstack/react-query';
 import type { Balances, TokenBalance, TokenTypeId } from '../core/types.ts';
 
 /**
- * Subtract `cost` from the cached balance of `tokenType` (allowance first, then purchased tokens,
- * like the ledger) and return the exact inverse. Inverse rather than a snapshot, so concurrent runs
- * roll back only their own share.
+ * Internal: spends `amount` tokens of `tokenType` from the cached grants lists under `grantsKey`
+ * and returns the inverse. Set by `grantsQueryOptions` (so by `useGrants`): only an app that reads
+ * grants carries the grants code, and only it has grants lists in its cache to keep in step.
  *
  * @example
- * const undo = applyOptimisticCharge(queryClient, tokenGateKeys.balances(orgId), 'quest_generation', 3);
+ * optimisticGrants.consume = consumeCachedGrants;
+ */
+export const optimisticGrants: {
+  consume?: (queryClient: QueryClient, grantsKey: QueryKey, tokenType: TokenTypeId, amount: number) => () => void;
+} = {};
+
+/**
+ * Subtract `cost` from the cached balance of `tokenType` (allowance first, then purchased tokens,
+ * like the ledger) and return the exact inverse. Inverse rather than a snapshot, so concurrent runs
+ * roll back only their own share. With `grantsKey`, the part beyond the allowance is also taken
+ * from the cached grants lists under it, in burn order (when the app reads grants at all).
+ *
+ * @example
+ * const undo = applyOptimisticCharge(queryClient, tokenGateKeys.balances(orgId), 'quest_generation', 3, tokenGateKeys.allGrants(orgId));
  * try { await work() } catch { undo() }
  */
-export function applyOptimisticCharge(queryClient: QueryClient, key: QueryKey, tokenType: TokenTypeId, cost: number): () => void {
+export function applyOptimisticCharge(
+  queryClient: QueryClient,
+  key: QueryKey,
+  tokenType: TokenTypeId,
+  cost: number,
+  grantsKey?: QueryKey,
+): () => void {
   let taken: { fromAllowance: number; fromPurchased: number } | null = null;
   queryClient.setQueryData<Balances>(key, (old) => {
     if (!old) return old;
@@ -27,10 +46,13 @@ export function applyOptimisticCharge(queryClient: QueryClient, key: QueryKey, t
       };
     });
   });
+  const purchased = (taken as { fromPurchased: number } | null)?.fromPurchased ?? 0;
+  const undoGrants = grantsKey && purchased > 0 && optimisticGrants.consume ? optimisticGrants.consume(queryClient, grantsKey, tokenType, purchased) : null;
   let undone = false;
   return () => {
     if (undone || !taken) return;
     undone = true;
+    undoGrants?.();
     const { fromAllowance, fromPurchased } = taken;
     queryClient.setQueryData<Balances>(key, (old) =>
       old

@@ -234,8 +234,9 @@ export function useTokenGate(
       }
 
       // Optimistic: a refetch landing now would overwrite it, so cancel those first.
-      await queryClient.cancelQueries({ queryKey: key });
-      const undo = runCost !== null ? applyOptimisticCharge(queryClient, key, type, runCost) : () => {};
+      const grantsKey = tokenGateKeys.allGrants(org);
+      await Promise.all([queryClient.cancelQueries({ queryKey: key }), queryClient.cancelQueries({ queryKey: grantsKey })]);
+      const undo = runCost !== null ? applyOptimisticCharge(queryClient, key, type, runCost, grantsKey) : () => {};
 
       const idempotencyKey = crypto.randomUUID();
       let started = false;
