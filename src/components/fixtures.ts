@@ -1,4 +1,4 @@
-import type { Balances, Stats, TokenBalance } from '../core/types.ts';
+import type { Balances, Grant, Stats, TokenBalance } from '../core/types.ts';
 
 /**
  * Fixture data matching `src/core/types.ts`, for component tests and Storybook stories. Dates sit
@@ -135,4 +135,56 @@ export const emptyStats: Stats = {
   byDay: [],
   byMember: [],
   forecast: [],
+};
+
+/** A grant of quest tokens; override any field. */
+export function grant(overrides: Partial<Grant> = {}): Grant {
+  return {
+    grantId: '00000000-0000-4000-8000-000000000001',
+    tokenType: 'quest_generation',
+    source: 'purchase',
+    amount: 100,
+    remaining: 100,
+    priority: 50,
+    effectiveAt: '2026-11-01T00:00:00Z',
+    expiresAt: null,
+    status: 'active',
+    expired: 0,
+    clawedBack: 0,
+    forfeited: 0,
+    createdAt: '2026-11-01T00:00:00Z',
+    metadata: {},
+    ...overrides,
+  };
+}
+
+/**
+ * The 250 purchased quest tokens of {@link purchasedHeldBalances}, listed out of burn order: a
+ * never-expiring adjustment (50), a top-up that expires in a year (150 of 200 left), a promotion
+ * that expires in 2 days (50 of 100 left), and a scheduled plan grant (not spendable yet).
+ */
+export const purchasedGrants: Grant[] = [
+  grant({ grantId: '00000000-0000-4000-8000-00000000000a', source: 'adjustment', amount: 50, remaining: 50 }),
+  grant({ grantId: '00000000-0000-4000-8000-00000000000b', source: 'purchase', amount: 200, remaining: 150, expiresAt: '2027-11-26T12:00:00Z' }),
+  grant({ grantId: '00000000-0000-4000-8000-00000000000c', source: 'promo', amount: 100, remaining: 50, expiresAt: '2026-11-28T12:00:00Z', priority: 10 }),
+  grant({
+    grantId: '00000000-0000-4000-8000-00000000000d',
+    source: 'plan',
+    amount: 500,
+    remaining: 500,
+    status: 'scheduled',
+    effectiveAt: '2026-12-08T00:00:00Z',
+    expiresAt: '2027-01-08T00:00:00Z',
+  }),
+];
+
+/**
+ * {@link purchasedHeldBalances}' quest tokens spent at 40 a day: the server's forecast counts all
+ * 350 available (Dec 5), but the promotion's 50 expire before the allowance is used up.
+ */
+export const purchasedStats: Stats = {
+  ...proStats,
+  forecast: [
+    { tokenType: 'quest_generation', available: 350, burnPerDay: 40, runsOutOn: '2026-12-05', refreshesOn: '2026-12-08', runsOutBeforeRefresh: true },
+  ],
 };

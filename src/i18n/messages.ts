@@ -1,3 +1,5 @@
+import type { GrantSource } from '../core/types.ts';
+
 /**
  * Every visible string of the kit's components. Strings with values are functions so a
  * translation can put the (already `Intl`-formatted) values anywhere in the sentence.
@@ -87,6 +89,39 @@ export interface TokenGateMessages {
   runsOutOn: (a: { name: string; date: string; beforeRefresh: boolean }) => string;
   /** Forecast line when the tokens last until the refresh (or nothing is being spent). */
   lastsUntilRefresh: (a: { name: string }) => string;
+  /**
+   * Forecast line when grants expire before the pace at which they would be spent reaches them:
+   * those tokens do not extend the runway (the forecast date already leaves them out).
+   */
+  expiringUnused: (a: { name: string; amount: string }) => string;
+  /** Text of a balance's grants disclosure button (its name adds the type, see `grantsLabel`). */
+  grantsButton: string;
+  /** Accessible name of a balance's grants disclosure button; it must contain `grantsButton`. */
+  grantsLabel: (a: { name: string }) => string;
+  /** While a balance's grants load. */
+  grantsLoading: string;
+  /** A balance's grants failed to load. */
+  grantsError: string;
+  /** A balance has no grants (only the plan's allowance). */
+  grantsEmpty: string;
+  /** Caption of a balance's grants table. */
+  grantsCaption: (a: { name: string }) => string;
+  /** Column header of the grants table. */
+  grantSourceColumn: string;
+  /** Column header of the grants table. */
+  grantLeftColumn: string;
+  /** Column header of the grants table. */
+  grantExpiresColumn: string;
+  /** Where a grant came from. */
+  grantSource: (a: { source: GrantSource }) => string;
+  /** What is left of a grant. */
+  grantLeft: (a: { remaining: string; amount: string }) => string;
+  /** When a grant expires; `relative` from `Intl.RelativeTimeFormat` ("in 12 days"), `date` the absolute date. */
+  grantExpires: (a: { relative: string; date: string }) => string;
+  /** A grant that never expires. */
+  grantNeverExpires: string;
+  /** A scheduled grant: when its tokens become spendable. */
+  grantStarts: (a: { date: string }) => string;
   /** Export buttons. */
   exportCsv: string;
   /** Export buttons. */
@@ -184,6 +219,21 @@ export const defaultMessages: TokenGateMessages = {
   runsOutOn: ({ name, date, beforeRefresh }) =>
     `At this pace you run out of ${name} on ${date}${beforeRefresh ? ', before your allowance refreshes' : ''}.`,
   lastsUntilRefresh: ({ name }) => `At this pace your ${name} tokens last until the refresh.`,
+  expiringUnused: ({ name, amount }) => `${amount} ${name} tokens expire before you would use them at this pace.`,
+  grantsButton: 'Grants',
+  grantsLabel: ({ name }) => `Grants of ${name}`,
+  grantsLoading: 'Loading grants…',
+  grantsError: 'Couldn’t load the grants.',
+  grantsEmpty: 'No grants: only your plan’s allowance.',
+  grantsCaption: ({ name }) => `${name} grants, in the order they are spent`,
+  grantSourceColumn: 'Source',
+  grantLeftColumn: 'Left',
+  grantExpiresColumn: 'Expires',
+  grantSource: ({ source }) => ({ plan: 'Plan', purchase: 'Purchase', promo: 'Promotion', adjustment: 'Adjustment' })[source],
+  grantLeft: ({ remaining, amount }) => `${remaining} of ${amount}`,
+  grantExpires: ({ relative, date }) => `${relative} (${date})`,
+  grantNeverExpires: 'Never',
+  grantStarts: ({ date }) => `starts ${date}`,
   exportCsv: 'Export CSV',
   exportJson: 'Export JSON',
   upgrade: 'Upgrade plan',

@@ -1,5 +1,5 @@
 'use client';
-import { useId, type ComponentProps } from 'react';
+import { useId, type ComponentProps, type ReactNode } from 'react';
 import type { MemberQuota, TokenBalance } from '../../core/types.ts';
 import type { Formatter } from '../../i18n/create-formatter.ts';
 import type { TokenGateMessages } from '../../i18n/messages.ts';
@@ -18,17 +18,19 @@ export interface TokenBalanceRowProps extends ComponentProps<'li'> {
   now: Date;
   /** `compact`: name, badge, bar and what is left only. */
   variant: 'full' | 'compact';
+  /** The balance's grants (e.g. a `GrantsDisclosure`), shown last in the full variant of a metered type. */
+  grants?: ReactNode;
 }
 
 /**
  * One token type in the dashboard: name, state badge, a labelled progress bar of the period's
- * allowance, and (full variant) what is left, purchased, held, the refresh date and the member's
- * own limit. `data-state` is the {@link getBalanceState} of the balance.
+ * allowance, and (full variant) what is left, purchased, held, the refresh date, the member's
+ * own limit and, when given, the balance's grants. `data-state` is the {@link getBalanceState} of the balance.
  *
  * @example
  * <TokenBalanceRow balance={b} messages={m} format={f} now={new Date()} variant="full" />
  */
-export function TokenBalanceRow({ balance: b, quota, messages: m, format: f, now, variant, className, ...props }: TokenBalanceRowProps) {
+export function TokenBalanceRow({ balance: b, quota, messages: m, format: f, now, variant, grants, className, ...props }: TokenBalanceRowProps) {
   const nameId = useId();
   const state = getBalanceState(b);
   const n = f.number;
@@ -115,6 +117,7 @@ export function TokenBalanceRow({ balance: b, quota, messages: m, format: f, now
           )}
         </ul>
       )}
+      {variant === 'full' && metered && grants}
     </li>
   );
 }

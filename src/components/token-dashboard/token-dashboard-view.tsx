@@ -1,13 +1,15 @@
 'use client';
 import { useId, type ComponentProps, type ReactNode } from 'react';
 import type { TokenGateError } from '../../core/token-gate-error.ts';
-import type { Balances, Stats } from '../../core/types.ts';
+import type { Balances, Grant, Stats, TokenBalance } from '../../core/types.ts';
+import type { Formatter } from '../../i18n/create-formatter.ts';
 import { useTokenGateI18n } from '../../i18n/i18n-context.tsx';
-import type { MessageOverrides } from '../../i18n/messages.ts';
+import type { MessageOverrides, TokenGateMessages } from '../../i18n/messages.ts';
 import { cn } from '../cn.ts';
 import { Button } from '../ui/button.tsx';
 import { Skeleton } from '../ui/skeleton.tsx';
 import { VisuallyHidden } from '../ui/visually-hidden.tsx';
+import { forecastWithGrants } from './forecast-with-grants.ts';
 import { TokenBalanceRow } from './token-balance-row.tsx';
 import { UsageChart } from './usage-chart.tsx';
 import { useBalanceAnnouncement } from './use-balance-announcement.ts';
@@ -55,12 +57,23 @@ export interface TokenDashboardViewProps extends Omit<ComponentProps<'section'>,
   now?: Date;
   /** Display name of a member in "usage by member" (default: the user id). */
   getMemberName?: (userId: string) => string;
+  /**
+   * The grants of each metered balance (full variant), e.g. a `GrantsDisclosureView`; the
+   * connected `TokenDashboard` renders a disclosure that fetches them on demand.
+   */
+  renderGrants?: (balance: TokenBalance, context: { messages: TokenGateMessages; format: Formatter; now: Date }) => ReactNode;
+  /**
+   * The organization's active grants (any token types), for the runway forecast: tokens of grants
+   * that expire before the spending reaches them do not extend it (see `forecastWithGrants`).
+   */
+  grants?: readonly Grant[];
 }
 
 /**
  * The token dashboard as a pure view of data passed in: plan badge, a labelled progress bar per
  * token type (low / exhausted / unlimited / not-in-plan states), purchased and held tokens, refresh
- * date, usage chart, usage by member, runway forecast, export, and loading / empty / error states.
+ * date, the grants of each balance (`renderGrants`), usage chart, usage by member, runway forecast
+ * (corrected for grants that expire unused, given `grants`), export, and loading / empty / error states.
  * Balance changes are announced in a polite live region. Use `TokenDashboard` for the version
  * wired to the hooks.
  *
@@ -84,6 +97,8 @@ export function TokenDashboardView({
   messages: overrides,
   now,
   getMemberName = (id) => id,
+  renderGrants,
+  grants,
   className,
   ...props
 }: TokenDashboardViewProps) {
@@ -130,7 +145,9 @@ export function TokenDashboardView({
   } else {
     const usageEmpty = !stats || stats.totals.tokens === 0;
     // Unlimited and blocked types have no runway (available is null or nothing can be spent).
-    const forecasts = (stats?.forecast ?? []).filter(
+    const forecasts = (stats?.forecast ?? [])
+      .map((fc) => forecastWithGrants(fc, balances.tokenTypes.find((b) => b.tokenType === fc.tokenType), grants, at))
+      .filter(
       (fc) =>
         fc.available !== null &&
         !balances.tokenTypes.some((b) => b.tokenType === fc.tokenType && (b.unlimited || b.blocked)) &&
@@ -159,6 +176,7 @@ export function TokenDashboardView({
                 format={f}
                 now={at}
                 variant={variant}
+                grants={renderGrants?.(b, { messages: m, format: f, now: at })}
               />
             ))}
           </ul>
@@ -223,6 +241,9 @@ export function TokenDashboardView({
                     m.runsOutOn({ name: nameOf(fc.tokenType), date: f.date(fc.runsOutOn), beforeRefresh: fc.runsOutBeforeRefresh })
                   ) : (
                     m.lastsUntilRefresh({ name: nameOf(fc.tokenType) })
+                  )}
+                  {fc.expiringUnused > 0 && (
+                    <span data-slot="token-dashboard-forecast-expiring"> {m.expiringUnused({ name: nameOf(fc.tokenType), amount: f.number(fc.expiringUnused) })}</span>
                   )}
                 </li>
               ))}

@@ -1,7 +1,8 @@
 'use client';
 import type { DateRange } from '../../core/create-token-client.ts';
 import type { Stats } from '../../core/types.ts';
-import { useTokenBalances, useTokenClient, useTokenStats } from '../../react/index.ts';
+import { useGrants, useTokenBalances, useTokenClient, useTokenStats } from '../../react/index.ts';
+import { GrantsDisclosure } from './grants-disclosure.tsx';
 import { TokenDashboardView, type ExportFormat, type TokenDashboardViewProps } from './token-dashboard-view.tsx';
 
 /** Props of {@link TokenDashboard}: the view's props, minus the data the hooks supply. */
@@ -27,8 +28,11 @@ export function last30Days(now: Date): DateRange {
 
 /**
  * The token dashboard wired to `TokenGateProvider`: balances from `useTokenBalances()`, usage
- * statistics from `useTokenStats(range)` (full variant only), Retry refetches, Export downloads
- * the server's usage export. All other props go to {@link TokenDashboardView}.
+ * statistics from `useTokenStats(range)` (full variant only), each metered balance's grants behind
+ * a disclosure that fetches them when first opened (`useGrants(type, { enabled: open })`), and —
+ * only when some forecast type is being spent and holds grants — the grants for the runway
+ * forecast. Retry refetches, Export downloads the server's usage export. All other props go to
+ * {@link TokenDashboardView}.
  *
  * @example
  * <TokenGateProvider client={client}>
@@ -46,10 +50,27 @@ export function TokenDashboard({ variant = 'full', range, now, ...props }: Token
 
 type InnerProps = Omit<TokenDashboardProps, 'range'> & { range: DateRange };
 
-// Separate components so the compact variant never subscribes to (or fetches) the statistics.
+// Separate components so the compact variant never subscribes to (or fetches) the statistics or grants.
 function FullDashboard(props: InnerProps) {
   const stats = useTokenStats(props.range);
-  return <Dashboard {...props} variant="full" stats={stats.data} refetchStats={() => void stats.refetch()} />;
+  const balances = useTokenBalances();
+  // Grants matter to the forecast only where tokens are being spent and some are granted.
+  const forecastNeedsGrants = (stats.data?.forecast ?? []).some(
+    (fc) => fc.burnPerDay > 0 && (balances.data?.tokenTypes.find((b) => b.tokenType === fc.tokenType)?.purchased ?? 0) > 0,
+  );
+  const grants = useGrants(undefined, { enabled: forecastNeedsGrants });
+  return (
+    <Dashboard
+      {...props}
+      variant="full"
+      stats={stats.data}
+      grants={forecastNeedsGrants ? grants.data : undefined}
+      renderGrants={(b, { messages, format, now }) => (
+        <GrantsDisclosure tokenType={b.tokenType} name={b.name} messages={messages} format={format} now={now} />
+      )}
+      refetchStats={() => void stats.refetch()}
+    />
+  );
 }
 
 function Dashboard({
