@@ -6,18 +6,19 @@
  */
 import { beforeAll, expect, it } from 'vitest';
 import { BASE, createApp, type App } from '../../test/http/fixture.ts';
-import { createOrg, type SeededOrg } from '../../test/ledger.ts';
+import { call, createOrg, type SeededOrg } from '../../test/ledger.ts';
 import { freshPglite } from '../../test/db.ts';
 import { createTokenClient, readGuardInfo, type TokenClientOptions } from './create-token-client.ts';
 import { TokenGateError } from './token-gate-error.ts';
 
 let app: App;
+let db: Awaited<ReturnType<typeof freshPglite>>;
 let org: SeededOrg;
 /** Requests the handler received (method, URL, headers). */
 const seen: Request[] = [];
 
 beforeAll(async () => {
-  const db = await freshPglite();
+  db = await freshPglite();
   app = await createApp(db);
   org = await createOrg(db, { plan: 'pro' });
 });
@@ -47,6 +48,28 @@ it('reads balances, checks and stats of the org, authorised by the access token'
   const last = seen.at(-1)!;
   expect(last.headers.get('authorization')).toMatch(/^Bearer ey/);
   expect(new URL(last.url).pathname).toBe(`/api/tokengate/orgs/${org.orgId}/stats`);
+});
+
+it('lists the grants of the org in burn order, of one type, and with the ended ones on request', async () => {
+  const grant = (tokenType: string, amount: number, expiresAt: string | null) =>
+    call(db, 'grant_tokens', {
+      p_org_id: org.orgId, p_actor_id: null, p_token_type: tokenType, p_amount: amount,
+      p_idempotency_key: crypto.randomUUID(), p_metadata: {}, p_source: 'promo', p_expires_at: expiresAt,
+    });
+  const other = await createOrg(db, { plan: 'pro' });
+  const never = await grant('image_generation', 7, null);
+  const soon = await grant('image_generation', 5, new Date(Date.now() + 86_400_000).toISOString());
+  const client = clientAs(org.members[0]!);
+  const images = await client.grants({ tokenType: 'image_generation' });
+  expect(images.map((g) => [g.grantId, g.remaining, g.source])).toEqual([[soon.grantId, 5, 'promo'], [never.grantId, 7, 'promo']]);
+  expect(new URL(seen.at(-1)!.url).search).toBe('?tokenType=image_generation');
+  await client.grants({ tokenType: 'image_generation', includeEnded: true });
+  expect(new URL(seen.at(-1)!.url).search).toBe('?tokenType=image_generation&includeEnded=true');
+  expect((await client.grants()).map((g) => g.grantId)).toEqual(expect.arrayContaining([soon.grantId, never.grantId]));
+  // Another organization's grants are not the caller's to read.
+  const refused = await clientAs(org.members[0]!, { orgId: other.orgId }).grants().catch((e: unknown) => e);
+  expect(refused).toBeInstanceOf(TokenGateError);
+  expect((refused as TokenGateError).code).toBe('not_a_member');
 });
 
 it('deducts with a generated Idempotency-Key, and replays a given one without charging again', async () => {

@@ -45,7 +45,8 @@ export function forecastWithGrants(
     days += usable / rate;
     lost += g.remaining - usable;
   }
-  const expiringUnused = Math.floor(lost);
+  // Spending is in whole tokens; the fraction is the pace's, not the ledger's.
+  const expiringUnused = Math.round(lost);
   if (expiringUnused <= 0) return unchanged;
   // Float noise must not add a day: 5.0000000001 days is 5.
   const whole = Math.ceil(days - 1e-9);

@@ -31,6 +31,21 @@ function renderDashboard(client: ReturnType<ReactEnv['clientFor']>, props: Token
   return { ...view, queryClient };
 }
 const dashboard = () => screen.getByRole('region', { name: 'AI token balance' });
+const DAY = 86_400_000;
+
+/** A grant from the server credential (actor null), as a payment webhook or the CLI makes it. */
+function grantTokens(org: { orgId: string }, o: { amount: number; source?: string; expiresAt?: Date }) {
+  return call(env.db, 'grant_tokens', {
+    p_org_id: org.orgId,
+    p_actor_id: null,
+    p_token_type: 'quest_generation',
+    p_amount: o.amount,
+    p_idempotency_key: crypto.randomUUID(),
+    p_metadata: {},
+    p_source: o.source ?? 'purchase',
+    p_expires_at: o.expiresAt?.toISOString() ?? null,
+  });
+}
 
 describe('TokenDashboard (connected)', () => {
   it('loads balances and stats from the server, then shows a charge and announces it', async () => {
@@ -107,13 +122,85 @@ describe('TokenDashboard (connected)', () => {
     expect(csv).toContain('quest_generation');
   });
 
+  it('grants: fetched when the disclosure first opens, listed with source and expiry in burn order', async () => {
+    const org = await env.org('pro');
+    const soon = new Date(Date.now() + 5 * DAY + 3_600_000);
+    await grantTokens(org, { amount: 100 });
+    await grantTokens(org, { amount: 30, source: 'promo', expiresAt: soon });
+    const client = env.clientFor(org);
+    const grants = vi.spyOn(client, 'grants');
+    const { container } = renderDashboard(client);
+    await screen.findByText('No usage in this period yet.');
+    await screen.findByText('130 purchased tokens');
+    // Nothing is being spent: no forecast needs the grants, and the disclosure is closed.
+    expect(grants).not.toHaveBeenCalled();
+    const toggle = screen.getByRole('button', { name: 'Grants of Quest generation' });
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    await userEvent.click(toggle);
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    const table = await screen.findByRole('table', { name: 'Quest generation grants, in the order they are spent' });
+    const date = new Intl.DateTimeFormat('en-US', { month: 'long', day: 'numeric', year: 'numeric' }).format(soon);
+    expect(within(table).getAllByRole('row').slice(1).map((r) => [...r.children].map((c) => c.textContent))).toEqual([
+      ['Promotion', '30 of 30', `in 6 days (${date})`],
+      ['Purchase', '100 of 100', 'Never'],
+    ]);
+    expect(grants).toHaveBeenCalledOnce();
+    expect(grants.mock.calls[0]![0]).toMatchObject({ tokenType: 'quest_generation' });
+    await expectNoAxeViolations(container);
+  });
+
+  it('grants: a failed load says so in the disclosure, and Retry loads them', async () => {
+    const org = await env.org('pro');
+    await grantTokens(org, { amount: 40 });
+    const member = org.members[0]!;
+    renderDashboard(env.clientFor(org));
+    const toggle = await screen.findByRole('button', { name: 'Grants of Quest generation' });
+    // Removed from the organization after the page loaded: the grants request is refused.
+    await call(env.db, 'remove_member', { p_org_id: org.orgId, p_actor_id: org.owner, p_user_id: member });
+    await userEvent.click(toggle);
+    const alert = await screen.findByRole('alert');
+    expect(alert.textContent).toContain('Couldn’t load the grants.');
+    await call(env.db, 'add_member', { p_org_id: org.orgId, p_actor_id: org.owner, p_user_id: member, p_role: 'member' });
+    await userEvent.click(within(alert).getByRole('button', { name: 'Retry' }));
+    const table = await screen.findByRole('table', { name: /Quest generation grants/ });
+    expect(within(table).getByText('40 of 40')).toBeTruthy();
+  });
+
+  it('forecast: tokens of a grant that expires before they would be spent do not extend the runway', async () => {
+    const org = await env.org('pro');
+    // Spend the whole allowance today (60 tokens: 60/7 a day over the last week), then hold 40 promotion
+    // tokens that expire in 2 days and 30 that never do.
+    await call(env.db, 'deduct', {
+      p_org_id: org.orgId, p_user_id: org.members[0], p_token_type: 'quest_generation',
+      p_idempotency_key: crypto.randomUUID(), p_metadata: {}, p_units: 20,
+    });
+    await grantTokens(org, { amount: 40, source: 'promo', expiresAt: new Date(Date.now() + 2 * DAY) });
+    await grantTokens(org, { amount: 30 });
+    const client = env.clientFor(org);
+    const grants = vi.spyOn(client, 'grants');
+    const { container } = renderDashboard(client);
+    const item = () => container.querySelector('[data-slot=token-dashboard-forecast-item][data-state]')!;
+    const day = (n: number) => new Intl.DateTimeFormat('en-US', { month: 'short', day: 'numeric', timeZone: 'UTC' }).format(Date.now() + n * DAY);
+    // At 8.57 a day: 17 of the promotion's 40 are spent before it expires (2 days), then 30 more (3.5 days).
+    await waitFor(() => expect(item().textContent).toContain('23 Quest generation tokens expire before you would use them at this pace.'));
+    expect(item().textContent).toContain(`run out of Quest generation on ${day(6)}`);
+    // The server alone counted all 70 tokens: 9 days.
+    const stats = await client.stats(last30Days(new Date()));
+    expect(stats.forecast.find((f) => f.tokenType === 'quest_generation')!.runsOutOn).toBe(new Date(Date.now() + 9 * DAY).toISOString().slice(0, 10));
+    // The forecast asked for every type's grants (no disclosure opened).
+    expect(grants.mock.calls.every(([o]) => o?.tokenType === undefined)).toBe(true);
+  });
+
   it('compact variant: plan and bars, and no statistics request', async () => {
     const org = await env.org('pro');
     const client = env.clientFor(org);
     const stats = vi.spyOn(client, 'stats');
+    const grants = vi.spyOn(client, 'grants');
     renderDashboard(client, { variant: 'compact' });
     expect(await screen.findByRole('progressbar', { name: 'Quest generation' })).toBeTruthy();
     expect(screen.queryByRole('img')).toBeNull();
+    expect(screen.queryByRole('button', { name: /^Grants of/ })).toBeNull();
     expect(stats).not.toHaveBeenCalled();
+    expect(grants).not.toHaveBeenCalled();
   });
 });
