@@ -122,8 +122,13 @@ function startHub(queryClient: QueryClient, transport: LiveTransport, pollInterv
       run();
     }, coalesceMs);
   };
+  // The usage figures and the grants lists follow changes once per burst (a charge from elsewhere
+  // spends grants, a grant or an expiry adds or ends one); only lists on screen are refetched.
   const invalidateStats = (orgId: string, feed: Feed) =>
-    later(feed, 'stats', () => void queryClient.invalidateQueries({ queryKey: ['tokengate', orgId, 'stats'] }));
+    later(feed, 'stats', () => {
+      void queryClient.invalidateQueries({ queryKey: ['tokengate', orgId, 'stats'] });
+      void queryClient.invalidateQueries({ queryKey: ['tokengate', orgId, 'grants'] });
+    });
   const invalidateBalances = (orgId: string, feed: Feed) =>
     later(feed, 'refetch', () => void queryClient.invalidateQueries({ queryKey: balancesKey(orgId), exact: true }));
 

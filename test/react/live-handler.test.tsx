@@ -18,10 +18,11 @@ import { createTokenClient, type TokenClient } from '../../src/core/create-token
 import { TokenGateProvider } from '../../src/react/token-gate-provider.tsx';
 import { useLiveStatus } from '../../src/react/use-live-status.ts';
 import { useTokenBalance } from '../../src/react/use-token-balance.ts';
+import { useGrants } from '../../src/react/use-grants.ts';
 import { useTokenGate } from '../../src/react/use-token-gate.ts';
 import { freshPglite, type TestDb } from '../db.ts';
 import { createTestIssuer, type TestIssuer } from '../jwt.ts';
-import { createOrg, type SeededOrg } from '../ledger.ts';
+import { call, createOrg, type SeededOrg } from '../ledger.ts';
 
 const BASE = 'http://localhost/api/tokengate';
 
@@ -75,14 +76,22 @@ function clientFor(org: SeededOrg, user = org.members[0]!, via = () => handler):
   });
 }
 
-function render(client: TokenClient) {
+function render(client: TokenClient, withGrants = false) {
   const queryClient = new QueryClient({ defaultOptions: { queries: { retry: false } } });
   const wrapper = ({ children }: { children: ReactNode }) => (
     <QueryClientProvider client={queryClient}>
       <TokenGateProvider client={client}>{children}</TokenGateProvider>
     </QueryClientProvider>
   );
-  return renderHook(() => ({ quests: useTokenBalance('quest_generation'), status: useLiveStatus(), gate: useTokenGate('quest_generation') }), { wrapper });
+  return renderHook(
+    () => ({
+      quests: useTokenBalance('quest_generation'),
+      status: useLiveStatus(),
+      gate: useTokenGate('quest_generation'),
+      grants: useGrants('quest_generation', { enabled: withGrants }),
+    }),
+    { wrapper },
+  );
 }
 
 const count = (route: string) => requests.filter((r) => r === route).length;
@@ -160,4 +169,25 @@ it("the page's own optimistic runs and changes from elsewhere end on the server'
   ))[0]!;
   expect(stored).toEqual({ left: 48, used: 12, held: 0 });
   await waitFor(() => expect(page.result.current.quests.data).toMatchObject({ available: 48, used: 12, held: 0 }));
+});
+
+it("a grants list on screen follows another member's charges and new grants (one refetch per burst)", async () => {
+  const org = await createOrg(db, { plan: 'pro', members: 2 });
+  // The allowance is spent: the next charges come from the grant.
+  await call(db, 'deduct', { p_org_id: org.orgId, p_user_id: org.members[1], p_token_type: 'quest_generation', p_idempotency_key: crypto.randomUUID(), p_metadata: {}, p_units: 20 });
+  const first = await call<{ grantId: string }>(db, 'grant_tokens', {
+    p_org_id: org.orgId, p_actor_id: null, p_token_type: 'quest_generation', p_amount: 30, p_idempotency_key: crypto.randomUUID(), p_metadata: {},
+  });
+  const page = render(clientFor(org), true);
+  await waitFor(() => expect(page.result.current.status).toBe('live'));
+  await waitFor(() => expect(page.result.current.grants.data?.map((g) => g.remaining)).toEqual([30]));
+  await clientFor(org, org.members[1]).deduct('quest_generation', { units: 2 });
+  await waitFor(() => expect(page.result.current.grants.data?.find((g) => g.grantId === first.grantId)?.remaining).toBe(24));
+  const second = await call<{ grantId: string }>(db, 'grant_tokens', {
+    p_org_id: org.orgId, p_actor_id: null, p_token_type: 'quest_generation', p_amount: 5, p_idempotency_key: crypto.randomUUID(), p_metadata: {},
+    p_source: 'promo', p_expires_at: new Date(Date.now() + 86_400_000).toISOString(),
+  });
+  // The new grant expires first: it leads the list.
+  await waitFor(() => expect(page.result.current.grants.data?.map((g) => g.grantId)).toEqual([second.grantId, first.grantId]));
+  expect(count('grants')).toBeLessThanOrEqual(3);
 });
