@@ -27,6 +27,7 @@ const SERVER_API = [
   'verify_ledger', 'usage_export', 'guard_begin', 'guard_commit', 'guard_release', 'prune_idempotency_keys',
   'roll_up_usage', 'create_ledger_partitions', 'archive_ledger_partition',
   'changes', 'claim_alerts', 'record_delivery', 'list_alerts', 'alert_deliveries', 'replay_alert',
+  'operator_top', 'operator_near_exhaustion', 'operator_spikes', 'operator_expiring_grants',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
 const CLIENT_FUNCTIONS = ['my_org_ids'];
