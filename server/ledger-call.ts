@@ -22,6 +22,9 @@ export type LedgerFunction =
   | 'guard_release'
   | 'expire_reservations'
   | 'grant_tokens'
+  | 'clawback_grant'
+  | 'grants'
+  | 'expire_grants'
   | 'adjust'
   | 'stats'
   | 'usage_export'
@@ -35,7 +38,11 @@ export type LedgerFunction =
   | 'record_delivery'
   | 'list_alerts'
   | 'alert_deliveries'
-  | 'replay_alert';
+  | 'replay_alert'
+  | 'operator_top'
+  | 'operator_near_exhaustion'
+  | 'operator_spikes'
+  | 'operator_expiring_grants';
 
 /** Named arguments of a ledger function, e.g. `{ p_org_id, p_user_id }`. */
 export type LedgerArgs = Record<string, unknown>;

@@ -10,6 +10,7 @@ import { jsonResponse } from './json-response.ts';
 import { problemResponse } from './problem-response.ts';
 import { readJsonBody } from './read-json-body.ts';
 import { requestSchemas as S } from './request-schemas.ts';
+import { createOperatorApi } from '../operator/create-operator-api.ts';
 import { usageExportResponse } from './usage-export.ts';
 
 /**
@@ -30,7 +31,8 @@ export interface HandlerOptions {
   /**
    * Recognises requests from the app's own server (e.g. `bearerSecret(process.env.TOKENGATE_SERVICE_SECRET)`).
    * When it returns true, admin routes act as the server itself (actor `null`, no membership needed),
-   * and the server-only routes (`admin/accounts`, `admin/expire-reservations`) are open. Without it,
+   * and the server-only routes (`admin/accounts`, `admin/expire-reservations`, the operator's
+   * `operator/*`) are open. Without it,
    * server-only routes always answer 401.
    */
   authenticateServer?: (request: Request) => Promise<boolean>;
@@ -113,10 +115,11 @@ const replayHeaders = (result: { replayed?: boolean }): Record<string, string> =
  * | POST | `/orgs/:orgId/reservations` | `{ tokenType, estimate?, ttlSeconds?, metadata? }` + `Idempotency-Key` | 201 `ReserveResult` |
  * | POST | `/orgs/:orgId/reservations/:id/commit` | `{ actual, metadata? }` | 200 `ResolveResult` |
  * | POST | `/orgs/:orgId/reservations/:id/release` | `{ metadata? }` or empty | 200 `ResolveResult` |
+ * | GET | `/orgs/:orgId/grants` | `?tokenType=&includeEnded=true` | 200 `Grant[]` (active in burn order, then scheduled) |
  * | GET | `/orgs/:orgId/stats` | `?from=YYYY-MM-DD&to=YYYY-MM-DD` (≤ 366 days) | 200 `Stats` |
  * | GET | `/orgs/:orgId/usage.csv`, `/usage.json` | `?from=&to=` (≤ 3660 days) | 200, streamed |
  * | GET | `/orgs/:orgId/events` (see `events`) | `Last-Event-ID` header or `?lastEventId=` | 200 `text/event-stream`: `balance` events (`id:` = ledger id), a `snapshot` event, heartbeats |
- * | POST | `/orgs/:orgId/admin/grant` (server; see `selfServiceBilling`) | `{ tokenType, amount, metadata? }` + `Idempotency-Key` | 200 `GrantResult` |
+ * | POST | `/orgs/:orgId/admin/grant` (server; see `selfServiceBilling`) | `{ tokenType, amount, source?, expiresAt?, effectiveAt?, priority?, metadata? }` + `Idempotency-Key` | 200 `GrantResult` |
  * | POST | `/orgs/:orgId/admin/plan` (server; see `selfServiceBilling`) | `{ planId }` | 200 balances |
  * | POST | `/orgs/:orgId/admin/adjust` (server; see `selfServiceBilling`) | `{ tokenType, amount, reason, metadata? }` + `Idempotency-Key` | 200 `AdjustResult` |
  * | PUT | `/orgs/:orgId/admin/members/:userId` | `{ role }` | 200 |
@@ -124,6 +127,10 @@ const replayHeaders = (result: { replayed?: boolean }): Record<string, string> =
  * | PUT | `/orgs/:orgId/admin/members/:userId/quotas/:tokenType` | `{ quota: number \| null }` | 200 |
  * | POST | `/admin/accounts` (server only) | `{ orgId, planId, ownerId, periodAnchor? }` | 201 created, 200 existing |
  * | POST | `/admin/expire-reservations` (server only) | `{ limit? }` or empty | 200 |
+ * | GET | `/operator/top` (server only) | `?from=&to=&tokenType=&limit=` (≤ 366 days; limit per type 1–1000, default 10) | 200 `OperatorTopRow[]` |
+ * | GET | `/operator/near-exhaustion` (server only) | `?percent=&limit=` (default 10, 100) | 200 `NearExhaustionRow[]` |
+ * | GET | `/operator/spikes` (server only) | `?day=&windowDays=&factor=&minTokens=` (default 7, 3, 100) | 200 `SpikeRow[]` |
+ * | GET | `/operator/expiring-grants` (server only) | `?withinDays=&limit=` (default 7, 100) | 200 `ExpiringGrantRow[]` |
  *
  * Member and quota routes (`admin/members…`) act as the authenticated user (owner/admin, checked
  * in SQL; only an owner makes or removes an owner) or, when `authenticateServer` recognises the
@@ -175,6 +182,8 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     ? { settings: liveStreamSettings(events), limits: createConnectionLimits(events), hub: events.hub as ChangeHub | undefined }
     : null;
   const liveUnavailable = (why: string) => new TokenGateError('live_unavailable', `Live balances are not available here (${why}); poll the balances instead.`);
+
+  const operator = createOperatorApi(gate.store);
 
   const routes: Route[] = [
     route('GET', 'orgs/:orgId/balances', 'member', {
@@ -258,6 +267,13 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
         return jsonResponse(result, 200, replayHeaders(result));
       },
     }),
+    route('GET', 'orgs/:orgId/grants', 'member', {
+      query: S.grantsQuery,
+      run: async ({ member, query }) => {
+        const q = query as z.infer<typeof S.grantsQuery>;
+        return jsonResponse(await gate.grants(member, { tokenType: q.tokenType, includeEnded: q.includeEnded === 'true' }));
+      },
+    }),
     route('GET', 'orgs/:orgId/stats', 'member', {
       query: S.statsQuery,
       run: async ({ member, query }) => jsonResponse(await gate.stats(member, query as { from: string; to: string })),
@@ -269,7 +285,8 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       idempotent: true,
       run: async ({ admin, body, idempotencyKey }) => {
         const b = body as z.infer<typeof S.grant>;
-        const result = await gate.grant(admin, b.tokenType, { amount: b.amount, idempotencyKey, metadata: b.metadata });
+        const { tokenType, ...opts } = b;
+        const result = await gate.grant(admin, tokenType, { ...opts, idempotencyKey });
         return jsonResponse(result, 200, replayHeaders(result));
       },
     }),
@@ -305,6 +322,23 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
         const result = await gate.createAccount(body as z.infer<typeof S.account>);
         return jsonResponse(result, result.created ? 201 : 200);
       },
+    }),
+    // The operator's view: across organizations, for the app's own staff (server credential only).
+    route('GET', 'operator/top', 'server', {
+      query: S.operatorTopQuery,
+      run: async ({ query }) => jsonResponse(await operator.top(query as z.infer<typeof S.operatorTopQuery>)),
+    }),
+    route('GET', 'operator/near-exhaustion', 'server', {
+      query: S.operatorNearExhaustionQuery,
+      run: async ({ query }) => jsonResponse(await operator.nearExhaustion(query as z.infer<typeof S.operatorNearExhaustionQuery>)),
+    }),
+    route('GET', 'operator/spikes', 'server', {
+      query: S.operatorSpikesQuery,
+      run: async ({ query }) => jsonResponse(await operator.spikes(query as z.infer<typeof S.operatorSpikesQuery>)),
+    }),
+    route('GET', 'operator/expiring-grants', 'server', {
+      query: S.operatorExpiringGrantsQuery,
+      run: async ({ query }) => jsonResponse(await operator.expiringGrants(query as z.infer<typeof S.operatorExpiringGrantsQuery>)),
     }),
     route('POST', 'admin/expire-reservations', 'server', {
       body: { schema: S.expire, optional: true },
