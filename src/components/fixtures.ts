@@ -151,8 +151,10 @@ export function grant(overrides: Partial<Grant> = {}): Grant {
     status: 'active',
     expired: 0,
     clawedBack: 0,
+    clawbackShortfall: 0,
     forfeited: 0,
     createdAt: '2026-11-01T00:00:00Z',
+    endedAt: null,
     metadata: {},
     ...overrides,
   };

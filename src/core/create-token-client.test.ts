@@ -57,14 +57,14 @@ it('lists the grants of the org in burn order, of one type, and with the ended o
       p_idempotency_key: crypto.randomUUID(), p_metadata: {}, p_source: 'promo', p_expires_at: expiresAt,
     });
   const other = await createOrg(db, { plan: 'pro' });
-  const never = await grant('image_generation', 7, null);
-  const soon = await grant('image_generation', 5, new Date(Date.now() + 86_400_000).toISOString());
+  const never = await grant('lead_generation', 7, null);
+  const soon = await grant('lead_generation', 5, new Date(Date.now() + 86_400_000).toISOString());
   const client = clientAs(org.members[0]!);
-  const images = await client.grants({ tokenType: 'image_generation' });
+  const images = await client.grants({ tokenType: 'lead_generation' });
   expect(images.map((g) => [g.grantId, g.remaining, g.source])).toEqual([[soon.grantId, 5, 'promo'], [never.grantId, 7, 'promo']]);
-  expect(new URL(seen.at(-1)!.url).search).toBe('?tokenType=image_generation');
-  await client.grants({ tokenType: 'image_generation', includeEnded: true });
-  expect(new URL(seen.at(-1)!.url).search).toBe('?tokenType=image_generation&includeEnded=true');
+  expect(new URL(seen.at(-1)!.url).search).toBe('?tokenType=lead_generation');
+  await client.grants({ tokenType: 'lead_generation', includeEnded: true });
+  expect(new URL(seen.at(-1)!.url).search).toBe('?tokenType=lead_generation&includeEnded=true');
   expect((await client.grants()).map((g) => g.grantId)).toEqual(expect.arrayContaining([soon.grantId, never.grantId]));
   // Another organization's grants are not the caller's to read.
   const refused = await clientAs(org.members[0]!, { orgId: other.orgId }).grants().catch((e: unknown) => e);

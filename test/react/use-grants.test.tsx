@@ -74,7 +74,7 @@ it('lists the grants of a type in the ledger burn order, which sortGrants reprod
     await grant(org, { amount: 10, expiresAt: at, priority: 10, source: 'promo' }),
     await grant(org, { amount: 10, expiresAt: new Date(Date.now() + 5 * DAY) }),
     await grant(org, { amount: 10, expiresAt: at, priority: 10 }),
-    await grant(org, { amount: 10, tokenType: 'image_generation' }),
+    await grant(org, { amount: 10, tokenType: 'lead_generation' }),
   ];
   await env.db.setNow(null);
   const client = env.clientFor(org);

@@ -48,14 +48,15 @@ describe('GrantsDisclosureView', () => {
     const table = screen.getByRole('table', { name: 'Quest generation grants, in the order they are spent' });
     expect(rows(table).map((r) => [...r.children].map((c) => c.textContent))).toEqual([
       ['Promotion', '50 of 100', 'in 2 days (November 28, 2026)'],
-      ['Plan · starts December 8, 2026', '500 of 500', 'in 43 days (January 8, 2027)'],
       ['Purchase', '150 of 200', 'in 365 days (November 26, 2027)'],
       ['Adjustment', '50 of 50', 'Never'],
+      // Not spendable yet: after the active grants, though it expires before two of them.
+      ['Plan · starts December 8, 2026', '500 of 500', 'in 43 days (January 8, 2027)'],
     ]);
     const time = within(rows(table)[0]!).getByText(/in 2 days/);
     expect(time.tagName).toBe('TIME');
     expect(time.getAttribute('dateTime')).toBe('2026-11-28T12:00:00Z');
-    expect(rows(table)[1]!.getAttribute('data-state')).toBe('scheduled');
+    expect(rows(table)[3]!.getAttribute('data-state')).toBe('scheduled');
     await expectNoAxeViolations(container);
     await userEvent.click(toggle());
     expect(toggle().getAttribute('aria-expanded')).toBe('false');

@@ -7,6 +7,13 @@ import type { TokenGateMessages } from '../../i18n/messages.ts';
 import { cn } from '../cn.ts';
 import { Button } from '../ui/button.tsx';
 
+const STATUS_RANK: Record<Grant['status'], number> = { active: 0, scheduled: 1, expired: 2, revoked: 2 };
+
+/** As the server lists them: active grants in burn order, then scheduled ones, then ended ones (a stable sort keeps burn order within each). */
+function inDisplayOrder(grants: readonly Grant[]): Grant[] {
+  return sortGrants(grants).sort((a, b) => STATUS_RANK[a.status] - STATUS_RANK[b.status]);
+}
+
 /** Props of {@link GrantsDisclosureView}. */
 export interface GrantsDisclosureViewProps extends Omit<ComponentProps<'div'>, 'children'> {
   /** Display name of the token type. */
@@ -29,7 +36,8 @@ export interface GrantsDisclosureViewProps extends Omit<ComponentProps<'div'>, '
 /**
  * A balance's grants behind a disclosure button (`aria-expanded`, `aria-controls`): a table of
  * each grant's source, what is left of it, and its expiry (relative and absolute, in the locale),
- * in the order the ledger spends them; loading, error (with Retry) and empty states.
+ * in the order the ledger spends them (scheduled grants after the active ones); loading, error
+ * (with Retry) and empty states.
  *
  * @example
  * <GrantsDisclosureView name="Chat" open={open} onOpenChange={setOpen} status="success" grants={grants} messages={m} format={f} now={new Date()} />
@@ -76,7 +84,7 @@ export function GrantsDisclosureView({
           </tr>
         </thead>
         <tbody>
-          {sortGrants(grants).map((g) => (
+          {inDisplayOrder(grants).map((g) => (
             <tr key={g.grantId} data-slot="grant" data-state={g.status} data-source={g.source} className="border-t border-tg-border">
               <th scope="row" className="py-1 font-normal">
                 {m.grantSource({ source: g.source })}
