@@ -21,5 +21,4 @@ export {
   type TokenClientOptions,
 } from './create-token-client.ts';
 export { tokenGateKeys } from './query-keys.ts';
-export { compareGrants, consumeGrants, sortGrants, type BurnOrderGrant, type ConsumableGrant, type GrantTake } from './burn-order.ts';
 export { CHARGE_EVENT, parseChargeEvent, type ChargeEvent } from './charge-event.ts';
