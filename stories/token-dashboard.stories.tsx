@@ -133,6 +133,9 @@ export const UsageChartQuarter: Story = {
     const ticks = canvasElement.querySelectorAll('[data-slot=usage-chart-x-tick]');
     await expect(ticks).toHaveLength(6);
     await expect(ticks[ticks.length - 1]).toHaveTextContent('Nov 26');
+    // 92 rows scroll inside the chart: the a11y check then covers a scrolling table (keyboard access).
+    await userEvent.click(within(canvasElement).getByRole('button', { name: 'Show as table' }));
+    await expect(within(canvasElement).getByRole('group', { name: /tokens used from Aug 27 to Nov 26/ })).toHaveAttribute('tabindex', '0');
   },
 };
 

@@ -109,6 +109,9 @@ describe('UsageChart', () => {
     expect(toggle.getAttribute('aria-pressed')).toBe('true');
     expect(wrapper.className).not.toContain('sr-only');
     expect(wrapper.getAttribute('data-state')).toBe('shown');
+    // It scrolls when long: reachable by keyboard, and named by the caption.
+    expect(wrapper.getAttribute('tabindex')).toBe('0');
+    expect(screen.getByRole('group', { name: /^150 tokens used/ })).toBe(wrapper);
     await expectNoAxeViolations(container);
     await userEvent.click(toggle);
     expect(wrapper.className).toContain('sr-only');

@@ -82,7 +82,7 @@ export function UsageChart({ stats, nameOf, messages: m, format: f, className, .
     <div data-slot="usage-chart" className={cn('flex flex-col gap-2', className)} {...props}>
       {/* One image for assistive technology: its children (axes included) are presentational. */}
       <div role="img" aria-label={summary} aria-details={tableId} data-slot="usage-chart-plot" className="grid grid-cols-[auto_1fr] gap-x-2 text-xs text-tg-muted-foreground tabular-nums">
-        <span data-slot="usage-chart-y-title" className="col-span-2">{m.tokensColumn}</span>
+        <span data-slot="usage-chart-y-title" className="col-span-2 pb-2">{m.tokensColumn}</span>
         <div data-slot="usage-chart-y-axis" className="relative h-24 text-right">
           {/* Sizes the column to the widest label; the real labels are positioned over it. */}
           <span className="invisible">{widest}</span>
@@ -145,7 +145,14 @@ export function UsageChart({ stats, nameOf, messages: m, format: f, className, .
         </Button>
       </div>
       {/* sr-only on the wrapper: a table will not shrink to 1px and would widen the page. */}
-      <div id={tableId} data-slot="usage-chart-table-wrapper" data-state={tableShown ? 'shown' : 'hidden'} className={tableShown ? 'max-h-64 overflow-auto' : 'sr-only'}>
+      {/* Shown, it scrolls (three months are 92 rows): focusable so keyboard users can scroll it. */}
+      <div
+        id={tableId}
+        data-slot="usage-chart-table-wrapper"
+        data-state={tableShown ? 'shown' : 'hidden'}
+        {...(tableShown ? { tabIndex: 0, role: 'group', 'aria-labelledby': captionId } : {})}
+        className={tableShown ? 'max-h-64 overflow-auto focus-visible:outline-2 focus-visible:outline-tg-ring' : 'sr-only'}
+      >
         <table data-slot="usage-chart-table" aria-labelledby={captionId} className="w-full text-left text-sm tabular-nums">
           <caption id={captionId} className="text-left text-xs text-tg-muted-foreground">{summary}</caption>
           <thead className="text-xs text-tg-muted-foreground">
