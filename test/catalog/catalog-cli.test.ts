@@ -127,8 +127,7 @@ describeServer('tokengate catalog (CLI)', (getDb) => {
       [orgId, 'pro', 'quest_generation', 'allowance', '60', '70', '2030-07-01', '00:00:00Z'],
       [orgId, 'pro', 'quest_generation', 'price', '3', '4', '2030-07-01', '00:00:00Z'],
     ]);
-    const [{ cost }] = await db.query<{ cost: number }>(`select cost from tokengate.token_types where id = 'quest_generation'`);
-    expect(cost).toBe(3);
+    expect(await db.query(`select cost from tokengate.token_types where id = 'quest_generation'`)).toEqual([{ cost: 3 }]);
     const json = JSON.parse((await cli(['diff', '--json'])).out.join('\n')) as CatalogPushResult;
     expect(json).toMatchObject({ dryRun: true, historyId: null, impactTotal: 2 });
     expect(json.changes).toHaveLength(2);
