@@ -30,6 +30,7 @@ const SERVER_API = [
   'verify_ledger', 'usage_export', 'guard_begin', 'guard_commit', 'guard_release', 'prune_idempotency_keys',
   'roll_up_usage', 'create_ledger_partitions', 'archive_ledger_partition',
   'changes', 'claim_alerts', 'record_delivery', 'list_alerts', 'alert_deliveries', 'replay_alert',
+  'clawback_grant', 'grants', 'expire_grants',
   'catalog_apply',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
