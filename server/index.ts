@@ -17,6 +17,8 @@ export { pgliteStore, type PgliteLike } from './stores/pglite-store.ts';
 export { batchingStore, type BatchingStoreOptions } from './stores/batching-store.ts';
 export { supabaseStore, type SupabaseClientLike, type SupabaseStoreOptions } from './stores/supabase-store.ts';
 export { databaseError } from './stores/database-error.ts';
+export { createOperatorApi, type OperatorApi } from './operator/create-operator-api.ts';
+export type { ExpiringGrantRow, ExpiringGrantsOptions, NearExhaustionOptions, NearExhaustionRow, OperatorTopOptions, OperatorTopRow, SpikeRow, SpikesOptions } from './operator/types.ts';
 export { createHandler, type BillingOperation, type HandlerOptions } from './http/handler.ts';
 export { balancesServerQueryOptions, statsServerQueryOptions } from './server-query-options.ts';
 export { problemResponse } from './http/problem-response.ts';

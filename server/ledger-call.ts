@@ -39,6 +39,10 @@ export type LedgerFunction =
   | 'list_alerts'
   | 'alert_deliveries'
   | 'replay_alert'
+  | 'operator_top'
+  | 'operator_near_exhaustion'
+  | 'operator_spikes'
+  | 'operator_expiring_grants'
   | 'catalog_apply';
 
 /** Named arguments of a ledger function, e.g. `{ p_org_id, p_user_id }`. */

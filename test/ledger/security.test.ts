@@ -31,6 +31,7 @@ const SERVER_API = [
   'roll_up_usage', 'create_ledger_partitions', 'archive_ledger_partition',
   'changes', 'claim_alerts', 'record_delivery', 'list_alerts', 'alert_deliveries', 'replay_alert',
   'clawback_grant', 'grants', 'expire_grants',
+  'operator_top', 'operator_near_exhaustion', 'operator_spikes', 'operator_expiring_grants',
   'catalog_apply',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
