@@ -5,7 +5,10 @@
  * them from, or forfeit them to an expired or revoked grant; clawbacks never go below zero; prices
  * by period. Every case ends reconciled (verify_ledger checks grants, pools, entries and holds).
  */
+import { PGlite } from '@electric-sql/pglite';
 import { expect, it } from 'vitest';
+import { ledgerCall } from '../../server/ledger-call.ts';
+import { migrationFiles, runMigrations } from '../../server/migrate.ts';
 import { describeEachDb } from '../db.ts';
 import { call, createOrg, expectReconciled, failure, fingerprint } from '../ledger.ts';
 
@@ -212,3 +215,42 @@ describeEachDb('grants', (db) => {
   });
 });
 
+
+it('the migration to grants keeps every balance of a database with history, and pending holds give back to the migrated grant', async () => {
+  const all = await migrationFiles();
+  const cut = all.findIndex((f) => f.name.includes('_tokengate_grants'));
+  expect(cut).toBeGreaterThan(0);
+  const pg = await PGlite.create();
+  try {
+    await runMigrations((sql) => pg.exec(sql), all.slice(0, cut));
+    const run = async (fn: Parameters<typeof ledgerCall>[0], args: Record<string, unknown>, now: string) => {
+      const { text, values } = ledgerCall(fn, args, { now: new Date(now) });
+      return (await pg.query<{ result: any }>(text, values)).rows[0]!.result;
+    };
+    const org = '7a1c2a9e-2b1d-4c55-9a43-6f0d5f1b7a01';
+    const owner = '7a1c2a9e-2b1d-4c55-9a43-6f0d5f1b7a02';
+    await run('create_account', { p_org_id: org, p_plan_id: 'pro', p_owner_id: owner, p_period_anchor: '2028-01-01T00:00:00Z' }, '2028-01-01T00:00:00Z');
+    // Two months of history: top-ups, charges into the pool, a hold that took pool tokens and is still pending.
+    for (const [m, now] of ['2028-01-15T10:00:00Z', '2028-02-15T10:00:00Z'].entries()) {
+      await run('grant_tokens', { p_org_id: org, p_actor_id: null, p_token_type: 'lead_generation', p_amount: 40, p_idempotency_key: `g${m}` }, now);
+      await run('deduct', { p_org_id: org, p_user_id: owner, p_token_type: 'lead_generation', p_idempotency_key: `d${m}`, p_units: 60 }, now);
+    }
+    const hold = await run('reserve', { p_org_id: org, p_user_id: owner, p_token_type: 'lead_generation', p_idempotency_key: 'pending', p_estimate: 10, p_ttl_seconds: 86_400 }, '2028-02-15T11:00:00Z');
+    const balances = async () => (await run('balances', { p_org_id: org, p_user_id: owner }, '2028-02-15T12:00:00Z')).tokenTypes;
+    const before = await balances();
+    const lead = before.find((b: any) => b.tokenType === 'lead_generation');
+    expect(lead).toMatchObject({ purchased: 30, held: 10, available: 30 });
+
+    await runMigrations((sql) => pg.exec(sql), all.slice(cut));
+    expect(await balances()).toEqual(before);
+    expect(await run('verify_ledger', { p_org_id: org }, '2028-02-15T12:00:00Z')).toEqual([]);
+    const [g] = (await pg.query<any>(`select source, amount::int, remaining::int, expires_at, metadata from tokengate.grants where org_id = $1`, [org])).rows;
+    expect(g).toEqual({ source: 'purchase', amount: 40, remaining: 30, expires_at: null, metadata: { migrated: true } });
+    // The hold held 10 pool tokens: released, they come back to the migrated grant.
+    await run('release', { p_org_id: org, p_user_id: owner, p_reservation_id: hold.reservationId }, '2028-02-15T13:00:00Z');
+    expect((await pg.query<any>(`select remaining::int from tokengate.grants where org_id = $1`, [org])).rows).toEqual([{ remaining: 40 }]);
+    expect(await run('verify_ledger', { p_org_id: org }, '2028-02-15T13:00:00Z')).toEqual([]);
+  } finally {
+    await pg.close();
+  }
+});
