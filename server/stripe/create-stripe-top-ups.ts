@@ -236,8 +236,7 @@ export function createStripeTopUps(options: StripeTopUpsOptions): (request: Requ
         return grant(event, event.data.object);
       case 'charge.refunded': {
         const charge = event.data.object;
-        const previous = (event.data.previous_attributes as { amount_refunded?: unknown } | undefined)?.amount_refunded;
-        const before = typeof previous === 'number' ? previous : 0;
+        const before = refundedBefore(event, charge);
         const paid = charge.amount_captured || charge.amount;
         return clawBack(event, idOf(charge.payment_intent), `stripe:refund:${charge.id}:${charge.amount_refunded}`, 'stripe_refund', (line) =>
           refundDelta(line.tokens, before, charge.amount_refunded, paid),
@@ -308,6 +307,19 @@ function grantMetadata(event: Stripe.Event, resolved: ResolvedPayment, line: Top
     paid: resolved.paid,
     currency: resolved.currency,
   };
+}
+
+/**
+ * The charge's cumulative refunded amount before this event: `previous_attributes.amount_refunded`,
+ * else the total less the newest refund when the payload lists refunds (older API versions), else
+ * 0 (the event is then the charge's first refund).
+ */
+function refundedBefore(event: Stripe.Event, charge: Stripe.Charge): number {
+  const previous = (event.data.previous_attributes as { amount_refunded?: unknown } | undefined)?.amount_refunded;
+  if (typeof previous === 'number') return previous;
+  const newest = charge.refunds?.data?.[0];
+  if (newest && typeof newest.amount === 'number') return Math.max(0, charge.amount_refunded - newest.amount);
+  return 0;
 }
 
 function unknownFacts(resolved: ResolvedPayment): { unknownPrices?: string[] } {

@@ -83,7 +83,7 @@ describeEachDb('Stripe top-ups', (db) => {
     expect(response.headers.get('content-type')).toBe('application/json');
     return (await response.json()) as TopUpOutcome;
   }
-  const purchased = async (orgId: string) => (await bucket(db(), orgId, TYPE))!.purchased_remaining;
+  const purchased = async (orgId: string) => (await bucket(db(), orgId, TYPE))?.purchased_remaining ?? 0; // no bucket yet: nothing bought
   const grantsOf = (orgId: string) =>
     db().query<{ amount: number; remaining: number; status: string; clawed_back: number; idempotency_key: string; metadata: Json; expires_at: Date; source: string }>(
       'select amount::int, remaining::int, status, clawed_back::int, idempotency_key, metadata, expires_at, source from tokengate.grants where org_id = $1 order by created_at',
@@ -209,6 +209,20 @@ describeEachDb('Stripe top-ups', (db) => {
       await Promise.all(Array.from({ length: 5 }, () => post(refund(org.orgId, pi, charge, 500, 0)).then(outcome)));
       expect(await purchased(org.orgId)).toBe(100);
       expect((await grantsOf(org.orgId))[0]).toMatchObject({ remaining: 100, clawed_back: 100, status: 'active' });
+    });
+
+    it('without previous_attributes, a refund step is the newest refund the charge lists (older API versions)', async () => {
+      const { org, pi, charge, completed } = await purchase();
+      await outcome(await post(completed));
+      const step = (refunded: number, amounts: number[]) => {
+        const e = refund(org.orgId, pi, charge, refunded, 0);
+        delete e.data.previous_attributes;
+        e.data.object.refunds = { object: 'list', data: amounts.map((amount, i) => ({ id: `re_${charge}_${i}`, object: 'refund', amount, status: 'succeeded' })), has_more: false };
+        return e;
+      };
+      expect((await outcome(await post(step(500, [500])))).clawbacks![0]).toMatchObject({ requested: 50, clawedBack: 50 });
+      expect((await outcome(await post(step(800, [300, 500])))).clawbacks![0]).toMatchObject({ requested: 30, clawedBack: 30 });
+      expect(await purchased(org.orgId)).toBe(120);
     });
 
     it('a full refund of an unspent payment revokes its grant', async () => {
