@@ -4,7 +4,10 @@ import type {
   Balances,
   CheckResult,
   DeductResult,
+  ClawbackResult,
+  Grant,
   GrantResult,
+  GrantSource,
   ReserveResult,
   ResolveResult,
   Stats,
@@ -260,11 +263,28 @@ export function createTokenGate(options: TokenGateOptions) {
     /** Move the organization to another plan, effective now. */
     setPlan: (ctx: AdminContext, planId: string) => rpc<Omit<Balances, 'member'>>('set_plan', { ...admin(ctx), p_plan_id: planId }),
 
-    /** Add purchased (top-up) tokens, exactly once per idempotency key (use the payment id). */
+    /**
+     * Add a grant of tokens, exactly once per idempotency key (use the payment id): a `purchase`
+     * (default), `promo`, `plan` or `adjustment`, optionally expiring (`expiresAt`), starting later
+     * (`effectiveAt`) and ordered among grants of the same expiry by `priority` (0 first, default 50).
+     *
+     * @example
+     * await gate.grant({ orgId, actorId: null }, 'quest_generation', {
+     *   amount: 500, idempotencyKey: `stripe:${paymentIntent.id}`, expiresAt: inOneYear,
+     * });
+     */
     grant: (
       ctx: AdminContext,
       tokenType: TokenTypeId,
-      opts: { amount: number; idempotencyKey: string; metadata?: Record<string, unknown> },
+      opts: {
+        amount: number;
+        idempotencyKey: string;
+        metadata?: Record<string, unknown>;
+        source?: GrantSource;
+        expiresAt?: Date | string | null;
+        effectiveAt?: Date | string;
+        priority?: number;
+      },
     ) =>
       rpc<GrantResult>('grant_tokens', {
         ...admin(ctx),
@@ -272,7 +292,47 @@ export function createTokenGate(options: TokenGateOptions) {
         p_amount: opts.amount,
         p_idempotency_key: opts.idempotencyKey,
         p_metadata: opts.metadata ?? {},
+        p_source: opts.source ?? 'purchase',
+        p_expires_at: opts.expiresAt ?? null,
+        p_effective_at: opts.effectiveAt ?? null,
+        p_priority: opts.priority ?? 50,
       }),
+
+    /**
+     * Take back what is left of a grant — up to `amount` (default: everything left, which revokes
+     * it) — exactly once per idempotency key: a refund or dispute of the payment behind it. Name the
+     * grant by `grantId` or by `grantKey`, the idempotency key it was made with. Never takes below
+     * zero: what was already spent is the `shortfall`, recorded.
+     *
+     * @example
+     * await gate.clawback({ orgId, actorId: null }, {
+     *   grantKey: `stripe:${pi}`, amount: 250, idempotencyKey: `stripe:refund:${refund.id}`, reason: 'refund',
+     * });
+     */
+    clawback: (
+      ctx: AdminContext,
+      opts: { grantId?: string; grantKey?: string; amount?: number; idempotencyKey: string; reason: string; metadata?: Record<string, unknown> },
+    ) =>
+      rpc<ClawbackResult>('clawback_grant', {
+        ...admin(ctx),
+        p_grant_id: opts.grantId ?? null,
+        p_grant_key: opts.grantKey ?? null,
+        p_amount: opts.amount ?? null,
+        p_idempotency_key: opts.idempotencyKey,
+        p_reason: opts.reason,
+        p_metadata: opts.metadata ?? {},
+      }),
+
+    /** The organization's grants, for a member: active ones in the order they are consumed, then scheduled (then ended ones, if asked). */
+    grants: (ctx: GateContext, opts: { tokenType?: TokenTypeId; includeEnded?: boolean } = {}) =>
+      rpc<Grant[]>('grants', { ...member(ctx), p_token_type: opts.tokenType ?? null, p_include_ended: opts.includeEnded ?? false }),
+
+    /**
+     * The sweep: activate scheduled grants and expire lapsed ones (one ledger entry per expired
+     * remainder) for up to `limit` buckets. Charges do it lazily for their own bucket; schedule this
+     * (pg_cron, or a timer) so balances and alerts do not wait for the next charge.
+     */
+    expireGrants: (opts: { limit?: number } = {}) => rpc<{ grants: number; buckets: number }>('expire_grants', { p_limit: opts.limit ?? 1000 }),
 
     /** Manual correction with a reason: credits add purchased tokens, debits never go negative. */
     adjust: (

@@ -113,10 +113,11 @@ const replayHeaders = (result: { replayed?: boolean }): Record<string, string> =
  * | POST | `/orgs/:orgId/reservations` | `{ tokenType, estimate?, ttlSeconds?, metadata? }` + `Idempotency-Key` | 201 `ReserveResult` |
  * | POST | `/orgs/:orgId/reservations/:id/commit` | `{ actual, metadata? }` | 200 `ResolveResult` |
  * | POST | `/orgs/:orgId/reservations/:id/release` | `{ metadata? }` or empty | 200 `ResolveResult` |
+ * | GET | `/orgs/:orgId/grants` | `?tokenType=&includeEnded=true` | 200 `Grant[]` (active in burn order, then scheduled) |
  * | GET | `/orgs/:orgId/stats` | `?from=YYYY-MM-DD&to=YYYY-MM-DD` (≤ 366 days) | 200 `Stats` |
  * | GET | `/orgs/:orgId/usage.csv`, `/usage.json` | `?from=&to=` (≤ 3660 days) | 200, streamed |
  * | GET | `/orgs/:orgId/events` (see `events`) | `Last-Event-ID` header or `?lastEventId=` | 200 `text/event-stream`: `balance` events (`id:` = ledger id), a `snapshot` event, heartbeats |
- * | POST | `/orgs/:orgId/admin/grant` (server; see `selfServiceBilling`) | `{ tokenType, amount, metadata? }` + `Idempotency-Key` | 200 `GrantResult` |
+ * | POST | `/orgs/:orgId/admin/grant` (server; see `selfServiceBilling`) | `{ tokenType, amount, source?, expiresAt?, effectiveAt?, priority?, metadata? }` + `Idempotency-Key` | 200 `GrantResult` |
  * | POST | `/orgs/:orgId/admin/plan` (server; see `selfServiceBilling`) | `{ planId }` | 200 balances |
  * | POST | `/orgs/:orgId/admin/adjust` (server; see `selfServiceBilling`) | `{ tokenType, amount, reason, metadata? }` + `Idempotency-Key` | 200 `AdjustResult` |
  * | PUT | `/orgs/:orgId/admin/members/:userId` | `{ role }` | 200 |
@@ -258,6 +259,13 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
         return jsonResponse(result, 200, replayHeaders(result));
       },
     }),
+    route('GET', 'orgs/:orgId/grants', 'member', {
+      query: S.grantsQuery,
+      run: async ({ member, query }) => {
+        const q = query as z.infer<typeof S.grantsQuery>;
+        return jsonResponse(await gate.grants(member, { tokenType: q.tokenType, includeEnded: q.includeEnded === 'true' }));
+      },
+    }),
     route('GET', 'orgs/:orgId/stats', 'member', {
       query: S.statsQuery,
       run: async ({ member, query }) => jsonResponse(await gate.stats(member, query as { from: string; to: string })),
@@ -269,7 +277,8 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       idempotent: true,
       run: async ({ admin, body, idempotencyKey }) => {
         const b = body as z.infer<typeof S.grant>;
-        const result = await gate.grant(admin, b.tokenType, { amount: b.amount, idempotencyKey, metadata: b.metadata });
+        const { tokenType, ...opts } = b;
+        const result = await gate.grant(admin, tokenType, { ...opts, idempotencyKey });
         return jsonResponse(result, 200, replayHeaders(result));
       },
     }),

@@ -76,7 +76,17 @@ export const requestSchemas = (() => {
     /** POST reservations/:id/release (the body may be empty) */
     release: z.strictObject({ metadata: metadata.optional() }),
     /** POST admin/grant */
-    grant: z.strictObject({ tokenType, amount: z.int().min(1).max(1_000_000_000), metadata: metadata.optional() }),
+    grant: z.strictObject({
+      tokenType,
+      amount: z.int().min(1).max(1_000_000_000),
+      metadata: metadata.optional(),
+      source: z.enum(['plan', 'purchase', 'promo', 'adjustment']).optional(),
+      expiresAt: timestamp.nullable().optional(),
+      effectiveAt: timestamp.optional(),
+      priority: z.int().min(0).max(100).optional(),
+    }),
+    /** GET grants */
+    grantsQuery: z.strictObject({ tokenType: tokenType.optional(), includeEnded: z.enum(['true', 'false']).optional() }),
     /** POST admin/plan */
     setPlan: z.strictObject({ planId }),
     /** POST admin/adjust: a non-zero amount, credits positive. */

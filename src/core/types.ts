@@ -112,11 +112,70 @@ export interface ResolveResult {
   replayed: boolean;
 }
 
-/** Result of a top-up grant. */
+/** Where a grant's tokens came from. */
+export type GrantSource = 'plan' | 'purchase' | 'promo' | 'adjustment';
+
+/**
+ * A block of tokens of one type with a source, a priority and an expiry. Tokens are consumed from
+ * the plan's allowance first, then from grants: soonest expiry first (never-expiring last), then
+ * priority (0 first), then age (oldest first).
+ */
+export interface Grant {
+  grantId: string;
+  tokenType: TokenTypeId;
+  source: GrantSource;
+  /** Tokens granted. */
+  amount: number;
+  /** Tokens left (not counting tokens a pending hold took from it). */
+  remaining: number;
+  /** 0 (consumed first) to 100, among grants of the same expiry. */
+  priority: number;
+  effectiveAt: string;
+  /** `null`: never expires. */
+  expiresAt: string | null;
+  /** scheduled: not effective yet; active; expired (its remainder expired); revoked (clawed back in full). */
+  status: 'scheduled' | 'active' | 'expired' | 'revoked';
+  /** Tokens that expired unused. */
+  expired: number;
+  /** Tokens taken back by clawbacks (refunds, disputes). */
+  clawedBack: number;
+  /** What clawbacks asked for beyond what was left (already spent). */
+  clawbackShortfall: number;
+  /** Tokens a hold gave back after the grant expired or was revoked. */
+  forfeited: number;
+  createdAt: string;
+  endedAt: string | null;
+  metadata: Record<string, unknown>;
+}
+
+/** Result of a grant. */
 export interface GrantResult {
-  ledgerId: number;
+  /** The ledger entry that added the tokens; `null` while a grant is scheduled for later. */
+  ledgerId: number | null;
+  grantId: string;
   tokenType: TokenTypeId;
   granted: number;
+  source: GrantSource;
+  effectiveAt: string;
+  expiresAt: string | null;
+  priority: number;
+  balance: TokenBalance;
+  replayed: boolean;
+}
+
+/** Result of a clawback (a refund or dispute of what paid for a grant). */
+export interface ClawbackResult {
+  /** The ledger entry that took the tokens; `null` when nothing was left to take. */
+  ledgerId: number | null;
+  grantId: string;
+  tokenType: TokenTypeId;
+  /** What was asked for; `null`: everything left. */
+  requested: number | null;
+  clawedBack: number;
+  /** Asked for but already spent: recorded, never taken below zero. */
+  shortfall: number;
+  /** The whole grant is clawed back: tokens a pending hold gives back later are forfeited. */
+  revoked: boolean;
   balance: TokenBalance;
   replayed: boolean;
 }

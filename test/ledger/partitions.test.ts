@@ -149,13 +149,15 @@ it('the migration to a partitioned ledger keeps every entry, id and balance of a
     }
     await run('set_plan', { p_org_id: org, p_actor_id: null, p_plan_id: 'enterprise' }, '2028-03-20T10:00:00Z');
     const ledger = async () => (await pg.query(`select * from tokengate.ledger order by id`)).rows;
-    const buckets = async () => (await pg.query(`select * from tokengate.buckets order by org_id, token_type_id`)).rows;
+    const buckets = async () => (await pg.query<Record<string, unknown>>(`select * from tokengate.buckets order by org_id, token_type_id`)).rows;
     const [ledgerBefore, bucketsBefore] = [await ledger(), await buckets()];
     expect(ledgerBefore.length).toBeGreaterThan(10);
 
     await runMigrations((sql) => pg.exec(sql), all.slice(cut));
     expect(await ledger()).toEqual(ledgerBefore);
-    expect(await buckets()).toEqual(bucketsBefore);
+    // (Later migrations add columns to buckets: the columns that were there keep their values.)
+    const columns = Object.keys(bucketsBefore[0]!);
+    expect((await buckets()).map((b) => Object.fromEntries(columns.map((c) => [c, b[c]])))).toEqual(bucketsBefore);
     expect((await pg.query(`select relkind from pg_class where oid = 'tokengate.ledger'::regclass`)).rows).toEqual([{ relkind: 'p' }]);
     expect(await run('verify_ledger', { p_org_id: org }, '2028-03-20T10:00:00Z')).toEqual([]);
     // The identity continues after the largest id.

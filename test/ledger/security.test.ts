@@ -27,6 +27,7 @@ const SERVER_API = [
   'verify_ledger', 'usage_export', 'guard_begin', 'guard_commit', 'guard_release', 'prune_idempotency_keys',
   'roll_up_usage', 'create_ledger_partitions', 'archive_ledger_partition',
   'changes', 'claim_alerts', 'record_delivery', 'list_alerts', 'alert_deliveries', 'replay_alert',
+  'clawback_grant', 'grants', 'expire_grants',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
 const CLIENT_FUNCTIONS = ['my_org_ids'];
@@ -205,6 +206,8 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     await call(db(), 'remove_member', { p_org_id: orgA.orgId, p_actor_id: orgA.owner, p_user_id: removedA });
     // The daily usage rollup (and its watermarks) is brought up to date from the ledger.
     await call(db(), 'roll_up_usage', {});
+    // A price kept for periods that started before a price change (catalog pushes write these).
+    await db().query(`insert into tokengate.token_type_prices (token_type_id, effective_from, cost) values ('goal_generation', '-infinity', 1)`);
     tables = await catalog.schemaTables(db());
   });
 
