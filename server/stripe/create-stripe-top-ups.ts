@@ -128,6 +128,16 @@ export function createStripeTopUps(options: StripeTopUpsOptions): (request: Requ
   if (secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || s.trim() === '')) {
     throw new TypeError('createStripeTopUps: webhookSecret must be a non-empty signing secret (whsec_…).');
   }
+  for (const [key, product] of Object.entries(products)) {
+    // A mapping mistake would otherwise surface as a failed webhook for every sale of that price.
+    if (!product || typeof product.tokenType !== 'string' || !Number.isSafeInteger(product.amount) || product.amount < 1) {
+      throw new TypeError(`createStripeTopUps: products.${key} needs a tokenType and a whole amount ≥ 1.`);
+    }
+    const days = product.expiresInDays;
+    if (days !== undefined && days !== null && !(Number.isFinite(days) && days > 0)) {
+      throw new TypeError(`createStripeTopUps: products.${key}.expiresInDays must be a positive number of days (or null: never).`);
+    }
+  }
   const maxBodyBytes = options.maxBodyBytes ?? 1_048_576;
   const lookups: PaymentLookups = {
     orgId: options.orgId ?? defaultOrgId,

@@ -319,6 +319,18 @@ describeEachDb('Stripe top-ups', (db) => {
     it('answers 405 to other methods and refuses an empty secret at setup', async () => {
       await expectProblem(await handler()(new Request('http://localhost/api/stripe/webhook')), 'method_not_allowed');
       expect(() => createStripeTopUps({ stripe, webhookSecret: ' ', gate, products: PRODUCTS })).toThrow(/webhookSecret/);
+      for (const product of [{ tokenType: TYPE, amount: 0 }, { tokenType: TYPE, amount: 1.5 }, { tokenType: TYPE, amount: 10, expiresInDays: -1 }]) {
+        expect(() => createStripeTopUps({ stripe, webhookSecret: WEBHOOK_SECRET, gate, products: { [PRICE]: product } })).toThrow(/products\.price_/);
+      }
+    });
+
+    it('a payment naming an organization the ledger does not know → its 404 (Stripe retries and shows it), nothing written', async () => {
+      const { completed } = await purchase();
+      const stranger = structuredClone(completed);
+      stranger.data.object.client_reference_id = '00000000-0000-4000-8000-00000000dead';
+      const before = await fingerprint(db());
+      await expectProblem(await post(stranger), 'unknown_organization');
+      expect(await fingerprint(db())).toEqual(before);
     });
 
     it('a database outage → 503 so that Stripe retries; the retry grants once', async () => {
