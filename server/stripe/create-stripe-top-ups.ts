@@ -213,13 +213,24 @@ export function createStripeTopUps(options: StripeTopUpsOptions): (request: Requ
       if (amount === 0) continue;
       // grant_not_found propagates: the grant has not landed yet (its event is being retried), so
       // Stripe must retry this one too rather than let a refunded payment keep its tokens.
-      const result: ClawbackResult = await gate.clawback(ctx, {
-        grantKey: line.grantKey,
-        ...(amount === null ? {} : { amount }),
-        idempotencyKey: `${key}:${line.index}`,
-        reason,
-        metadata: { stripeEventId: event.id, stripeEventType: event.type, stripePaymentIntent: resolved.paymentIntentId },
-      });
+      let result: ClawbackResult;
+      try {
+        result = await gate.clawback(ctx, {
+          grantKey: line.grantKey,
+          ...(amount === null ? {} : { amount }),
+          idempotencyKey: `${key}:${line.index}`,
+          reason,
+          metadata: { stripeEventId: event.id, stripeEventType: event.type, stripePaymentIntent: resolved.paymentIntentId },
+        });
+      } catch (error) {
+        // The key names this refund step (or dispute) of this line: used with other parameters
+        // (the mapping changed since), it was applied already — never twice, and not forever retried.
+        if (error instanceof TokenGateError && error.code === 'idempotency_conflict') {
+          clawbacks.push({ grantKey: line.grantKey, tokenType: line.product.tokenType, requested: amount, clawedBack: 0, shortfall: 0, revoked: false, replayed: true });
+          continue;
+        }
+        throw error;
+      }
       clawbacks.push({
         grantKey: line.grantKey,
         tokenType: result.tokenType,

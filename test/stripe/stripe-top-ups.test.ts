@@ -225,6 +225,16 @@ describeEachDb('Stripe top-ups', (db) => {
       expect(await purchased(org.orgId)).toBe(120);
     });
 
+    it('a refund step redelivered after the mapping changed takes nothing more (and is not refused forever)', async () => {
+      const { org, pi, charge, completed } = await purchase();
+      await outcome(await post(completed));
+      const half = refund(org.orgId, pi, charge, 1000, 0);
+      expect((await outcome(await post(half))).clawbacks![0]).toMatchObject({ requested: 100, clawedBack: 100 });
+      const remapped = handler({ products: { [PRICE]: { tokenType: TYPE, amount: 300 } } }); // 600 granted now: 300 would be asked
+      expect((await outcome(await post(half, {}, remapped))).clawbacks![0]).toMatchObject({ clawedBack: 0, replayed: true });
+      expect(await purchased(org.orgId)).toBe(100);
+    });
+
     it('a full refund of an unspent payment revokes its grant', async () => {
       const { org, pi, charge, completed } = await purchase();
       await outcome(await post(completed));
