@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The sections `--only` can pick. */
-export const SECTIONS = ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'live', 'stats', 'pglite', 'bundle', 'startup'] as const;
+export const SECTIONS = ['deduct', 'reserve', 'batch', 'adapters', 'stream', 'live', 'stats', 'operator', 'pglite', 'bundle', 'startup'] as const;
 /** One benchmark section. */
 export type Section = (typeof SECTIONS)[number];
 
@@ -64,6 +64,10 @@ export interface Profile {
   liveSubscribers: number;
   /** Charges fanned out to them, one after another. */
   liveChanges: number;
+  /** Operator section: ledger rows of the seeded history, organizations, sequential calls per function. */
+  operatorLedgerRows: number;
+  operatorOrgs: number;
+  operatorCalls: number;
 }
 
 /**
@@ -91,6 +95,9 @@ export function profileFor(options: Pick<BenchOptions, 'quick' | 'huge'>): Profi
       startupFirstEver: false,
       liveSubscribers: 50,
       liveChanges: 10,
+      operatorLedgerRows: 20_000,
+      operatorOrgs: 50,
+      operatorCalls: 10,
     };
   }
   return {
@@ -109,6 +116,9 @@ export function profileFor(options: Pick<BenchOptions, 'quick' | 'huge'>): Profi
     startupFirstEver: true,
     liveSubscribers: 500,
     liveChanges: 100,
+    operatorLedgerRows: 1_000_000,
+    operatorOrgs: 1_000,
+    operatorCalls: 50,
   };
 }
 

@@ -11,6 +11,7 @@ import { formatBytes, type BundleResults } from './bundle.ts';
 import { DEDUCT_VARIANTS, LOOPBACK_VARIANTS, type LoadRow, type ServerResults } from './deduct.ts';
 import type { Section } from './options.ts';
 import type { PgliteResults } from './pglite.ts';
+import type { OperatorResults } from './operator.ts';
 import type { StatsResults } from './stats.ts';
 import type { StreamResults } from './stream.ts';
 
@@ -51,6 +52,7 @@ export interface BenchResults {
   stream?: StreamResults;
   live?: LiveResults;
   stats?: StatsResults;
+  operator?: OperatorResults;
   pglite?: PgliteResults;
   bundle?: BundleResults;
   /** Sections that failed to run, and correctness problems found (our overspend, unreconciled ledger). */
@@ -225,6 +227,14 @@ export function renderMarkdown(r: BenchResults): string {
     for (const row of r.stats.rows) {
       out.push(`| ${int(row.ledgerRows)} | ${int(row.orgLedgerRows)} | ${int(row.orgUsageDailyRows)} | ${int(row.usageDailyRows)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} | ×${row.p50Ratio.toFixed(2)} |`);
     }
+  }
+
+  if (r.operator) {
+    const o = r.operator;
+    out.push('', `### Operator's view at ${int(o.ledgerRows)} ledger rows (one connection, service_role)`, '');
+    out.push(`${int(o.organizations)} organizations, ${int(o.usageDailyRows)} rollup rows, ${int(o.buckets)} buckets, ${int(o.grants)} grants. The functions read these, never the ledger.`, '');
+    out.push(`| call | rows answered | p50 ms | p99 ms |`, `|---|---:|---:|---:|`);
+    for (const row of o.rows) out.push(`| \`${row.query}\` | ${int(row.answered)} | ${ms(row.p50Ms)} | ${ms(row.p99Ms)} |`);
   }
 
   if (r.pglite) {

@@ -21,6 +21,7 @@ import { parseArgs, profileFor, USAGE, type BenchOptions } from './options.ts';
 import { runPgliteSection } from './pglite.ts';
 import { renderMarkdown, writeResults, type BenchResults, type Log } from './report.ts';
 import { runStartupSection } from './startup.ts';
+import { runOperatorSection } from './operator.ts';
 import { runStatsSection } from './stats.ts';
 import { runStreamSection } from './stream.ts';
 
@@ -64,7 +65,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
     log(`  ✗ ${section}: ${message}`);
   };
 
-  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'batch' || s === 'stream' || s === 'live' || s === 'stats');
+  const wantsServer = sections.some((s) => s === 'deduct' || s === 'reserve' || s === 'batch' || s === 'stream' || s === 'live' || s === 'stats' || s === 'operator');
   let serverOk = false;
   if (wantsServer) {
     try {
@@ -72,7 +73,7 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       serverOk = true;
       log(`Postgres ${results.meta.postgresVersion} at ${redactUrl(options.databaseUrl)}`);
     } catch (error) {
-      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'batch' || x === 'stream' || x === 'live' || x === 'stats')) fail(s, error);
+      for (const s of sections.filter((x) => x === 'deduct' || x === 'reserve' || x === 'batch' || x === 'stream' || x === 'live' || x === 'stats' || x === 'operator')) fail(s, error);
     }
   }
 
@@ -156,6 +157,16 @@ export async function runBench(options: BenchOptions & { log?: Log; command?: st
       for (const row of results.stats.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'stats', message: `${row.errors} errors, first: ${row.firstError}` });
     } catch (error) {
       fail('stats', error);
+    }
+  }
+
+  if (serverOk && sections.includes('operator')) {
+    log(`\n[7] operator's view at scale`);
+    try {
+      results.operator = await runOperatorSection(profile, options.databaseUrl, log);
+      for (const row of results.operator.rows.filter((r) => r.errors > 0)) results.problems.push({ section: 'operator', message: `${row.query}: ${row.errors} errors, first: ${row.firstError}` });
+    } catch (error) {
+      fail('operator', error);
     }
   }
 

@@ -14,6 +14,7 @@ import { grant } from './grant.ts';
 import { init } from './init.ts';
 import { members } from './members.ts';
 import { migrate } from './migrate.ts';
+import { orgs, top } from './operator.ts';
 import { setPlan } from './set-plan.ts';
 import { usage } from './usage.ts';
 
@@ -25,11 +26,18 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[], io: Io) 
   'set-plan': { summary: 'move an organization to another plan; prints the plan and balances', run: setPlan },
   adjust: { summary: "correct an organization's tokens by hand (±n) with a reason", run: adjust },
   members: { summary: "list, add or remove an organization's members, or set a member's quota", run: members },
+  top: { summary: 'operators: top organizations by usage per token type over a range of days', run: top },
+  orgs: { summary: 'operators: organizations near exhaustion, with usage spikes, or with grants expiring soon', run: orgs },
   usage: { summary: "export an organization's ledger for a range of days as CSV or JSON", run: usage },
   // Loaded on use: it needs the webhook signing library and zod, which no other command does.
   webhooks: {
     summary: 'list alerts and their deliveries, replay one, or drain the outbox to your endpoint once',
     run: async (argv, io) => (await import('./webhooks.ts')).webhooks(argv, io),
+  },
+  // Loaded on use: it needs zod and may import the app's config module.
+  catalog: {
+    summary: 'compare (diff) or apply (push) the catalog of tokengate.config.ts: plans, token types, costs, allowances',
+    run: async (argv, io) => (await import('./catalog.ts')).catalog(argv, io),
   },
   demo: { summary: 'start the playground (from a clone of the repository)', run: demo },
 };

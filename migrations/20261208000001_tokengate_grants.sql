@@ -14,7 +14,8 @@
   Consumption order (the kit's optimistic mirror, src/core/burn-order.ts, is the same):
     1. the plan's allowance of the period;
     2. then grants, soonest expiry first (never-expiring last), then priority (0 first, 100 last,
-       as Stripe's credit grants), then age (oldest first), then id.
+       as Stripe's credit grants), then age (oldest first; grants made in one transaction in the
+       order they were made). tokengate.grants() lists active grants in this order.
   A hold takes from grants in that order; tokens it gives back (release, a commit under the
   estimate, expiry of the hold) return to the grants they came from, latest in the order first; a
   grant that expired or was revoked since forfeits them (recorded on the ledger entry).
@@ -37,6 +38,8 @@ insert into tokengate.error_codes (name, sqlstate, http_status, title) values
 create table tokengate.grants (
   org_id          uuid not null,
   id              uuid not null default gen_random_uuid(),
+  -- Creation order, the burn order's last tie-breaker (grants made in one transaction share created_at).
+  seq             bigint generated always as identity,
   token_type_id   text not null,
   source          text not null check (source in ('plan', 'purchase', 'promo', 'adjustment')),
   amount          bigint not null check (amount > 0),
@@ -64,8 +67,10 @@ create table tokengate.grants (
   check (status = 'active' or remaining = 0)
 );
 -- The burn order, for the charge that needs grants (tokengate._grants_take).
-create index grants_burn_order_idx on tokengate.grants (org_id, token_type_id, expires_at, priority, created_at, id)
+create index grants_burn_order_idx on tokengate.grants (org_id, token_type_id, expires_at, priority, created_at, seq)
   where status = 'active' and remaining > 0;
+-- The bucket's next expiry (tokengate._grants_next_due), spent grants included: their status must end too.
+create index grants_next_expiry_idx on tokengate.grants (org_id, token_type_id, expires_at) where status = 'active';
 -- Due work: expiries of active grants and activations of scheduled ones (the sweep; operators' view).
 create index grants_expires_at_idx on tokengate.grants (expires_at) where status = 'active';
 create index grants_scheduled_idx on tokengate.grants (org_id, token_type_id, effective_at) where status = 'scheduled';
@@ -171,7 +176,7 @@ begin
   for g in
     select x.id, x.remaining from tokengate.grants x
     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.remaining > 0
-    order by x.expires_at nulls last, x.priority, x.created_at, x.id
+    order by x.expires_at nulls last, x.priority, x.created_at, x.seq
   loop
     exit when v_left = 0;
     v_take := least(v_left, g.remaining);
@@ -205,13 +210,13 @@ declare
   g record;
 begin
   for g in
-    select x.id, x.status, x.expires_at, -sum(e.delta) as held
+    select x.id, x.status, x.expires_at, x.priority, x.created_at, x.seq, -sum(e.delta) as held
     from tokengate.grant_entries e
     join tokengate.grants x on x.org_id = e.org_id and x.id = e.grant_id
     where e.org_id = p_org_id and e.reservation_id = p_reservation_id
     group by x.org_id, x.id
     having -sum(e.delta) > 0
-    order by x.expires_at desc nulls first, x.priority desc, x.created_at desc, x.id desc
+    order by x.expires_at desc nulls first, x.priority desc, x.created_at desc, x.seq desc
   loop
     exit when v_left = 0;
     v_back := least(v_left, g.held);
@@ -255,7 +260,7 @@ as $$
   where d.delta <> 0
 $$;
 
-/* When the bucket next has grant work to do: an active grant with tokens expires, or a scheduled one starts. */
+/* When the bucket next has grant work to do: an active grant expires, or a scheduled one starts. */
 create function tokengate._grants_next_due(p_org_id uuid, p_token_type_id text)
 returns timestamptz
 language sql
@@ -264,8 +269,7 @@ set search_path = pg_catalog, pg_temp
 as $$
   select least(
     (select x.expires_at from tokengate.grants x
-     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.remaining > 0
-       and x.expires_at is not null
+     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.expires_at is not null
      order by x.expires_at limit 1),
     (select min(x.effective_at) from tokengate.grants x
      where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'scheduled'))
@@ -393,7 +397,7 @@ begin
   for g in
     select * from tokengate.grants x
     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'scheduled' and x.effective_at <= v_now
-    order by x.effective_at, x.created_at, x.id
+    order by x.effective_at, x.created_at, x.seq
   loop
     update tokengate.grants x set status = 'active' where x.org_id = p_org_id and x.id = g.id;
     perform tokengate._append(p_org_id, p_token_type_id, 'grant', 0, g.amount, 0, 0, null, null, null,
@@ -403,7 +407,7 @@ begin
   for g in
     select * from tokengate.grants x
     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.expires_at <= v_now
-    order by x.expires_at, x.priority, x.created_at, x.id
+    order by x.expires_at, x.priority, x.created_at, x.seq
   loop
     if g.remaining > 0 then
       perform tokengate._append(p_org_id, p_token_type_id, 'expire', 0, -g.remaining, 0, 0, null, null, null,
@@ -729,7 +733,7 @@ begin
       case when g.status in ('active', 'scheduled') then g.priority end,
       case when g.status = 'scheduled' then g.effective_at end,
       case when g.status not in ('active', 'scheduled') then g.ended_at end desc,
-      g.created_at, g.id)
+      g.created_at, g.seq)
     from tokengate.grants g
     where g.org_id = p_org_id and (p_token_type is null or g.token_type_id = p_token_type)
       and (p_include_ended or g.status in ('active', 'scheduled'))), '[]');

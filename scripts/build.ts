@@ -37,6 +37,7 @@ export const ENTRIES: Record<string, string> = {
   'react/stream': 'src/react/stream.ts',
   'react/live': 'src/react/live.ts',
   'react/suspense': 'src/react/suspense.ts',
+  operator: 'src/operator/index.ts',
   live: 'src/live/index.ts',
   'live/supabase': 'src/live/supabase.ts',
   components: 'src/components/index.ts',
@@ -51,7 +52,7 @@ export const ENTRIES: Record<string, string> = {
 };
 
 /** Entry points that React Server Components frameworks must treat as client modules. */
-export const CLIENT_ENTRIES = ['react', 'react/stream', 'react/live', 'react/suspense', 'components'];
+export const CLIENT_ENTRIES = ['react', 'react/stream', 'react/live', 'react/suspense', 'components', 'operator'];
 
 /** Never bundled: peers, dependencies and Node built-ins. */
 const EXTERNAL = [

@@ -17,6 +17,8 @@ export { pgliteStore, type PgliteLike } from './stores/pglite-store.ts';
 export { batchingStore, type BatchingStoreOptions } from './stores/batching-store.ts';
 export { supabaseStore, type SupabaseClientLike, type SupabaseStoreOptions } from './stores/supabase-store.ts';
 export { databaseError } from './stores/database-error.ts';
+export { createOperatorApi, type OperatorApi } from './operator/create-operator-api.ts';
+export type { ExpiringGrantRow, ExpiringGrantsOptions, NearExhaustionOptions, NearExhaustionRow, OperatorTopOptions, OperatorTopRow, SpikeRow, SpikesOptions } from './operator/types.ts';
 export { createHandler, type BillingOperation, type HandlerOptions } from './http/handler.ts';
 export { balancesServerQueryOptions, statsServerQueryOptions } from './server-query-options.ts';
 export { problemResponse } from './http/problem-response.ts';
@@ -30,6 +32,9 @@ export { verifyWebhook, type VerifyWebhookOptions } from './webhooks/verify-webh
 export { WEBHOOK_EVENT_TYPES, alertEvent, webhookId, type AlertEventData, type TokenGateWebhookEvent, type WebhookEventType } from './webhooks/webhook-event.ts';
 export { DEFAULT_RETRY, retryDelay, type RetryPolicy } from './webhooks/retry-delay.ts';
 export { COMPAT_MIGRATION, MIGRATIONS_DIR, migrationFiles, runMigrations } from './migrate.ts';
+export { catalogSchema, defineCatalog, parseCatalog, type Catalog, type CatalogConfig, type CatalogPlan, type CatalogTokenType, type PlanConfig, type TokenTypeConfig } from './catalog/define-catalog.ts';
+export { DEFAULT_CATALOG } from './catalog/default-catalog.ts';
+export { pushCatalog, type CatalogChange, type CatalogImpact, type CatalogPushResult, type FieldChange, type PushCatalogOptions } from './catalog/push-catalog.ts';
 export { TokenGateError, type ProblemDetails } from '../src/core/token-gate-error.ts';
 export { ERROR_STATUS, type ErrorCode } from '../src/core/error-codes.ts';
 export type * from '../src/core/types.ts';

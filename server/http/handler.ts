@@ -10,6 +10,7 @@ import { jsonResponse } from './json-response.ts';
 import { problemResponse } from './problem-response.ts';
 import { readJsonBody } from './read-json-body.ts';
 import { requestSchemas as S } from './request-schemas.ts';
+import { createOperatorApi } from '../operator/create-operator-api.ts';
 import { usageExportResponse } from './usage-export.ts';
 
 /**
@@ -30,7 +31,8 @@ export interface HandlerOptions {
   /**
    * Recognises requests from the app's own server (e.g. `bearerSecret(process.env.TOKENGATE_SERVICE_SECRET)`).
    * When it returns true, admin routes act as the server itself (actor `null`, no membership needed),
-   * and the server-only routes (`admin/accounts`, `admin/expire-reservations`) are open. Without it,
+   * and the server-only routes (`admin/accounts`, `admin/expire-reservations`, the operator's
+   * `operator/*`) are open. Without it,
    * server-only routes always answer 401.
    */
   authenticateServer?: (request: Request) => Promise<boolean>;
@@ -125,6 +127,10 @@ const replayHeaders = (result: { replayed?: boolean }): Record<string, string> =
  * | PUT | `/orgs/:orgId/admin/members/:userId/quotas/:tokenType` | `{ quota: number \| null }` | 200 |
  * | POST | `/admin/accounts` (server only) | `{ orgId, planId, ownerId, periodAnchor? }` | 201 created, 200 existing |
  * | POST | `/admin/expire-reservations` (server only) | `{ limit? }` or empty | 200 |
+ * | GET | `/operator/top` (server only) | `?from=&to=&tokenType=&limit=` (≤ 366 days; limit per type 1–1000, default 10) | 200 `OperatorTopRow[]` |
+ * | GET | `/operator/near-exhaustion` (server only) | `?percent=&limit=` (default 10, 100) | 200 `NearExhaustionRow[]` |
+ * | GET | `/operator/spikes` (server only) | `?day=&windowDays=&factor=&minTokens=` (default 7, 3, 100) | 200 `SpikeRow[]` |
+ * | GET | `/operator/expiring-grants` (server only) | `?withinDays=&limit=` (default 7, 100) | 200 `ExpiringGrantRow[]` |
  *
  * Member and quota routes (`admin/members…`) act as the authenticated user (owner/admin, checked
  * in SQL; only an owner makes or removes an owner) or, when `authenticateServer` recognises the
@@ -176,6 +182,8 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     ? { settings: liveStreamSettings(events), limits: createConnectionLimits(events), hub: events.hub as ChangeHub | undefined }
     : null;
   const liveUnavailable = (why: string) => new TokenGateError('live_unavailable', `Live balances are not available here (${why}); poll the balances instead.`);
+
+  const operator = createOperatorApi(gate.store);
 
   const routes: Route[] = [
     route('GET', 'orgs/:orgId/balances', 'member', {
@@ -314,6 +322,23 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
         const result = await gate.createAccount(body as z.infer<typeof S.account>);
         return jsonResponse(result, result.created ? 201 : 200);
       },
+    }),
+    // The operator's view: across organizations, for the app's own staff (server credential only).
+    route('GET', 'operator/top', 'server', {
+      query: S.operatorTopQuery,
+      run: async ({ query }) => jsonResponse(await operator.top(query as z.infer<typeof S.operatorTopQuery>)),
+    }),
+    route('GET', 'operator/near-exhaustion', 'server', {
+      query: S.operatorNearExhaustionQuery,
+      run: async ({ query }) => jsonResponse(await operator.nearExhaustion(query as z.infer<typeof S.operatorNearExhaustionQuery>)),
+    }),
+    route('GET', 'operator/spikes', 'server', {
+      query: S.operatorSpikesQuery,
+      run: async ({ query }) => jsonResponse(await operator.spikes(query as z.infer<typeof S.operatorSpikesQuery>)),
+    }),
+    route('GET', 'operator/expiring-grants', 'server', {
+      query: S.operatorExpiringGrantsQuery,
+      run: async ({ query }) => jsonResponse(await operator.expiringGrants(query as z.infer<typeof S.operatorExpiringGrantsQuery>)),
     }),
     route('POST', 'admin/expire-reservations', 'server', {
       body: { schema: S.expire, optional: true },

@@ -108,6 +108,27 @@ export const requestSchemas = (() => {
     account: z.strictObject({ orgId: uuid, planId, ownerId: uuid, periodAnchor: timestamp.optional() }),
     /** POST admin/expire-reservations (server only; the body may be empty) */
     expire: z.strictObject({ limit: z.int().min(1).max(100_000).optional() }),
+    /** GET operator/top (server only): a range of at most 366 days, one type or all, per-type limit. */
+    operatorTopQuery: z
+      .strictObject({ from: day, to: day, tokenType: tokenType.optional(), limit: queryInt(1, 1000).optional() })
+      .refine(({ from, to }) => to >= from, { path: ['to'], message: 'must be on or after from' })
+      .refine(({ from, to }) => (Date.parse(to) - Date.parse(from)) / 86_400_000 <= 366, { path: ['to'], message: 'must be at most 366 days after from' }),
+    /** GET operator/near-exhaustion (server only) */
+    operatorNearExhaustionQuery: z.strictObject({ percent: queryInt(1, 100).optional(), limit: queryInt(1, 1000).optional() }),
+    /** GET operator/spikes (server only); factor may have decimals (2.5). */
+    operatorSpikesQuery: z.strictObject({
+      day,
+      windowDays: queryInt(1, 90).optional(),
+      factor: z
+        .string()
+        .regex(/^[0-9]{1,4}(\.[0-9]{1,4})?$/, 'must be a number like 3 or 2.5')
+        .transform(Number)
+        .pipe(z.number().min(1, 'must be at least 1').max(1000, 'must be at most 1000'))
+        .optional(),
+      minTokens: queryInt(0, 1_000_000_000).optional(),
+    }),
+    /** GET operator/expiring-grants (server only) */
+    operatorExpiringGrantsQuery: z.strictObject({ withinDays: queryInt(1, 366).optional(), limit: queryInt(1, 1000).optional() }),
     /** `Last-Event-ID` of GET events: the last ledger id the client received. */
     lastEventId,
     /** GET events: `?lastEventId=` for clients that cannot send the header. */

@@ -31,6 +31,7 @@ const SOURCES: Record<string, string> = {
   './react/stream': 'src/react/stream.ts',
   './react/live': 'src/react/live.ts',
   './react/suspense': 'src/react/suspense.ts',
+  './operator': 'src/operator/index.ts',
   './live': 'src/live/index.ts',
   './live/supabase': 'src/live/supabase.ts',
   './components': 'src/components/index.ts',
@@ -42,7 +43,7 @@ const SOURCES: Record<string, string> = {
   './server/stripe': 'server/stripe/index.ts',
   './ai': 'server/ai/index.ts',
 };
-const CLIENT = ['./react', './react/stream', './react/live', './react/suspense', './components'];
+const CLIENT = ['./react', './react/stream', './react/live', './react/suspense', './components', './operator'];
 const jsSubpaths = Object.keys(pkg.exports).filter((k) => typeof pkg.exports[k] === 'object');
 const specifier = (subpath: string) => (subpath === '.' ? pkg.name : `${pkg.name}/${subpath.slice(2)}`);
 
