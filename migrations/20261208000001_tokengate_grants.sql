@@ -171,8 +171,20 @@ declare
   v_left bigint := p_amount;
   v_moves jsonb := '[]';
   v_take bigint;
+  v_id uuid;
   g record;
 begin
+  -- The common case: the first grant in the order covers it (one statement).
+  update tokengate.grants x set remaining = x.remaining - p_amount
+  from (select f.id from tokengate.grants f
+        where f.org_id = p_org_id and f.token_type_id = p_token_type_id and f.status = 'active' and f.remaining > 0
+        order by f.expires_at nulls last, f.priority, f.created_at, f.seq
+        limit 1) first
+  where x.org_id = p_org_id and x.id = first.id and x.remaining >= p_amount
+  returning x.id into v_id;
+  if v_id is not null then
+    return jsonb_build_array(jsonb_build_array(v_id, -p_amount));
+  end if;
   for g in
     select x.id, x.remaining from tokengate.grants x
     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.remaining > 0
@@ -339,7 +351,11 @@ begin
         v_metadata := v_metadata || jsonb_build_object('grantForfeited', p_purchased_delta - v_purchased);
       end if;
     end if;
-    v_due := tokengate._grants_next_due(p_org_id, p_token_type_id);
+    -- Only a grant made or activated can bring the next expiry forward; taking and giving back
+    -- never change which grants are active (an expiry, a revocation recompute it themselves).
+    if v_grant is not null then
+      v_due := tokengate._grants_next_due(p_org_id, p_token_type_id);
+    end if;
   end if;
 
   select b.allowance_remaining into v_before from tokengate.buckets b
@@ -352,7 +368,7 @@ begin
     held = b.held + p_held_delta,
     used = b.used + p_charged,
     updated_at = v_now,
-    grants_due_at = case when v_moves is null then b.grants_due_at else v_due end,
+    grants_due_at = case when v_grant is null then b.grants_due_at else v_due end,
     -- (The SET expressions see the old row: the values below are the ones written above. The hash is
     --  tokengate._chain's, inlined: a function with SET is never inlined, and calling it cost about
     --  200k instructions per entry; verify_ledger's walk with _chain catches any divergence.)
@@ -444,7 +460,7 @@ begin
     select * from (values
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 1,
        E'  v_total bigint;\nbegin',
-       E'  v_total bigint;\n  v_moves jsonb;\n  v_due timestamptz;\nbegin'),
+       E'  v_total bigint;\n  v_moves jsonb;\nbegin'),
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 2,
        'if not v_found or v_bucket.period_end is null or v_now >= v_bucket.period_end then',
        'if not v_found or v_bucket.period_end is null or v_now >= v_bucket.period_end or v_bucket.grants_due_at <= v_now then'),
@@ -453,11 +469,8 @@ begin
        'case when t.cost_from is null or v_bucket.period_start >= t.cost_from then t.cost else tokengate._cost(t, v_bucket.period_start) end as type_cost'),
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 4,
        E'  v_metadata := p_metadata || jsonb_build_object(\'units\', p_units);\n',
-       E'  if v_from_p > 0 then\n    -- The pool\'s part comes from grants, in the burn order (written below with the entry\'s id).\n    v_moves := tokengate._grants_take(p_org_id, p_token_type, v_from_p);\n    v_due := tokengate._grants_next_due(p_org_id, p_token_type);\n  end if;\n  v_metadata := p_metadata || jsonb_build_object(\'units\', p_units);\n'),
+       E'  if v_from_p > 0 then\n    -- The pool\'s part comes from grants, in the burn order (written below with the entry\'s id).\n    v_moves := tokengate._grants_take(p_org_id, p_token_type, v_from_p);\n  end if;\n  v_metadata := p_metadata || jsonb_build_object(\'units\', p_units);\n'),
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 5,
-       E'      used = b.used + v_cost,\n      updated_at = v_now,\n',
-       E'      used = b.used + v_cost,\n      updated_at = v_now,\n      grants_due_at = case when v_from_p > 0 then v_due else b.grants_due_at end,\n'),
-      ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 6,
        E'  if v_look.quota is not null then\n    insert into tokengate.member_usage',
        E'  if v_from_p > 0 then\n    perform tokengate._grants_record(p_org_id, v_moves, v_ledger_id, null, v_now);\n  end if;\n  if v_look.quota is not null then\n    insert into tokengate.member_usage'),
       ('tokengate._touch(tokengate.accounts, text)', 1,
