@@ -34,6 +34,11 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[], io: Io) 
     summary: 'list alerts and their deliveries, replay one, or drain the outbox to your endpoint once',
     run: async (argv, io) => (await import('./webhooks.ts')).webhooks(argv, io),
   },
+  // Loaded on use: it needs zod and may import the app's config module.
+  catalog: {
+    summary: 'compare (diff) or apply (push) the catalog of tokengate.config.ts: plans, token types, costs, allowances',
+    run: async (argv, io) => (await import('./catalog.ts')).catalog(argv, io),
+  },
   demo: { summary: 'start the playground (from a clone of the repository)', run: demo },
 };
 

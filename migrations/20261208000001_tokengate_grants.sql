@@ -14,7 +14,8 @@
   Consumption order (the kit's optimistic mirror, src/core/burn-order.ts, is the same):
     1. the plan's allowance of the period;
     2. then grants, soonest expiry first (never-expiring last), then priority (0 first, 100 last,
-       as Stripe's credit grants), then age (oldest first), then id.
+       as Stripe's credit grants), then age (oldest first; grants made in one transaction in the
+       order they were made). tokengate.grants() lists active grants in this order.
   A hold takes from grants in that order; tokens it gives back (release, a commit under the
   estimate, expiry of the hold) return to the grants they came from, latest in the order first; a
   grant that expired or was revoked since forfeits them (recorded on the ledger entry).
@@ -37,6 +38,8 @@ insert into tokengate.error_codes (name, sqlstate, http_status, title) values
 create table tokengate.grants (
   org_id          uuid not null,
   id              uuid not null default gen_random_uuid(),
+  -- Creation order, the burn order's last tie-breaker (grants made in one transaction share created_at).
+  seq             bigint generated always as identity,
   token_type_id   text not null,
   source          text not null check (source in ('plan', 'purchase', 'promo', 'adjustment')),
   amount          bigint not null check (amount > 0),
@@ -64,8 +67,10 @@ create table tokengate.grants (
   check (status = 'active' or remaining = 0)
 );
 -- The burn order, for the charge that needs grants (tokengate._grants_take).
-create index grants_burn_order_idx on tokengate.grants (org_id, token_type_id, expires_at, priority, created_at, id)
+create index grants_burn_order_idx on tokengate.grants (org_id, token_type_id, expires_at, priority, created_at, seq)
   where status = 'active' and remaining > 0;
+-- The bucket's next expiry (tokengate._grants_next_due), spent grants included: their status must end too.
+create index grants_next_expiry_idx on tokengate.grants (org_id, token_type_id, expires_at) where status = 'active';
 -- Due work: expiries of active grants and activations of scheduled ones (the sweep; operators' view).
 create index grants_expires_at_idx on tokengate.grants (expires_at) where status = 'active';
 create index grants_scheduled_idx on tokengate.grants (org_id, token_type_id, effective_at) where status = 'scheduled';
@@ -166,12 +171,24 @@ declare
   v_left bigint := p_amount;
   v_moves jsonb := '[]';
   v_take bigint;
+  v_id uuid;
   g record;
 begin
+  -- The common case: the first grant in the order covers it (one statement).
+  update tokengate.grants x set remaining = x.remaining - p_amount
+  from (select f.id from tokengate.grants f
+        where f.org_id = p_org_id and f.token_type_id = p_token_type_id and f.status = 'active' and f.remaining > 0
+        order by f.expires_at nulls last, f.priority, f.created_at, f.seq
+        limit 1) first
+  where x.org_id = p_org_id and x.id = first.id and x.remaining >= p_amount
+  returning x.id into v_id;
+  if v_id is not null then
+    return jsonb_build_array(jsonb_build_array(v_id, -p_amount));
+  end if;
   for g in
     select x.id, x.remaining from tokengate.grants x
     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.remaining > 0
-    order by x.expires_at nulls last, x.priority, x.created_at, x.id
+    order by x.expires_at nulls last, x.priority, x.created_at, x.seq
   loop
     exit when v_left = 0;
     v_take := least(v_left, g.remaining);
@@ -205,13 +222,13 @@ declare
   g record;
 begin
   for g in
-    select x.id, x.status, x.expires_at, -sum(e.delta) as held
+    select x.id, x.status, x.expires_at, x.priority, x.created_at, x.seq, -sum(e.delta) as held
     from tokengate.grant_entries e
     join tokengate.grants x on x.org_id = e.org_id and x.id = e.grant_id
     where e.org_id = p_org_id and e.reservation_id = p_reservation_id
     group by x.org_id, x.id
     having -sum(e.delta) > 0
-    order by x.expires_at desc nulls first, x.priority desc, x.created_at desc, x.id desc
+    order by x.expires_at desc nulls first, x.priority desc, x.created_at desc, x.seq desc
   loop
     exit when v_left = 0;
     v_back := least(v_left, g.held);
@@ -255,7 +272,7 @@ as $$
   where d.delta <> 0
 $$;
 
-/* When the bucket next has grant work to do: an active grant with tokens expires, or a scheduled one starts. */
+/* When the bucket next has grant work to do: an active grant expires, or a scheduled one starts. */
 create function tokengate._grants_next_due(p_org_id uuid, p_token_type_id text)
 returns timestamptz
 language sql
@@ -264,8 +281,7 @@ set search_path = pg_catalog, pg_temp
 as $$
   select least(
     (select x.expires_at from tokengate.grants x
-     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.remaining > 0
-       and x.expires_at is not null
+     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.expires_at is not null
      order by x.expires_at limit 1),
     (select min(x.effective_at) from tokengate.grants x
      where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'scheduled'))
@@ -335,7 +351,11 @@ begin
         v_metadata := v_metadata || jsonb_build_object('grantForfeited', p_purchased_delta - v_purchased);
       end if;
     end if;
-    v_due := tokengate._grants_next_due(p_org_id, p_token_type_id);
+    -- Only a grant made or activated can bring the next expiry forward; taking and giving back
+    -- never change which grants are active (an expiry, a revocation recompute it themselves).
+    if v_grant is not null then
+      v_due := tokengate._grants_next_due(p_org_id, p_token_type_id);
+    end if;
   end if;
 
   select b.allowance_remaining into v_before from tokengate.buckets b
@@ -348,7 +368,7 @@ begin
     held = b.held + p_held_delta,
     used = b.used + p_charged,
     updated_at = v_now,
-    grants_due_at = case when v_moves is null then b.grants_due_at else v_due end,
+    grants_due_at = case when v_grant is null then b.grants_due_at else v_due end,
     -- (The SET expressions see the old row: the values below are the ones written above. The hash is
     --  tokengate._chain's, inlined: a function with SET is never inlined, and calling it cost about
     --  200k instructions per entry; verify_ledger's walk with _chain catches any divergence.)
@@ -393,7 +413,7 @@ begin
   for g in
     select * from tokengate.grants x
     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'scheduled' and x.effective_at <= v_now
-    order by x.effective_at, x.created_at, x.id
+    order by x.effective_at, x.created_at, x.seq
   loop
     update tokengate.grants x set status = 'active' where x.org_id = p_org_id and x.id = g.id;
     perform tokengate._append(p_org_id, p_token_type_id, 'grant', 0, g.amount, 0, 0, null, null, null,
@@ -403,7 +423,7 @@ begin
   for g in
     select * from tokengate.grants x
     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.expires_at <= v_now
-    order by x.expires_at, x.priority, x.created_at, x.id
+    order by x.expires_at, x.priority, x.created_at, x.seq
   loop
     if g.remaining > 0 then
       perform tokengate._append(p_org_id, p_token_type_id, 'expire', 0, -g.remaining, 0, 0, null, null, null,
@@ -440,7 +460,7 @@ begin
     select * from (values
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 1,
        E'  v_total bigint;\nbegin',
-       E'  v_total bigint;\n  v_moves jsonb;\n  v_due timestamptz;\nbegin'),
+       E'  v_total bigint;\n  v_moves jsonb;\nbegin'),
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 2,
        'if not v_found or v_bucket.period_end is null or v_now >= v_bucket.period_end then',
        'if not v_found or v_bucket.period_end is null or v_now >= v_bucket.period_end or v_bucket.grants_due_at <= v_now then'),
@@ -449,11 +469,8 @@ begin
        'case when t.cost_from is null or v_bucket.period_start >= t.cost_from then t.cost else tokengate._cost(t, v_bucket.period_start) end as type_cost'),
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 4,
        E'  v_metadata := p_metadata || jsonb_build_object(\'units\', p_units);\n',
-       E'  if v_from_p > 0 then\n    -- The pool\'s part comes from grants, in the burn order (written below with the entry\'s id).\n    v_moves := tokengate._grants_take(p_org_id, p_token_type, v_from_p);\n    v_due := tokengate._grants_next_due(p_org_id, p_token_type);\n  end if;\n  v_metadata := p_metadata || jsonb_build_object(\'units\', p_units);\n'),
+       E'  if v_from_p > 0 then\n    -- The pool\'s part comes from grants, in the burn order (written below with the entry\'s id).\n    v_moves := tokengate._grants_take(p_org_id, p_token_type, v_from_p);\n  end if;\n  v_metadata := p_metadata || jsonb_build_object(\'units\', p_units);\n'),
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 5,
-       E'      used = b.used + v_cost,\n      updated_at = v_now,\n',
-       E'      used = b.used + v_cost,\n      updated_at = v_now,\n      grants_due_at = case when v_from_p > 0 then v_due else b.grants_due_at end,\n'),
-      ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 6,
        E'  if v_look.quota is not null then\n    insert into tokengate.member_usage',
        E'  if v_from_p > 0 then\n    perform tokengate._grants_record(p_org_id, v_moves, v_ledger_id, null, v_now);\n  end if;\n  if v_look.quota is not null then\n    insert into tokengate.member_usage'),
       ('tokengate._touch(tokengate.accounts, text)', 1,
@@ -729,7 +746,7 @@ begin
       case when g.status in ('active', 'scheduled') then g.priority end,
       case when g.status = 'scheduled' then g.effective_at end,
       case when g.status not in ('active', 'scheduled') then g.ended_at end desc,
-      g.created_at, g.id)
+      g.created_at, g.seq)
     from tokengate.grants g
     where g.org_id = p_org_id and (p_token_type is null or g.token_type_id = p_token_type)
       and (p_include_ended or g.status in ('active', 'scheduled'))), '[]');

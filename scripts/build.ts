@@ -46,6 +46,7 @@ export const ENTRIES: Record<string, string> = {
   'server/adapters/hono': 'server/adapters/hono.ts',
   'server/adapters/node': 'server/adapters/node.ts',
   'server/adapters/supabase-edge': 'server/adapters/supabase-edge.ts',
+  'server/stripe': 'server/stripe/index.ts',
   ai: 'server/ai/index.ts',
   cli: 'cli/tokengate.ts',
 };
@@ -67,6 +68,7 @@ const EXTERNAL = [
   /^hono(\/.*)?$/,
   /^srvx(\/.*)?$/,
   /^ai(\/.*)?$/,
+  /^stripe(\/.*)?$/,
   /^node:/,
 ];
 

@@ -32,6 +32,9 @@ export { verifyWebhook, type VerifyWebhookOptions } from './webhooks/verify-webh
 export { WEBHOOK_EVENT_TYPES, alertEvent, webhookId, type AlertEventData, type TokenGateWebhookEvent, type WebhookEventType } from './webhooks/webhook-event.ts';
 export { DEFAULT_RETRY, retryDelay, type RetryPolicy } from './webhooks/retry-delay.ts';
 export { COMPAT_MIGRATION, MIGRATIONS_DIR, migrationFiles, runMigrations } from './migrate.ts';
+export { catalogSchema, defineCatalog, parseCatalog, type Catalog, type CatalogConfig, type CatalogPlan, type CatalogTokenType, type PlanConfig, type TokenTypeConfig } from './catalog/define-catalog.ts';
+export { DEFAULT_CATALOG } from './catalog/default-catalog.ts';
+export { pushCatalog, type CatalogChange, type CatalogImpact, type CatalogPushResult, type FieldChange, type PushCatalogOptions } from './catalog/push-catalog.ts';
 export { TokenGateError, type ProblemDetails } from '../src/core/token-gate-error.ts';
 export { ERROR_STATUS, type ErrorCode } from '../src/core/error-codes.ts';
 export type * from '../src/core/types.ts';

@@ -42,13 +42,14 @@ export type LedgerFunction =
   | 'operator_top'
   | 'operator_near_exhaustion'
   | 'operator_spikes'
-  | 'operator_expiring_grants';
+  | 'operator_expiring_grants'
+  | 'catalog_apply';
 
 /** Named arguments of a ledger function, e.g. `{ p_org_id, p_user_id }`. */
 export type LedgerArgs = Record<string, unknown>;
 
 const NAME = /^p_[a-z_]+$/;
-const JSON_ARGS = new Set(['p_metadata', 'p_response', 'p_items']);
+const JSON_ARGS = new Set(['p_metadata', 'p_response', 'p_items', 'p_config']);
 
 /**
  * Build `select tokengate."fn"(p_a => $1, …) as result`, optionally pinning the ledger clock for

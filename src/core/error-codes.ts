@@ -23,6 +23,12 @@ export const ERROR_STATUS = {
   owner_required: 403,
   last_owner: 409,
   alert_not_found: 404,
+  /** No grant with this id or idempotency key belongs to the organization (`clawback`). */
+  grant_not_found: 404,
+  /** A catalog push would remove a token type that has balances or member quotas: archive it instead. */
+  token_type_in_use: 409,
+  /** A catalog push would remove a plan that organizations are on. */
+  plan_in_use: 409,
   // added by the server and the client
   invalid_request: 400,
   unauthorized: 401,

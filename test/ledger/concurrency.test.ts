@@ -190,6 +190,42 @@ describeServer('ledger concurrency', (db) => {
       });
     }
 
+    /* 1b ─ Grants: the burn order under contention ──────────────────────────────────────── */
+
+    it(`grants: 60 concurrent charges against three grants of different expiries (101 tokens after the allowance) → exactly 50 succeed, consumed soonest expiry first, no overspend (seed ${hex(0x3c6ef372)})`, async () => {
+      const rand = mulberry32(0x3c6ef372);
+      await db().setNow('2028-01-10T12:00:00Z');
+      const org = await createOrg(db(), { plan: 'pro', anchor: '2028-01-01T00:00:00Z', members: 3 });
+      const users = [org.owner, org.admin, ...org.members];
+      const o = { p_org_id: org.orgId, p_actor_id: null, p_token_type: 'lead_generation' };
+      await call(db(), 'adjust', { ...o, p_amount: -100, p_reason: 'spend the allowance', p_idempotency_key: 'spent' });
+      // Made out of order: the never-expiring one first, the latest-expiring one last.
+      const grants = {
+        never: await call(db(), 'grant_tokens', { ...o, p_amount: 41, p_idempotency_key: 'never' }),
+        tenDays: await call(db(), 'grant_tokens', { ...o, p_amount: 30, p_idempotency_key: 'ten', p_expires_at: '2028-01-20T12:00:00Z' }),
+        fiveDays: await call(db(), 'grant_tokens', { ...o, p_amount: 30, p_idempotency_key: 'five', p_expires_at: '2028-01-15T12:00:00Z', p_priority: 90 }),
+      };
+      const tasks = Array.from({ length: 60 }, (_, i) => {
+        const user = pick(rand, users);
+        return () => call(p, 'deduct', { p_org_id: org.orgId, p_user_id: user, p_token_type: 'lead_generation', p_idempotency_key: `g-${i}` });
+      });
+      const outcomes = await timed('grants burn order', () => race(shuffle(rand, tasks), POOL_SIZE, rand));
+      expect(tally(losses(outcomes))).toEqual({ 'insufficient_tokens [TGB01]': 10 });
+      expect(wins(outcomes)).toHaveLength(50);
+      const left = await db().query<{ key: string; remaining: number }>(
+        `select idempotency_key as key, remaining::int from tokengate.grants where org_id = $1 order by seq`, [org.orgId]);
+      expect(left).toEqual([{ key: 'never', remaining: 1 }, { key: 'ten', remaining: 0 }, { key: 'five', remaining: 0 }]);
+      // In commit order (ledger ids), every charge took from the soonest-expiring grant that had tokens:
+      // the five-day grant's charges all precede the ten-day one's, which precede the never-expiring one's.
+      const spans = await db().query<{ grant_id: string; first: number; last: number }>(
+        `select grant_id, min(ledger_id)::int as first, max(ledger_id)::int as last from tokengate.grant_entries
+         where org_id = $1 and delta < 0 group by grant_id`, [org.orgId]);
+      const span = (g: { grantId: string }) => spans.find((s) => s.grant_id === g.grantId)!;
+      expect(span(grants.fiveDays).last).toBeLessThanOrEqual(span(grants.tenDays).first);
+      expect(span(grants.tenDays).last).toBeLessThanOrEqual(span(grants.never).first);
+      await expectReconciled(db(), org.orgId);
+    });
+
     /* 2 ─ Exactly once ─────────────────────────────────────────────────────────────────── */
 
     it(`exactly once: 2000 concurrent deducts over 20 keys (100 duplicates each) charge 20 times; duplicates replay; reserve and grant keys too (seed ${hex(0x85ebca6b)})`, async () => {

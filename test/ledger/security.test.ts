@@ -9,6 +9,7 @@ import { beforeAll, expect, it } from 'vitest';
 import { describeEachDb, type Actor, type Querier } from '../db.ts';
 import { call, ledgerError, type LedgerFunction, type SeededOrg, createOrg } from '../ledger.ts';
 import * as catalog from '../security-catalog.ts';
+import { DEFAULT_CATALOG } from '../../server/catalog/default-catalog.ts';
 import type { CatalogTable, ClientRole } from '../security-catalog.ts';
 
 /* ───────────────────────────── expectations ───────────────────────────── */
@@ -16,7 +17,9 @@ import type { CatalogTable, ClientRole } from '../security-catalog.ts';
 /** Tables everyone (anon included) reads in full. */
 const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes', 'token_type_prices'];
 /** Tables only the server reads. */
-const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks', 'ledger_archived', 'alerts', 'webhook_deliveries'];
+const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks', 'ledger_archived', 'alerts', 'webhook_deliveries', 'catalog_history'];
+/** Server-only tables that belong to no organization (operators' records): seeded non-empty instead of per organization. */
+const SERVER_ONLY_GLOBAL_TABLES = ['catalog_history'];
 /** Every other table must have an org_id: members read their own organizations' rows. */
 type TableClass = 'catalog' | 'org' | 'server';
 
@@ -29,6 +32,7 @@ const SERVER_API = [
   'changes', 'claim_alerts', 'record_delivery', 'list_alerts', 'alert_deliveries', 'replay_alert',
   'clawback_grant', 'grants', 'expire_grants',
   'operator_top', 'operator_near_exhaustion', 'operator_spikes', 'operator_expiring_grants',
+  'catalog_apply',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
 const CLIENT_FUNCTIONS = ['my_org_ids'];
@@ -207,8 +211,9 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
     await call(db(), 'remove_member', { p_org_id: orgA.orgId, p_actor_id: orgA.owner, p_user_id: removedA });
     // The daily usage rollup (and its watermarks) is brought up to date from the ledger.
     await call(db(), 'roll_up_usage', {});
-    // A price kept for periods that started before a price change (catalog pushes write these).
-    await db().query(`insert into tokengate.token_type_prices (token_type_id, effective_from, cost) values ('goal_generation', '-infinity', 1)`);
+    // A catalog push: a price change from the next period (the old and new prices by period) and its history.
+    const repriced = { ...DEFAULT_CATALOG, tokenTypes: DEFAULT_CATALOG.tokenTypes.map((t) => (t.id === 'revenue_forecast' ? { ...t, cost: 6 } : t)) };
+    await call(db(), 'catalog_apply', { p_config: repriced, p_now: false, p_actor: 'security test', p_dry_run: false });
     tables = await catalog.schemaTables(db());
   });
 
@@ -238,6 +243,10 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
   it('seeds rows of both organizations in every org-scoped and server-only table', async () => {
     const missing: string[] = [];
     for (const t of tables.filter((t) => tableClass(t) !== 'catalog')) {
+      if (SERVER_ONLY_GLOBAL_TABLES.includes(t.name)) {
+        if ((await ownerRows(t.name)).length === 0) missing.push(`${t.name} is empty`);
+        continue;
+      }
       for (const [label, org] of [['A', orgA], ['B', orgB]] as const) {
         if ((await ownerRows(t.name, org.orgId)).length === 0) missing.push(`${t.name} has no row of org ${label}`);
       }

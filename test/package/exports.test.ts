@@ -40,6 +40,7 @@ const SOURCES: Record<string, string> = {
   './server/adapters/hono': 'server/adapters/hono.ts',
   './server/adapters/node': 'server/adapters/node.ts',
   './server/adapters/supabase-edge': 'server/adapters/supabase-edge.ts',
+  './server/stripe': 'server/stripe/index.ts',
   './ai': 'server/ai/index.ts',
 };
 const CLIENT = ['./react', './react/stream', './react/live', './react/suspense', './components', './operator'];
@@ -147,7 +148,7 @@ describe('package exports', () => {
     try {
       await mkdir(path.join(app, 'node_modules', '@types'), { recursive: true });
       await symlink(ROOT, path.join(app, 'node_modules', pkg.name), 'dir');
-      const deps = ['react', 'react-dom', '@tanstack', 'pg', 'zod', 'jose', 'hono', '@supabase', '@electric-sql'];
+      const deps = ['react', 'react-dom', '@tanstack', 'pg', 'zod', 'jose', 'hono', '@supabase', '@electric-sql', 'stripe'];
       for (const dep of deps) await symlink(path.join(ROOT, 'node_modules', dep), path.join(app, 'node_modules', dep), 'dir');
       for (const dep of await readdir(path.join(ROOT, 'node_modules', '@types'))) {
         await symlink(path.join(ROOT, 'node_modules', '@types', dep), path.join(app, 'node_modules', '@types', dep), 'dir');
