@@ -51,17 +51,18 @@ describe('sortGrants: the SQL burn order', () => {
     expect(ids(sortGrants([inBerlin, inUtc]))).toEqual(ids([inUtc, inBerlin]));
   });
 
-  it('full tie: by grant id, as Postgres orders uuids', () => {
-    const t = { expiresAt: '2027-01-01T00:00:00Z', priority: 50, createdAt: '2026-12-01T00:00:00Z' };
+  it('full tie (expiry, priority and creation time): the given order is kept, as the server lists them', () => {
+    const t = { expiresAt: '2027-01-01T00:00:00Z', priority: 50, createdAt: '2026-12-01T00:00:00.000001Z' };
     const b = grant({ ...t, grantId: 'b0000000-0000-4000-8000-000000000000' });
     const a9 = grant({ ...t, grantId: 'a9000000-0000-4000-8000-000000000000' });
     const f = grant({ ...t, grantId: 'f0000000-0000-4000-8000-000000000000' });
-    const zero = grant({ ...t, grantId: '00000000-0000-4000-8000-000000000001' });
-    expect(ids(sortGrants([b, f, a9, zero]))).toEqual(ids([zero, a9, b, f]));
-    expect(compareGrants(b, { ...b })).toBe(0);
+    const first = grant({ ...t, createdAt: '2026-12-01T00:00:00Z' });
+    expect(ids(sortGrants([b, f, first, a9]))).toEqual(ids([first, b, f, a9]));
+    expect(ids(sortGrants([a9, b, f]))).toEqual(ids([a9, b, f]));
+    expect(compareGrants(b, a9)).toBe(0);
   });
 
-  it('a total order: sorting any shuffle gives the same list', () => {
+  it('without full ties, a total order: sorting any shuffle gives the same list', () => {
     const pool = [
       grant({ expiresAt: null }),
       grant({ expiresAt: null, priority: 0 }),

@@ -1,10 +1,10 @@
 import type { Grant } from './types.ts';
 
 /** What the burn order reads of a grant. */
-export type BurnOrderGrant = Pick<Grant, 'grantId' | 'expiresAt' | 'priority' | 'createdAt'>;
+export type BurnOrderGrant = Pick<Grant, 'expiresAt' | 'priority' | 'createdAt'>;
 
 /** What {@link consumeGrants} reads and changes of a grant. */
-export type ConsumableGrant = BurnOrderGrant & Pick<Grant, 'remaining'> & Partial<Pick<Grant, 'status' | 'tokenType'>>;
+export type ConsumableGrant = BurnOrderGrant & Pick<Grant, 'grantId' | 'remaining'> & Partial<Pick<Grant, 'status' | 'tokenType'>>;
 
 /** Tokens taken from one grant. */
 export interface GrantTake {
@@ -29,8 +29,10 @@ function compareInstants(a: string, b: string): number {
 
 /**
  * The ledger's burn order of grants (the same as the SQL's): `expiresAt` ascending with
- * never-expiring grants last, then `priority` ascending, `createdAt` ascending, `grantId` ascending
- * (uuids compare as Postgres does, by their lowercase hex). Negative when `a` is spent first.
+ * never-expiring grants last, then `priority` ascending, then `createdAt` ascending (to the
+ * microsecond). Negative when `a` is spent first; 0 for a full tie, which the ledger breaks by its
+ * creation sequence (not part of the wire format): the server lists tied grants in that order, and
+ * {@link sortGrants} keeps the order it is given.
  *
  * @example
  * grants.toSorted(compareGrants)
@@ -43,15 +45,13 @@ export function compareGrants(a: BurnOrderGrant, b: BurnOrderGrant): number {
     if (byExpiry !== 0) return byExpiry;
   }
   if (a.priority !== b.priority) return a.priority - b.priority;
-  const byCreation = compareInstants(a.createdAt, b.createdAt);
-  if (byCreation !== 0) return byCreation;
-  const x = a.grantId.toLowerCase();
-  const y = b.grantId.toLowerCase();
-  return x < y ? -1 : x > y ? 1 : 0;
+  return compareInstants(a.createdAt, b.createdAt);
 }
 
 /**
  * A copy of `grants` in burn order (see {@link compareGrants}): the order the ledger spends them in.
+ * The sort is stable: grants that tie on expiry, priority and creation time keep their order, so a
+ * list from the server (already in the ledger's order, creation sequence included) stays exact.
  *
  * @example
  * const next = sortGrants(grants)[0]; // the grant the next charge beyond the allowance takes from

@@ -62,7 +62,7 @@ async function drainAllowance(org: SeededOrg) {
 
 const left = (grants: Grant[] | undefined) => Object.fromEntries((grants ?? []).map((g) => [g.grantId, g.remaining]));
 
-it('lists the grants of a type in the ledger burn order, which sortGrants reproduces (ties included)', async () => {
+it('lists the grants of a type in the ledger burn order, which sortGrants reproduces (full ties kept in creation order)', async () => {
   const org = await env.org('pro');
   const at = new Date(Date.now() + 10 * DAY);
   // One clock for all: created_at ties, so the ledger falls back to the grant id.
@@ -86,13 +86,17 @@ it('lists the grants of a type in the ledger burn order, which sortGrants reprod
   const listed = quests.result.current.data!;
   expect(listed.every((g) => g.tokenType === 'quest_generation' && g.status === 'active')).toBe(true);
   expect(listed.map((g) => g.grantId).sort()).toEqual(made.slice(0, 6).map((g) => g.grantId).sort());
-  // The ledger's order, from any starting order.
+  // The server's list is the ledger's order: the kit's sort keeps it exactly, ties included.
+  expect(sortGrants(listed).map((g) => g.grantId)).toEqual(listed.map((g) => g.grantId));
+  // From any starting order, the kit finds the same order of (expiry, priority, creation time).
+  const key = (g: Grant) => `${g.expiresAt}|${g.priority}|${g.createdAt}`;
   for (const shuffled of [[...listed].reverse(), [...listed].sort((a, b) => (a.grantId < b.grantId ? 1 : -1))]) {
-    expect(sortGrants(shuffled).map((g) => g.grantId)).toEqual(listed.map((g) => g.grantId));
+    expect(sortGrants(shuffled).map(key)).toEqual(listed.map(key));
   }
-  // The three priority-10 grants expiring together tie on creation: ordered by id, as the kit does.
+  // The three priority-10 grants expiring together tie on creation time: the ledger lists (and
+  // spends) them in creation order, which sortGrants keeps.
   const tied = listed.filter((g) => g.priority === 10).map((g) => g.grantId);
-  expect(tied).toEqual([...tied].sort());
+  expect(tied).toEqual([made[1]!.grantId, made[3]!.grantId, made[5]!.grantId]);
   expect(listed.at(-1)!.expiresAt).toBeNull();
 });
 
