@@ -183,7 +183,8 @@ const spec: fc.Arbitrary<Spec> = fc.oneof(
       op: fc.constant('grant' as const),
       actor,
       type,
-      amount: fc.integer({ min: 1, max: 30 }),
+      // Small grants often, so that one charge or hold spans several of them.
+      amount: fc.oneof({ weight: 2, arbitrary: fc.integer({ min: 1, max: 8 }) }, { weight: 1, arbitrary: fc.integer({ min: 1, max: 30 }) }),
       key: keySpec,
       source: fc.constantFrom<GrantSource>(...GRANT_SOURCES),
       startsIn: fc.oneof(
