@@ -1,10 +1,13 @@
 /**
  * Model-based run of the ledger: fast-check generates random command sequences (deduct, reserve,
  * commit, release, sweep, clock jumps across periods and expiries, top-ups, adjustments, plan
- * changes, member quotas, checks, retries with the same or another idempotency key) and runs each
+ * changes, member quotas, checks, retries with the same or another idempotency key; grants with
+ * sources, priorities, starts and expiries, clawbacks by id or key, the grants sweep, clock jumps to
+ * around a grant's expiry) and runs each
  * against the SQL ledger and the reference model in test/ledger-model.ts. After every command the
  * result or error name, every bucket (balances, period, number of ledger entries), every
- * reservation, the member counters and the number of stored idempotency keys must equal the
+ * reservation, every grant (remaining, status, expired, forfeited, clawed back, shortfall…), each
+ * bucket's grants_due_at, the member counters and the number of stored idempotency keys must equal the
  * model's, the ledger must reconcile (verify_ledger = []) and no balance may be negative.
  *
  * Each run uses a new organization in the same database, so runs are cheap, and ends by jumping to
