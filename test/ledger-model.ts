@@ -127,11 +127,10 @@ export interface State {
   /** Every grant of the organization, in creation order. */
   grants: Grant[];
   /**
-   * buckets.grants_due_at as the SQL keeps it: the next start or expiry, recomputed when the pool
-   * moves, when due work runs and when a grant is scheduled or a scheduled one revoked — but not
-   * when an active grant is revoked, so it may be earlier than the next real due work (never later:
-   * checked by `invariants`). A touch does the due work when it has passed; the sweep visits buckets
-   * whose time has passed, so it may touch one with nothing due.
+   * buckets.grants_due_at as the SQL keeps it: the next start of a scheduled grant or expiry of an
+   * active one (spent or not), recomputed when a grant is made, scheduled, activated, expired or
+   * revoked (never later than the next real due work: checked by `invariants`). A touch does the due
+   * work when it has passed; the sweep visits buckets whose time has passed.
    */
   grantsDueAt: Partial<Record<TokenType, number | null>>;
 }
@@ -152,7 +151,7 @@ export interface GrantOptions {
 /** grant_tokens' defaults: a purchase, effective now, never expiring, priority 50. */
 export const DEFAULT_GRANT: GrantOptions = { source: 'purchase', expiresAt: null, effectiveAt: null, priority: 50 };
 
-export type KnownDiscrepancy = 'clawback-revokes-with-tokens-left' | 'scheduled-clawback-counts-twice';
+export type KnownDiscrepancy = never;
 
 /** Outcome of a call: its result, or the stable error name it must raise. */
 export type Outcome<T = Record<string, unknown>> = { ok: true; value: T } | { ok: false; error: string };
@@ -633,29 +632,23 @@ export class LedgerModel {
         requested = amount ?? g.amount;
         take = Math.min(requested, g.amount);
         revoke = take === g.amount;
-        // The SQL counts earlier clawbacks twice (they already shrank the amount).
-        const sqlTake = Math.min(requested, g.amount - g.clawedBack);
-        if (sqlTake !== take || (g.clawedBack + sqlTake === g.amount) !== revoke) this.discrepancy = 'scheduled-clawback-counts-twice';
         if (!revoke) g.amount -= take;
       } else {
         requested = amount ?? g.remaining;
-        take = g.status === 'active' ? Math.min(requested, g.remaining) : 0;
-        const covered = g.status === 'active' && (amount === null || g.clawedBack + g.clawbackShortfall + requested >= g.amount);
-        // The SQL revokes (and fails on the grants' check) even when tokens are left.
-        if (covered && take < g.remaining) this.discrepancy = 'clawback-revokes-with-tokens-left';
-        revoke = covered && take === g.remaining;
+        // Refunds covering the whole grant void it: everything left goes, and it is revoked.
+        revoke = g.status === 'active' && (amount === null || g.clawedBack + g.clawbackShortfall + requested >= g.amount);
+        take = revoke ? g.remaining : g.status === 'active' ? Math.min(requested, g.remaining) : 0;
         if (take > 0) {
           g.remaining -= take;
           b.purchased -= take;
           b.entries += 1;
-          LedgerModel.recomputeDue(s, type); // (before the grant is revoked: its expiry stays due)
         }
       }
-      const shortfall = requested - take;
+      const shortfall = Math.max(requested - take, 0);
       g.clawedBack += take;
       g.clawbackShortfall += shortfall;
       if (revoke) g.status = 'revoked';
-      if (revoke && wasScheduled) LedgerModel.recomputeDue(s, type);
+      if (revoke || take > 0) LedgerModel.recomputeDue(s, type);
       return LedgerModel.remember(s, key, 'clawback', params, { grant: g.index, requested: amount, clawedBack: take, shortfall, revoked: revoke });
     });
   }

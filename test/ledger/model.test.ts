@@ -123,7 +123,7 @@ const ANCHORS = ['2028-01-31T10:00:00Z', '2028-01-30T23:30:00Z', '2027-12-31T00:
  * Rules the SQL is known to break (reported, with focused tests below): a run that reaches one is
  * left out (fc.pre) and counted as `known:<name>` in the tally. Empty this when the SQL is fixed.
  */
-const KNOWN_DISCREPANCIES = new Set<KnownDiscrepancy>(['clawback-revokes-with-tokens-left', 'scheduled-clawback-counts-twice']);
+const KNOWN_DISCREPANCIES = new Set<KnownDiscrepancy>();
 
 /* ─────────────────────────── generators ─────────────────────────── */
 
@@ -646,9 +646,9 @@ describeEachDb('ledger model', (db) => {
   });
 
   /*
-   * Known SQL discrepancies (the model's rules vs clawback_grant; see KNOWN_DISCREPANCIES). Both are
-   * `it.fails` while the SQL breaks the rule: when the SQL is fixed they fail, and then `.fails` and
-   * the names in KNOWN_DISCREPANCIES go (the random run then checks these paths again).
+   * Regressions the model found in clawback_grant (fixed in the grants migration). KNOWN_DISCREPANCIES
+   * names any rule the SQL is known to break while a fix is pending (none now): a random run that
+   * reaches one is left out and tallied, and a focused `it.fails` test stands for it.
    */
   async function spentGoalOrg() {
     await db().setNow('2028-01-10T12:00:00Z');
@@ -665,7 +665,7 @@ describeEachDb('ledger model', (db) => {
   // their shortfall + this one ≥ its amount) revokes it even when a hold gave tokens back since, so
   // tokens are left: the grants' check (revoked ⇒ remaining = 0) fails and the call raises a raw
   // check_violation (23514, an HTTP 500) instead of answering.
-  it.fails('a clawback after a shortfall, once a hold gave the tokens back, answers and keeps the grant consistent', async () => {
+  it('a clawback after a shortfall, once a hold gave the tokens back, answers and keeps the grant consistent', async () => {
     const org = await spentGoalOrg();
     await call(db(), 'grant_tokens', { p_org_id: org.orgId, p_actor_id: null, p_token_type: 'goal_generation', p_amount: 100, p_idempotency_key: 'g1' });
     const hold = await call(db(), 'reserve', { p_org_id: org.orgId, p_user_id: org.owner, p_token_type: 'goal_generation', p_idempotency_key: 'r1', p_estimate: 100, p_ttl_seconds: 600 });
@@ -683,7 +683,7 @@ describeEachDb('ledger model', (db) => {
   // scheduled-clawback-counts-twice: a clawback of a scheduled grant shrinks its amount and adds
   // to clawed_back; the next one takes from amount − clawed_back, counting the first twice. Grant
   // 100 (future), clawback 30 (amount 70), clawback 40 → revoked: the 30 still owed are never granted.
-  it.fails('a second clawback of a scheduled grant takes from what is still to be granted', async () => {
+  it('a second clawback of a scheduled grant takes from what is still to be granted', async () => {
     const org = await spentGoalOrg();
     await call(db(), 'grant_tokens', { p_org_id: org.orgId, p_actor_id: null, p_token_type: 'goal_generation', p_amount: 100, p_idempotency_key: 's1', p_effective_at: '2028-01-12T00:00:00Z' });
     expect(await clawback(org.orgId, 's1', 30, 'c1')).toMatchObject({ clawedBack: 30, shortfall: 0, revoked: false });
