@@ -1,12 +1,13 @@
 /**
- * `tokengate catalog diff|push`: the catalog (plans, token types, costs, allowances, alert
+ * `tokengate catalog init|diff|push`: the catalog (plans, token types, costs, allowances, alert
  * thresholds) from a config file, compared with or applied to the database in one transaction.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { DEFAULT_CATALOG } from '../server/catalog/default-catalog.ts';
 import { parseCatalog, type Catalog } from '../server/catalog/define-catalog.ts';
 import { pushCatalog, type CatalogChange, type CatalogImpact, type CatalogPushResult } from '../server/catalog/push-catalog.ts';
 import { TokenGateError } from '../src/core/token-gate-error.ts';
@@ -20,12 +21,14 @@ export const DEFAULT_CONFIG_FILES = ['tokengate.config.ts', 'tokengate.config.mt
 /** Organizations' rows shown under a diff (the JSON output has up to 1000). */
 const IMPACT_LINES = 50;
 
-export const CATALOG_HELP = `Usage: tokengate catalog <diff|push> [--config <file>] [--now] [--json]
+export const CATALOG_HELP = `Usage: tokengate catalog <init|diff|push> [--config <file>] [--now] [--json]
 
 The catalog — plans, token types, costs, allowances, low-balance alert thresholds — as code:
 a config file whose default export is defineCatalog({ tokenTypes, plans }) from 'tokengate/server'
 (or the same object as JSON).
 
+  catalog init    write the seeded catalog as a config (tokengate.config.ts, or --config <file>:
+                  .ts, .mts, .js, .mjs or .json) to start yours from; never overwrites a file.
   catalog diff    what pushing the config would change, and which organizations it affects and
                   when; changes nothing. Exits 0 whether or not there are changes.
   catalog push    apply the config in one transaction, recorded in tokengate.catalog_history.
@@ -44,7 +47,7 @@ Options:
 ${DATABASE_HELP}
   -h, --help            show this help`;
 
-const SUBCOMMANDS = ['diff', 'push'] as const;
+const SUBCOMMANDS = ['init', 'diff', 'push'] as const;
 
 export async function catalog(argv: string[], io: Io, env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): Promise<number> {
   const [sub, ...rest] = argv;
@@ -66,6 +69,14 @@ export async function catalog(argv: string[], io: Io, env: NodeJS.ProcessEnv = p
     io.out(CATALOG_HELP);
     return 0;
   }
+  if (sub === 'init') {
+    const target = path.resolve(cwd, values.config ?? DEFAULT_CONFIG_FILES[0]!);
+    if (!/\.(?:[mc]?ts|m?js|json)$/.test(target)) throw new UsageError(`tokengate catalog init: --config must end in .ts, .mts, .js, .mjs or .json`);
+    if (existsSync(target)) throw new CommandError(`tokengate catalog init: ${path.relative(cwd, target) || target} exists; not overwriting it`);
+    await writeFile(target, catalogSource(target), { flag: 'wx' });
+    io.out(`Wrote ${path.relative(cwd, target) || target}: the catalog a fresh database has. Edit it, then 'tokengate catalog diff' and 'tokengate catalog push'.`);
+    return 0;
+  }
   const file = configPath(command, values.config, cwd);
   const url = databaseUrl(command, values['database-url'], env);
   const config = await loadCatalogConfig(command, file);
@@ -75,6 +86,23 @@ export async function catalog(argv: string[], io: Io, env: NodeJS.ProcessEnv = p
   if (values.json) io.out(JSON.stringify(result, null, 2));
   else for (const line of report(result, path.relative(cwd, file) || file)) io.out(line);
   return 0;
+}
+
+/**
+ * The seeded catalog (DEFAULT_CATALOG) as a config file's source: JSON, or a module whose default
+ * export is `defineCatalog({ … })` (typed in .ts, so an allowance must name a declared token type).
+ */
+export function catalogSource(file: string): string {
+  const json = JSON.stringify(DEFAULT_CATALOG, null, 2);
+  if (file.endsWith('.json')) return json + '\n';
+  return [
+    '// The catalog as code: plans, token types, costs, allowances and low-balance alert thresholds.',
+    "// 'tokengate catalog diff' shows what pushing it would change; 'tokengate catalog push' applies it.",
+    "import { defineCatalog } from 'tokengate/server';",
+    '',
+    `export default defineCatalog(${json});`,
+    '',
+  ].join('\n');
 }
 
 function configPath(command: string, option: string | undefined, cwd: string): string {

@@ -36,7 +36,7 @@ const COMMANDS: Record<string, { summary: string; run: (argv: string[], io: Io) 
   },
   // Loaded on use: it needs zod and may import the app's config module.
   catalog: {
-    summary: 'compare (diff) or apply (push) the catalog of tokengate.config.ts: plans, token types, costs, allowances',
+    summary: 'write (init), compare (diff) or apply (push) the catalog of tokengate.config.ts: plans, token types, costs, allowances',
     run: async (argv, io) => (await import('./catalog.ts')).catalog(argv, io),
   },
   demo: { summary: 'start the playground (from a clone of the repository)', run: demo },

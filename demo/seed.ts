@@ -68,12 +68,14 @@ export async function seedDemo(store: TokenStore, now = new Date()): Promise<num
   const windowEnd = new Date(now.getTime() - 30 * 60_000);
 
   const events: { at: Date; org: DemoOrg; type: AiFeature; userId: string; key: string }[] = [];
+  const createdOrgs: DemoOrg[] = [];
   for (const org of DEMO_ORGS) {
     clock = new Date(anchor.getTime() + 60_000);
     const owner = org.members.find((m) => m.role === 'owner')!;
     const { created } = await gate.createAccount({ orgId: org.id, planId: org.planId, ownerId: owner.id, periodAnchor: anchor });
     for (const m of org.members) if (m.role !== 'owner') await gate.addMember({ orgId: org.id, actorId: owner.id }, m.id, m.role);
     const usage = USAGE[org.slug];
+    if (created) createdOrgs.push(org);
     if (!created || !usage) continue;
     const rand = random(org.id.charCodeAt(org.id.length - 3) * 7919);
     for (const [type, counts] of Object.entries(usage) as [AiFeature, [number, number]][]) {
@@ -96,6 +98,21 @@ export async function seedDemo(store: TokenStore, now = new Date()): Promise<num
   for (const e of events) {
     clock = e.at;
     await gate.deduct({ orgId: e.org.id, userId: e.userId }, e.type, { idempotencyKey: e.key, metadata: { source: 'demo-seed' } });
+  }
+  // Grants on the Pro organization's leads: a pack bought ten days ago (valid a year) and a promo
+  // that expires in five days and is spent first — the dashboard lists both in the burn order.
+  const pro = createdOrgs.find((o) => o.slug === 'pro');
+  if (pro) {
+    const server = { orgId: pro.id, actorId: null };
+    clock = new Date(now.getTime() - 10 * DAY);
+    await gate.grant(server, 'lead_generation', {
+      amount: 40, idempotencyKey: 'demo-seed-pro-leads-pack', expiresAt: new Date(now.getTime() + 355 * DAY), metadata: { source: 'demo-seed' },
+    });
+    clock = new Date(now.getTime() - 2 * DAY);
+    await gate.grant(server, 'lead_generation', {
+      amount: 20, idempotencyKey: 'demo-seed-pro-leads-promo', source: 'promo', priority: 10,
+      expiresAt: new Date(now.getTime() + 5 * DAY), metadata: { source: 'demo-seed', campaign: 'welcome' },
+    });
   }
   clock = now;
   // The history's alerts (refreshes, low balances) went out when they happened: mark them

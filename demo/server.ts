@@ -6,7 +6,8 @@
  * - `/api/ai/<tokenType>` — the app's own AI routes behind `guard(...)` (a fake, deterministic model;
  *   `strategy_analysis` streams its answer as server-sent events and reports its usage as it goes),
  * - `/api/demo/*` — demo-only helpers (the user switcher's sign-in, a directory, a raw SQL view, and
- *   the billing webhook the simulated checkout plays),
+ *   the billing webhook the simulated checkout plays: a plan change, or a signed Stripe
+ *   `checkout.session.completed` event through the real `createStripeTopUps` handler),
  *
  * over embedded PGlite persisted in `.tokengate/` (or `TOKENGATE_DEMO_DIR`), migrated and seeded on
  * first start. `DATABASE_URL=postgres://…` uses that database instead (see README).
@@ -23,12 +24,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
+import Stripe from 'stripe';
 import { supabaseAuth } from '../server/auth.ts';
 import { createTokenGate } from '../server/gate.ts';
 import { guard } from '../server/guard.ts';
 import { createHandler } from '../server/http/handler.ts';
 import { problemResponse } from '../server/http/problem-response.ts';
 import { toNodeHandler } from '../server/adapters/node.ts';
+import { createStripeTopUps } from '../server/stripe/create-stripe-top-ups.ts';
 import { createAlertWorker } from '../server/webhooks/create-alert-worker.ts';
 import { verifyWebhook } from '../server/webhooks/verify-webhook.ts';
 import type { TokenGateWebhookEvent } from '../server/webhooks/webhook-event.ts';
@@ -41,6 +44,9 @@ const DEMO_ROOT = path.dirname(fileURLToPath(import.meta.url));
 const REPO_ROOT = path.dirname(DEMO_ROOT);
 /** Issuer of the demo's own tokens (a Supabase project would be `https://<ref>.supabase.co/auth/v1`). */
 const ISSUER = 'https://tokengate-demo.local/auth/v1';
+
+/** The playground's one Stripe price (see the simulated checkout): 30 quest tokens for $5. */
+const PLAYGROUND_PRICE = { id: 'price_playground_quest_tokens_30', tokenType: 'quest_generation', amount: 30, cents: 500 } as const;
 
 /** Options of `startDemo`. */
 export interface DemoOptions {
@@ -182,6 +188,58 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   });
   const stopWorker = worker.start(1000);
 
+  // Token top-ups arrive the way a real app gets them: Stripe's webhook, verified with the official
+  // library and granted exactly once per payment by `createStripeTopUps`. The playground has no
+  // Stripe account, so its simulated checkout plays Stripe: it signs a `checkout.session.completed`
+  // event with the endpoint's secret and hands it to the handler (no network; the client is never
+  // used to call Stripe, since the event carries its line items).
+  const stripe = new Stripe('sk_test_tokengate_playground');
+  const stripeSecret = `whsec_${Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString('base64')}`;
+  const topUps = createStripeTopUps({
+    stripe,
+    webhookSecret: stripeSecret,
+    gate,
+    // The playground's one price: 30 quest tokens for $5, valid for a year.
+    products: { [PLAYGROUND_PRICE.id]: { tokenType: PLAYGROUND_PRICE.tokenType, amount: PLAYGROUND_PRICE.amount, expiresInDays: 365 } },
+  });
+  const playStripe = async (orgId: string, checkoutId: string) => {
+    const created = Math.floor(Date.now() / 1000);
+    const event = {
+      id: `evt_playground_${checkoutId}`,
+      object: 'event',
+      api_version: '2026-11-18.endive',
+      created,
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type: 'checkout.session.completed',
+      data: {
+        object: {
+          id: `cs_test_${checkoutId}`,
+          object: 'checkout.session',
+          mode: 'payment',
+          status: 'complete',
+          payment_status: 'paid',
+          client_reference_id: orgId,
+          payment_intent: `pi_playground_${checkoutId}`,
+          amount_total: PLAYGROUND_PRICE.cents,
+          currency: 'usd',
+          metadata: {},
+          line_items: {
+            object: 'list',
+            has_more: false,
+            url: `/v1/checkout/sessions/cs_test_${checkoutId}/line_items`,
+            data: [{ id: `li_${checkoutId}`, object: 'item', quantity: 1, amount_total: PLAYGROUND_PRICE.cents, currency: 'usd',
+                     price: { id: PLAYGROUND_PRICE.id, object: 'price', product: 'prod_playground_quest_tokens', unit_amount: PLAYGROUND_PRICE.cents } }],
+          },
+        },
+      },
+    };
+    const payload = JSON.stringify(event);
+    const signature = stripe.webhooks.generateTestHeaderString({ payload, secret: stripeSecret });
+    return topUps(new Request(`${url}/api/stripe/webhook`, { method: 'POST', headers: { 'content-type': 'application/json', 'stripe-signature': signature }, body: payload }));
+  };
+
   // The app's own AI routes, each charged by the guard. `X-Demo-Fail: 1` (the UI's "make the next
   // call fail" switch) makes the fake model fail after its delay, so the guard refunds the hold.
   const aiRoutes = new Map(
@@ -259,8 +317,8 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       }
       const ctx = { orgId: event.orgId!, actorId: null };
       if (event.planId) return Response.json(await gate.setPlan(ctx, event.planId));
-      if (event.tokenType && typeof event.amount === 'number') {
-        return Response.json(await gate.grant(ctx, event.tokenType, { amount: event.amount, idempotencyKey: `checkout:${event.checkoutId}` }));
+      if (event.tokenType === PLAYGROUND_PRICE.tokenType && event.amount === PLAYGROUND_PRICE.amount) {
+        return playStripe(event.orgId!, event.checkoutId);
       }
       return Response.json({ error: 'nothing to apply' }, { status: 400 });
     }

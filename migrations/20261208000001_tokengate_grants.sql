@@ -333,7 +333,11 @@ begin
       -- A credit that is not a grant's (an adjustment): a grant of its own, never expiring.
       insert into tokengate.grants (org_id, token_type_id, source, amount, effective_at, status, idempotency_key, metadata, created_at)
       values (p_org_id, p_token_type_id, case when p_kind = 'adjust' then 'adjustment' else 'purchase' end,
-              p_purchased_delta, v_now, 'active', p_idempotency_key, jsonb_build_object('kind', p_kind), v_now)
+              p_purchased_delta, v_now, 'active',
+              -- (The key names the grant unless an older grant has it: a key pruned and used again.)
+              case when not exists (select 1 from tokengate.grants g where g.org_id = p_org_id and g.idempotency_key = p_idempotency_key)
+                   then p_idempotency_key end,
+              jsonb_build_object('kind', p_kind), v_now)
       returning id into v_grant;
     end if;
     if v_grant is not null then
@@ -587,6 +591,11 @@ begin
   if v_replay is not null then
     return v_replay;
   end if;
+  if exists (select 1 from tokengate.grants g where g.org_id = p_org_id and g.idempotency_key = p_idempotency_key) then
+    -- The key's record was pruned, but its grant exists: a payment never grants twice.
+    perform tokengate._raise('idempotency_conflict', jsonb_build_object('idempotencyKey', p_idempotency_key, 'operation', 'grant',
+      'grantId', (select g.id from tokengate.grants g where g.org_id = p_org_id and g.idempotency_key = p_idempotency_key)));
+  end if;
   insert into tokengate.grants (org_id, token_type_id, source, amount, priority, effective_at, expires_at, status,
                                 idempotency_key, metadata, created_at)
   values (p_org_id, v_type.id, p_source, p_amount, p_priority, v_effective, p_expires_at,
@@ -670,19 +679,24 @@ begin
   end if;
   select * into v_grant from tokengate.grants g where g.org_id = p_org_id and g.id = v_grant.id;
   if v_grant.status = 'scheduled' then
-    -- Not in the pool yet: the clawback shrinks (or cancels) what will be granted.
+    -- Not in the pool yet: the clawback shrinks (or cancels) what will be granted (amount is what
+    -- is still to be granted: earlier clawbacks already shrank it).
     v_requested := coalesce(p_amount, v_grant.amount);
-    v_take := least(v_requested, v_grant.amount - v_grant.clawed_back);
+    v_take := least(v_requested, v_grant.amount);
     v_shortfall := v_requested - v_take;
-    v_revoke := v_grant.clawed_back + v_take = v_grant.amount;
+    v_revoke := v_take = v_grant.amount;
     update tokengate.grants g set amount = case when v_revoke then g.amount else g.amount - v_take end
     where g.org_id = p_org_id and g.id = v_grant.id;
   else
     v_requested := coalesce(p_amount, v_grant.remaining);
-    v_take := case when v_grant.status = 'active' then least(v_requested, v_grant.remaining) else 0 end;
-    v_shortfall := v_requested - v_take;
+    -- Refunds that cover the whole grant (with earlier clawbacks and their shortfall) void it: what
+    -- is left goes, even if a hold gave tokens back since an earlier clawback found them spent.
     v_revoke := v_grant.status = 'active'
       and (p_amount is null or v_grant.clawed_back + v_grant.clawback_shortfall + v_requested >= v_grant.amount);
+    v_take := case when v_revoke then v_grant.remaining
+                   when v_grant.status = 'active' then least(v_requested, v_grant.remaining)
+                   else 0 end;
+    v_shortfall := greatest(v_requested - v_take, 0);
   end if;
   if v_take > 0 and v_grant.status = 'active' then
     v_ledger_id := tokengate._append(p_org_id, v_grant.token_type_id, 'adjust', 0, -v_take, 0, 0, p_actor_id, null,
@@ -696,7 +710,7 @@ begin
     status = case when v_revoke then 'revoked' else g.status end,
     ended_at = case when v_revoke then v_now else g.ended_at end
   where g.org_id = p_org_id and g.id = v_grant.id;
-  if v_revoke and v_grant.status = 'scheduled' then
+  if v_revoke then
     update tokengate.buckets b set grants_due_at = tokengate._grants_next_due(p_org_id, v_grant.token_type_id)
     where b.org_id = p_org_id and b.token_type_id = v_grant.token_type_id;
   end if;

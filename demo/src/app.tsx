@@ -227,7 +227,7 @@ function Page({ org, user, directory }: { org: DemoOrg; user: DemoUser; director
           setPaid(
             checkout.kind === 'plan'
               ? `Payment received (simulated): the billing webhook moved ${org.name} to the ${checkout.title}.`
-              : `Payment received (simulated): the billing webhook added ${checkout.title}.`,
+              : `Payment received (simulated): Stripe's signed checkout.session.completed webhook granted ${checkout.title}, valid for a year.`,
           );
         }}
       />
@@ -603,7 +603,9 @@ function CheckoutPage({ org, purchase, onCancel, onPaid }: { org: DemoOrg; purch
     <main aria-labelledby="checkout-title" className="mx-auto max-w-lg px-6 py-10">
       <p role="note" className="mb-4 rounded border border-amber-600 bg-amber-50 p-3 text-sm text-amber-900">
         <strong>Simulated checkout.</strong> This is the playground: no payment is taken. A real app sends the user to its
-        billing provider here, and the plan or tokens change when the provider&apos;s webhook reaches the app&apos;s server.
+        billing provider here, and the plan or tokens change when the provider&apos;s webhook reaches the app&apos;s server. For
+        tokens, the playground plays Stripe: it signs a test <code>checkout.session.completed</code> event and the real{' '}
+        <code>createStripeTopUps</code> handler verifies it and grants the tokens once per payment.
       </p>
       <div className="rounded-lg border border-slate-200 bg-white p-6 shadow-sm">
         <h1 id="checkout-title" ref={heading} tabIndex={-1} className="text-xl font-semibold outline-none">

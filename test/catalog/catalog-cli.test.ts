@@ -7,7 +7,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CATALOG_HELP, catalog, describeLoadError } from '../../cli/catalog.ts';
+import { readFile } from 'node:fs/promises';
+import { CATALOG_HELP, catalog, describeLoadError, loadCatalogConfig } from '../../cli/catalog.ts';
 import { CommandError, UsageError } from '../../cli/errors.ts';
 import { DEFAULT_CATALOG } from '../../server/catalog/default-catalog.ts';
 import type { CatalogPushResult } from '../../server/catalog/push-catalog.ts';
@@ -154,6 +155,23 @@ describeServer('tokengate catalog (CLI)', (getDb) => {
     expect(now.code, now.err.join('\n')).toBe(0);
     expect(now.out[1]).toBe('  ~ price of quest_generation: 4 → 6 tokens, now (--now)');
     expect(await db.query(`select cost, cost_from from tokengate.token_types where id = 'quest_generation'`)).toEqual([{ cost: 6, cost_from: null }]);
+  });
+
+  it('init writes the seeded catalog as a config to start from (.ts by default, or .json), and never overwrites a file', async () => {
+    const sub = await mkdtemp(path.join(dir, 'init-'));
+    const first = await cli(['init'], {}, sub);
+    expect(first).toMatchObject({ code: 0, out: [expect.stringMatching(/^Wrote tokengate.config.ts: the catalog a fresh database has/)] });
+    const source = await readFile(path.join(sub, 'tokengate.config.ts'), 'utf8');
+    expect(source).toContain("import { defineCatalog } from 'tokengate/server';");
+    // Loaded as an app would (the package import pointed at the source here), it is the seeded catalog.
+    const define = path.join(REPO_ROOT, 'server/catalog/define-catalog.ts');
+    await writeFile(path.join(sub, 'loaded.config.ts'), source.replace("'tokengate/server'", JSON.stringify(define)));
+    expect(await loadCatalogConfig('catalog diff', path.join(sub, 'loaded.config.ts'))).toEqual(DEFAULT_CATALOG);
+    expect(await cli(['init'], {}, sub)).toMatchObject({ code: 1, err: ['tokengate catalog init: tokengate.config.ts exists; not overwriting it'] });
+    expect(await readFile(path.join(sub, 'tokengate.config.ts'), 'utf8')).toBe(source);
+    expect((await cli(['init', '--config', 'catalog.json'], {}, sub)).code).toBe(0);
+    expect(await loadCatalogConfig('catalog diff', path.join(sub, 'catalog.json'))).toEqual(DEFAULT_CATALOG);
+    expect((await cli(['init', '--config', 'catalog.yaml'], {}, sub)).code).toBe(2);
   });
 
   it('a refused push exits 1 with the named error and changes nothing', async () => {

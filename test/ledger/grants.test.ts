@@ -162,6 +162,19 @@ describeEachDb('grants', (db) => {
     expect(await fingerprint(db())).toEqual(before);
   });
 
+  it('a payment never grants twice, even after its idempotency record was pruned (a named conflict, not a crash)', async () => {
+    const org = await spentOrg();
+    await grant(org, 'stripe:pi_1:0', 10);
+    await call(db(), 'adjust', { p_org_id: org.orgId, p_actor_id: null, p_token_type: 'lead_generation', p_amount: 5, p_reason: 'goodwill', p_idempotency_key: 'goodwill-1' });
+    await db().setNow(at(40));
+    expect(await call(db(), 'prune_idempotency_keys', { p_older_than: '30 days', p_limit: 1000 })).toMatchObject({ keys: expect.any(Number) });
+    const again = await failure(grant(org, 'stripe:pi_1:0', 10));
+    expect(again.name).toBe('idempotency_conflict');
+    expect(again.detail).toMatchObject({ operation: 'grant', grantId: expect.any(String) });
+    expect((await db().query<any>(`select count(*)::int as n from tokengate.grants where org_id = $1`, [org.orgId]))[0].n).toBe(2);
+    await expectReconciled(db(), org.orgId);
+  });
+
   it('a member lists only their own organization’s grants', async () => {
     const org = await spentOrg();
     const other = await spentOrg();
