@@ -125,7 +125,7 @@ export async function runOperatorSection(profile: Profile, databaseUrl: string, 
        lateral (select ((o.n * 13 + i * 29) % 120) - 60 + 1 as e) x`,
       [types],
     );
-    await a.query(`vacuum analyze tokengate.ledger, tokengate.usage_daily, tokengate.usage_marks, tokengate.buckets, tokengate.grants, tokengate.accounts`);
+    await a.query(`vacuum analyze tokengate.ledger, tokengate.usage_daily, tokengate.usage_org_daily, tokengate.usage_org_blocks, tokengate.usage_marks, tokengate.buckets, tokengate.grants, tokengate.accounts`);
     const seedSeconds = round((Date.now() - t0) / 1000, 1);
     const count = async (table: string) => Number((await a.query<{ c: number }>(`select count(*)::int as c from tokengate.${table}`)).rows[0]!.c);
     const sizes = { ledgerRows: await count('ledger'), usageDailyRows: await count('usage_daily'), buckets: await count('buckets'), grants: await count('grants') };

@@ -27,6 +27,43 @@ async function charged(db: TestDb, orgId: string): Promise<{ tokens: number; eve
   return row!;
 }
 
+/**
+ * The per-organization rollups agree with usage_daily: usage_org_daily is usage_daily summed by
+ * (organization, type, day), and usage_org_blocks is usage_org_daily summed by aligned block.
+ * Each side is computed here from the other tables, so a roll-up that wrote one and not the
+ * other, or a block in the wrong place, shows.
+ */
+async function expectOrgRollupsAgree(db: TestDb, orgId: string): Promise<void> {
+  const [daily] = await db.query<{ missing: number; extra: number; rows: number }>(
+    `with expected as (
+       select token_type_id, day, sum(tokens)::bigint as tokens, sum(events)::bigint as events
+       from tokengate.usage_daily where org_id = $1 group by token_type_id, day
+     ), actual as (
+       select token_type_id, day, tokens::bigint as tokens, events::bigint as events from tokengate.usage_org_daily where org_id = $1
+     )
+     select (select count(*) from (select * from expected except select * from actual) x)::int as missing,
+            (select count(*) from (select * from actual except select * from expected) x)::int as extra,
+            (select count(*) from actual)::int as rows`,
+    [orgId],
+  );
+  expect(daily, 'usage_org_daily = usage_daily by (org, type, day)').toEqual({ missing: 0, extra: 0, rows: daily!.rows });
+  expect(daily!.rows).toBeGreaterThan(0);
+  const [blocks] = await db.query<{ missing: number; extra: number }>(
+    `with expected as (
+       select o.token_type_id, s.span, o.day - (((o.day - date '2000-01-01') % s.span) + s.span) % s.span as start,
+              sum(o.tokens)::bigint as tokens, sum(o.events)::bigint as events
+       from tokengate.usage_org_daily o cross join (select (2 ^ g)::int as span from generate_series(1, 8) g) s
+       where o.org_id = $1 group by 1, 2, 3
+     ), actual as (
+       select token_type_id, span_days, start_day, tokens::bigint, events::bigint from tokengate.usage_org_blocks where org_id = $1
+     )
+     select (select count(*) from (select * from expected except select * from actual) x)::int as missing,
+            (select count(*) from (select * from actual except select * from expected) x)::int as extra`,
+    [orgId],
+  );
+  expect(blocks, 'usage_org_blocks = usage_org_daily by aligned block').toEqual({ missing: 0, extra: 0 });
+}
+
 describeEachDb('usage rollup', (db) => {
   it('stats are exact before any scheduled roll-up; roll_up_usage catches up once and then finds nothing', async () => {
     await db().setNow('2028-03-10T12:00:00Z');
@@ -63,6 +100,7 @@ describeEachDb('usage rollup', (db) => {
     expect(days).toEqual([{ day: '2028-03-10', tokens: 7 }, { day: '2028-03-11', tokens: 1 }]);
     expect(await charged(db(), org.orgId)).toEqual({ tokens: 8, events: 4 });
     await expectReconciled(db(), org.orgId);
+    await expectOrgRollupsAgree(db(), org.orgId);
   });
 
   it('verify_ledger reports a rollup that disagrees with the ledger (rolled-up part and tail together)', async () => {
@@ -145,6 +183,7 @@ describeServer('usage rollup under concurrency', (db) => {
     expect(total).toEqual(await charged(db(), org.orgId));
     expect(total.events).toBe(360);
     await expectReconciled(db(), org.orgId);
+    await expectOrgRollupsAgree(db(), org.orgId);
     await pool.end();
   });
 });
