@@ -603,9 +603,7 @@ begin
   returning * into v_grant;
   if v_grant.status = 'active' then
     v_ledger_id := tokengate._append(p_org_id, v_type.id, 'grant', 0, p_amount, 0, 0, p_actor_id, null,
-      p_idempotency_key, p_metadata || jsonb_build_object('source', p_source)
-        || case when p_expires_at is null then '{}'::jsonb else jsonb_build_object('expiresAt', p_expires_at) end,
-      null, v_grant.id);
+      p_idempotency_key, p_metadata, null, v_grant.id);
   else
     update tokengate.buckets b set grants_due_at = tokengate._grants_next_due(p_org_id, v_type.id)
     where b.org_id = p_org_id and b.token_type_id = v_type.id;

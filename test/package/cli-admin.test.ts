@@ -155,6 +155,13 @@ describe('tokengate admin commands (built CLI)', () => {
     const withoutKey = await cli(['grant', '--org', ORG, '--type', 'goal_generation', '--amount', '3']);
     expect(withoutKey.code).toBe(0);
     expect(withoutKey.stdout).toMatch(/key [0-9a-f-]{36}\)/);
+ 
+    // A promo that expires, spent before purchases of a later expiry.
+    const promo = await cli(['grant', '--org', ORG, '--type', 'goal_generation', '--amount', '5', '--key', 'promo-1', '--source', 'promo', '--expires-at', '2099-01-01T00:00:00Z', '--priority', '10']);
+    expect(promo.stderr).toBe('');
+    expect(promo.stdout).toMatch(/^Granted 5 goal_generation tokens \(ledger entry \d+, key promo-1\), expiring 2099-01-01T00:00:00\+00:00\.\n/);
+    expectOneLineFailure(await runCli(['grant', '--org', ORG, '--type', 'goal_generation', '--amount', '5', '--source', 'gift']), 2, '--source gift');
+    expectOneLineFailure(await runCli(['grant', '--org', ORG, '--type', 'goal_generation', '--amount', '5', '--expires-at', 'soon']), 2, '--expires-at soon');
   });
 
   it('adjust corrects by ±n with a reason and never goes negative', async () => {
