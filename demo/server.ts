@@ -5,6 +5,8 @@
  * - `/api/tokengate/*` — the real REST handler (`createHandler`),
  * - `/api/ai/<tokenType>` — the app's own AI routes behind `guard(...)` (a fake, deterministic model;
  *   `strategy_analysis` streams its answer as server-sent events and reports its usage as it goes),
+ * - `/api/demo/operator-view/operator/*` — the operator routes, open to anyone (playground only: a real
+ *   app serves them from its admin backend with the server credential),
  * - `/api/demo/*` — demo-only helpers (the user switcher's sign-in, a directory, a raw SQL view, and
  *   the billing webhook the simulated checkout plays: a plan change, or a signed Stripe
  *   `checkout.session.completed` event through the real `createStripeTopUps` handler),
@@ -173,6 +175,13 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
   const gate = createTokenGate({ store: db.store });
   const authenticate = supabaseAuth({ issuer: ISSUER, secret });
   const api = toNodeHandler(createHandler({ gate, authenticate, basePath: '/api/tokengate' }));
+  // The operator's view (every organization's usage, balances near exhaustion, spikes, expiring
+  // grants) needs the server's credential. A real app serves it from its admin backend, after
+  // checking the operator's session; the playground has no operators, so this path passes any
+  // request as the server (playground only, like /api/demo/operator).
+  const operatorView = toNodeHandler(
+    createHandler({ gate, authenticate, authenticateServer: async () => true, basePath: '/api/demo/operator-view' }),
+  );
 
   // Alerts (low, exhausted, quota reached, refreshed, expired hold) leave the ledger's outbox as
   // signed webhooks: the app's worker POSTs them to the app's receiver — here both are the
@@ -411,6 +420,7 @@ export async function startDemo(options: DemoOptions = {}): Promise<RunningDemo>
       const route = aiRoutes.get(ai[1] as AiFeature);
       if (route) return void route(req, res);
     }
+    if (pathname.startsWith('/api/demo/operator-view/operator/')) return void operatorView(req, res);
     if (pathname.startsWith('/api/demo/')) return void demoApi(req, res);
     res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
   });

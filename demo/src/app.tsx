@@ -9,6 +9,7 @@ import { readGuardedStream } from '../../src/core/stream.ts';
 import type { TokenBalance } from '../../src/core/index.ts';
 import { tokenGateKeys } from '../../src/core/index.ts';
 import { TokenDashboard, TokenGateButton, UpgradePrompt } from '../../src/components/index.ts';
+import { OperatorConsole } from '../../src/operator/index.ts';
 import { tokenGateRetry, useTokenBalances, useTokenGate, TokenGateProvider } from '../../src/react/index.ts';
 import type { AiResult } from '../fake-ai.ts';
 import { AI_FEATURES, type AiFeature, type DemoOrg, type DemoUser } from '../directory.ts';
@@ -260,12 +261,27 @@ function Page({ org, user, directory }: { org: DemoOrg; user: DemoUser; director
         <h2 className="sr-only">Usage</h2>
         <TokenDashboard {...upgrade} {...(planId === 'pro' ? topUp : {})} getMemberName={(id) => names.get(id) ?? id} />
         <EventsPanel org={org} names={names} />
+        <OperatorPanel />
         <p className="text-xs text-slate-600">
           Data: {directory.storage === 'pglite' ? 'embedded PGlite (.tokengate/)' : 'DATABASE_URL'} · fake AI answers in ~{directory.aiDelayMs} ms;
           strategy analysis streams a word every ~{directory.wordMs} ms
         </p>
       </div>
     </main>
+  );
+}
+
+/**
+ * The app's operators' view of every organization (`tokengate/operator`), behind a disclosure: it
+ * mounts, and so queries, only while open. A real app shows it on its staff-only admin page.
+ */
+function OperatorPanel() {
+  const [open, setOpen] = useState(false);
+  return (
+    <details className="rounded-lg border border-slate-200 bg-white p-5 shadow-sm" onToggle={(e) => setOpen(e.currentTarget.open)}>
+      <summary className="cursor-pointer text-base font-semibold">Operator&apos;s view (the app&apos;s staff, every organization)</summary>
+      {open && <OperatorConsole className="mt-4" baseUrl="/api/demo/operator-view" percent={20} withinDays={14} />}
+    </details>
   );
 }
 

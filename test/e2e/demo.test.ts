@@ -508,6 +508,29 @@ describe('the playground (npm start)', () => {
     await page.close();
   });
 
+  it('grants: the Pro organization sees its seeded lead grants in burn order, and the operator\'s view lists the promo expiring soon', async () => {
+    const page = await open('pro');
+    const dashboard = page.locator('[data-slot="token-dashboard"]');
+    const grantsButton = dashboard.getByRole('button', { name: /Grants of Lead generation/ });
+    await grantsButton.click();
+    await expect.poll(() => grantsButton.getAttribute('aria-expanded')).toBe('true');
+    // The promo (expires in 5 days, priority 10) is spent before the pack (expires in 355 days).
+    const rows = dashboard.getByRole('table', { name: /Lead generation/ }).getByRole('row');
+    await expect.poll(() => rows.count(), { timeout: WAIT_MS }).toBe(3);
+    expect(await rows.nth(1).textContent()).toMatch(/Promotion/);
+    expect(await rows.nth(2).textContent()).toMatch(/Purchase/);
+
+    await page.getByText("Operator's view (the app's staff, every organization)").click();
+    const expiring = page.getByRole('region', { name: 'Grants expiring within 14 days' });
+    await expect.poll(() => expiring.getByRole('row').count(), { timeout: WAIT_MS }).toBe(2);
+    const promo = await expiring.getByRole('row').nth(1).textContent();
+    expect(promo).toContain(org('pro').id);
+    expect(promo).toMatch(/lead_generation.*promo/);
+    await page.getByRole('heading', { name: /Top organizations/ }).waitFor();
+    await checkA11y(page, 'pro grants and operator view');
+    await page.close();
+  });
+
   it('Enterprise shows Unlimited and keeps working, usage still recorded', async () => {
     const page = await open('enterprise', org('enterprise').members[2]!.id);
     await expect(page.getByTestId('quest-balance').textContent()).resolves.toBe('Unlimited quest tokens');
