@@ -360,10 +360,24 @@ begin
         v_moves := tokengate._grants_take(p_org_id, p_token_type_id, -p_purchased_delta);
       end if;
     else
-      v_return := tokengate._grants_return(p_org_id, p_reservation_id, p_purchased_delta, v_now);
-      v_moves := v_return -> 'moves';
       v_tag := p_reservation_id;
-      v_purchased := p_purchased_delta - (v_return ->> 'forfeited')::bigint;
+      -- A hold usually took from one grant that is still active: give back inline; otherwise
+      -- (several grants, or one expired or revoked since) _grants_return decides and forfeits.
+      update tokengate.grants x set remaining = x.remaining + p_purchased_delta
+      from (select e.grant_id, -sum(e.delta) as held, count(*) over () as grants
+            from tokengate.grant_entries e
+            where e.org_id = p_org_id and e.reservation_id = p_reservation_id
+            group by e.grant_id
+            having -sum(e.delta) > 0
+            limit 1) held
+      where x.org_id = p_org_id and x.id = held.grant_id and held.grants = 1 and held.held >= p_purchased_delta
+        and x.status = 'active' and (x.expires_at is null or x.expires_at > v_now)
+      returning x.id into v_single;
+      if v_single is null then
+        v_return := tokengate._grants_return(p_org_id, p_reservation_id, p_purchased_delta, v_now);
+        v_moves := v_return -> 'moves';
+      end if;
+      v_purchased := p_purchased_delta - coalesce((v_return ->> 'forfeited')::bigint, 0);
       if v_purchased <> p_purchased_delta then
         v_metadata := v_metadata || jsonb_build_object('grantForfeited', p_purchased_delta - v_purchased);
       end if;
