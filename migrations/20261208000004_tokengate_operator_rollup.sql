@@ -199,7 +199,7 @@ revoke execute on function tokengate._roll_up(uuid) from public, anon, authentic
   when nothing is pending: only organizations with a bucket whose chain head moved since its last
   roll-up (see the header) are rolled up.
 */
-create or replace function tokengate._operator_roll_up()
+create function tokengate._operator_roll_up()
 returns void
 language plpgsql
 set search_path = pg_catalog, pg_temp
@@ -231,7 +231,7 @@ revoke execute on function tokengate._operator_roll_up() from public, anon, auth
 
   select tokengate.operator_top('2026-11-01', '2026-11-30', 'quest_generation', 10);
 */
-create or replace function tokengate.operator_top(p_from date, p_to date, p_token_type text default null, p_limit int default 10)
+create function tokengate.operator_top(p_from date, p_to date, p_token_type text default null, p_limit int default 10)
 returns jsonb
 language plpgsql
 security definer
@@ -309,6 +309,11 @@ begin
 end
 $$;
 
+comment on function tokengate.operator_top(date, date, text, int) is
+  'Operators: top organizations by tokens charged per token type over a range of UTC days, from the usage rollup. Server only.';
+revoke execute on function tokengate.operator_top(date, date, text, int) from public, anon, authenticated, service_role;
+grant execute on function tokengate.operator_top(date, date, text, int) to service_role;
+
 /*
   Unusual spikes (the abuse watch): organizations whose tokens of a type charged on the UTC day
   p_day are at least p_min_tokens (0 to 1e9) and more than p_factor (1 to 1000) times their own
@@ -321,7 +326,7 @@ $$;
 
   select tokengate.operator_spikes('2026-11-30', 7, 3, 100);
 */
-create or replace function tokengate.operator_spikes(p_day date, p_window_days int default 7, p_factor numeric default 3, p_min_tokens int default 100)
+create function tokengate.operator_spikes(p_day date, p_window_days int default 7, p_factor numeric default 3, p_min_tokens int default 100)
 returns jsonb
 language plpgsql
 security definer
@@ -366,3 +371,7 @@ begin
   return v_result;
 end
 $$;
+comment on function tokengate.operator_spikes(date, int, numeric, int) is
+  'Operators: a day''s usage per organization and type against its own trailing daily average (abuse watch), from the usage rollup. Server only.';
+revoke execute on function tokengate.operator_spikes(date, int, numeric, int) from public, anon, authenticated, service_role;
+grant execute on function tokengate.operator_spikes(date, int, numeric, int) to service_role;
