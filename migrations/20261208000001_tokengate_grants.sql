@@ -160,6 +160,8 @@ revoke execute on function tokengate._cost(tokengate.token_types, timestamptz) f
 
 /*
   Take p_amount from the bucket's active grants in the burn order (the caller holds the bucket lock).
+  deduct and _append first try the common case inline — the first grant covers it — and call this
+  only when the charge spans grants.
   Returns the moves as [[grantId, delta], …] (delta < 0). The pool is the sum of the grants, so
   they always hold enough; if not, the ledger is inconsistent and the charge must not happen.
 */
@@ -172,20 +174,8 @@ declare
   v_left bigint := p_amount;
   v_moves jsonb := '[]';
   v_take bigint;
-  v_id uuid;
   g record;
 begin
-  -- The common case: the first grant in the order covers it (one statement).
-  update tokengate.grants x set remaining = x.remaining - p_amount
-  from (select f.id from tokengate.grants f
-        where f.org_id = p_org_id and f.token_type_id = p_token_type_id and f.status = 'active' and f.remaining > 0
-        order by f.expires_at nulls last, f.priority, f.created_at, f.seq
-        limit 1) first
-  where x.org_id = p_org_id and x.id = first.id and x.remaining >= p_amount
-  returning x.id into v_id;
-  if v_id is not null then
-    return jsonb_build_array(jsonb_build_array(v_id, -p_amount));
-  end if;
   for g in
     select x.id, x.remaining from tokengate.grants x
     where x.org_id = p_org_id and x.token_type_id = p_token_type_id and x.status = 'active' and x.remaining > 0

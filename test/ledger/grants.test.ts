@@ -64,6 +64,29 @@ describeEachDb('grants', (db) => {
     await expectReconciled(db(), org.orgId);
   });
 
+  it('a charge one grant covers takes it from the first grant in the order — by expiry, then priority, then age — for a deduct and a hold alike', async () => {
+    const org = await spentOrg();
+    await grant(org, 'late', 10, { p_expires_at: at(9) });
+    await grant(org, 'low', 10, { p_expires_at: at(5), p_priority: 90 });
+    await grant(org, 'high-young', 10, { p_expires_at: at(5), p_priority: 10 });
+    await grant(org, 'never', 10);
+    await db().query(`update tokengate.grants set created_at = created_at + interval '1 second' where org_id = $1 and idempotency_key = 'high-young'`, [org.orgId]);
+    await grant(org, 'high-old', 10, { p_expires_at: at(5), p_priority: 10 });
+    await db().query(`update tokengate.grants set created_at = created_at - interval '1 second' where org_id = $1 and idempotency_key = 'high-old'`, [org.orgId]);
+    const left = async () => Object.fromEntries(Object.entries(await grantsByKey(org.orgId)).map(([k, g]) => [k, g.remaining]));
+    await deduct(org, 'd1'); // 2 tokens
+    expect(await left()).toEqual({ late: 10, low: 10, 'high-young': 10, never: 10, 'high-old': 8 });
+    await call(db(), 'reserve', { p_org_id: org.orgId, p_user_id: org.user, p_token_type: 'lead_generation', p_idempotency_key: 'r1', p_estimate: 8 });
+    expect(await left()).toEqual({ late: 10, low: 10, 'high-young': 10, never: 10, 'high-old': 0 });
+    await deduct(org, 'd2', 5);
+    expect(await left()).toEqual({ late: 10, low: 10, 'high-young': 0, never: 10, 'high-old': 0 });
+    await deduct(org, 'd3', 5);
+    expect(await left()).toEqual({ late: 10, low: 0, 'high-young': 0, never: 10, 'high-old': 0 });
+    await deduct(org, 'd4', 5);
+    expect(await left()).toEqual({ late: 0, low: 0, 'high-young': 0, never: 10, 'high-old': 0 });
+    await expectReconciled(db(), org.orgId);
+  });
+
   it('expires what is left lazily in the charging transaction, one ledger entry per grant, and the sweep does the same', async () => {
     const org = await spentOrg();
     await grant(org, 'a', 10, { p_expires_at: at(5) });
