@@ -299,7 +299,10 @@ describe('the playground (npm start)', () => {
     const [a, b] = [await open('pro'), await open('pro')];
     await expectShown(a, 3);
     await expectShown(b, 3);
-    await Promise.all([questButton(a).click(), questButton(b).click()]);
+    // Forced: with live balances, the first charge can reach the other tab and make its button
+    // aria-disabled before that click lands; Playwright would then wait for it to be enabled forever.
+    // A click on a disabled gate runs nothing — the point is that neither tab can overspend.
+    await Promise.all([questButton(a).click({ force: true }), questButton(b).click({ force: true })]);
     for (const page of [a, b]) await page.getByRole('button', { name: 'Generating…' }).waitFor({ state: 'detached' });
 
     const quests = async (page: Page) => page.getByRole('list', { name: 'Generated quests' }).getByRole('listitem').count();
