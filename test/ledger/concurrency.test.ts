@@ -226,6 +226,61 @@ describeServer('ledger concurrency', (db) => {
       await expectReconciled(db(), org.orgId);
     });
 
+    it(`any-type grant: 90 concurrent charges of three types (deducts, holds committed over their estimate, guarded runs, mixed-type batches) race for one shared grant of 150 → no overspend, no deadlock, every token accounted for (seed ${hex(0x1f83d9ab)})`, async () => {
+      const rand = mulberry32(0x1f83d9ab);
+      await db().setNow('2028-01-10T12:00:00Z');
+      const org = await createOrg(db(), { plan: 'pro', anchor: '2028-01-01T00:00:00Z', members: 3 });
+      const users = [org.owner, org.admin, ...org.members];
+      const types = [['lead_generation', 2, 100], ['quest_generation', 3, 60], ['goal_generation', 1, 20]] as const;
+      for (const [type, , allowance] of types) {
+        await call(db(), 'adjust', { p_org_id: org.orgId, p_actor_id: null, p_token_type: type, p_amount: -allowance, p_reason: 'spend the allowance', p_idempotency_key: `spent-${type}` });
+      }
+      // Each type also has a small grant of its own, so the burn order interleaves (it expires later).
+      for (const [type] of types) {
+        await call(db(), 'grant_tokens', { p_org_id: org.orgId, p_actor_id: null, p_token_type: type, p_amount: 5, p_idempotency_key: `own-${type}`, p_expires_at: '2028-02-01T00:00:00Z' });
+      }
+      await call(db(), 'grant_tokens', { p_org_id: org.orgId, p_actor_id: null, p_token_type: '*', p_amount: 150, p_idempotency_key: 'any', p_expires_at: '2028-01-20T00:00:00Z' });
+      const total = 150 + 3 * 5;
+      const o = (type: string, key: string) => ({ p_org_id: org.orgId, p_user_id: pick(rand, users), p_token_type: type, p_idempotency_key: key });
+      const tasks = Array.from({ length: 90 }, (_, i) => {
+        const [type] = pick(rand, types);
+        switch (i % 5) {
+          case 0: return async () => {
+            const args = o(type, `r-${i}`);
+            const hold = await call(p, 'reserve', { ...args, p_estimate: 3 });
+            return call(p, 'commit', { p_org_id: org.orgId, p_user_id: args.p_user_id, p_reservation_id: hold.reservationId, p_actual: 5 });
+          };
+          case 1: return async () => {
+            const args = o(type, `g-${i}`);
+            const run = await call(p, 'guard_begin', { ...args, p_estimate: 4 });
+            return call(p, 'guard_commit', { p_org_id: org.orgId, p_user_id: args.p_user_id, p_idempotency_key: args.p_idempotency_key, p_reservation_id: run.reservation.reservationId, p_actual: 4, p_response: null, p_metadata: {} });
+          };
+          case 2: return () => call(p, 'deduct_batch', { p_items: types.map(([t], k) => ({ orgId: org.orgId, userId: pick(rand, users), tokenType: t, idempotencyKey: `b-${i}-${k}` })) });
+          default: return () => call(p, 'deduct', o(type, `d-${i}`));
+        }
+      });
+      const outcomes = await timed('any-type grant race', () => race(shuffle(rand, tasks), POOL_SIZE, rand));
+      // Every failure is a refusal for want of tokens: no deadlock, no lock timeout, no internal error.
+      const failures = tally(losses(outcomes));
+      expect(Object.keys(failures).every((k) => k.startsWith('insufficient_tokens'))).toBe(true);
+      const batchErrors = wins(outcomes).flatMap((r) => (Array.isArray(r) ? r : [])).filter((r: any) => r.error).map((r: any) => r.error.code);
+      expect(batchErrors.every((code: string) => code === 'insufficient_tokens')).toBe(true);
+      // Every token is accounted for: what was charged + what is left (pool, children, own grants) = what was granted.
+      const [row] = await p.query<{ charged: number; left: number; held: number; uncharged: number }>(
+        `select (select coalesce(sum(charged), 0)::int from tokengate.ledger where org_id = $1 and kind in ('deduct', 'commit')) as charged,
+                (select coalesce(sum(remaining), 0)::int from tokengate.grants where org_id = $1 and status = 'active') as left,
+                (select coalesce(sum(held), 0)::int from tokengate.buckets where org_id = $1) as held,
+                (select coalesce(sum((metadata ->> 'uncharged')::int), 0)::int from tokengate.ledger where org_id = $1) as uncharged`, [org.orgId]);
+      expect(row!.held).toBe(0);
+      expect(row!.charged + row!.left).toBe(total);
+      // The pool was really spent across types, and it ran dry (some charges were refused).
+      expect(Object.values(failures).reduce((a, b) => a + b, 0) + batchErrors.length).toBeGreaterThan(0);
+      const [moved] = await p.query<{ types: number }>(
+        `select count(distinct token_type_id)::int as types from tokengate.ledger where org_id = $1 and kind = 'transfer' and token_type_id <> '*'`, [org.orgId]);
+      expect(moved!.types).toBe(3);
+      await expectReconciled(db(), org.orgId);
+    });
+
     /* 2 ─ Exactly once ─────────────────────────────────────────────────────────────────── */
 
     it(`exactly once: 2000 concurrent deducts over 20 keys (100 duplicates each) charge 20 times; duplicates replay; reserve and grant keys too (seed ${hex(0x85ebca6b)})`, async () => {
