@@ -17,7 +17,7 @@ first, then priority, then age. Exactly once per idempotency key: running it aga
 
 Options:
   --org <uuid>          the organization
-  --type <tokenType>    the token type, e.g. quest_generation
+  --type <tokenType>    the token type, e.g. quest_generation, or '*' for any type (the shared pool)
   --amount <n>          tokens to add (a positive integer)
   --key <key>           idempotency key, e.g. the payment id (default: a random uuid)
   --reason <text>       recorded in the ledger entry's metadata

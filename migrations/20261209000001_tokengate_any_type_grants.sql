@@ -193,7 +193,7 @@ $$;
     _bucket_json  `shared`, and `available` counts it.
     grant_tokens  grants to '*'.
     clawback_grant  an any-type grant gathers its children first and revokes them with it.
-    grants        lists any-type grants with a type's; the pool's due work first.
+    grants        lists any-type grants with a type's, in one burn order; the pool's due work first.
     expire_grants the pools' due work first (the lock order).
     operator_near_exhaustion  not the pool's bucket.
 */
@@ -277,6 +277,12 @@ begin
       ('tokengate.grants(uuid, uuid, text, boolean)', 2,
        E'where g.org_id = p_org_id and (p_token_type is null or g.token_type_id = p_token_type)',
        E'where g.org_id = p_org_id and (p_token_type is null or g.token_type_id in (p_token_type, \'*\'))'),
+      ('tokengate.grants(uuid, uuid, text, boolean)', 4,
+       E'      g.token_type_id,\n',
+       E'      case when p_token_type is null then g.token_type_id end,\n'),
+      ('tokengate.grants(uuid, uuid, text, boolean)', 5,
+       E'      g.created_at, g.seq)',
+       E'      g.created_at, g.seq, g.token_type_id = \'*\')'),
       ('tokengate.grants(uuid, uuid, text, boolean)', 3,
        E'where b.org_id = p_org_id and (p_token_type is null or b.token_type_id = p_token_type)',
        E'where b.org_id = p_org_id and (p_token_type is null or b.token_type_id in (p_token_type, \'*\'))'),

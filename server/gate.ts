@@ -49,7 +49,7 @@ export interface ExportPage {
 export interface LedgerEntry {
   id: number;
   createdAt: string;
-  kind: 'refresh' | 'grant' | 'deduct' | 'reserve' | 'commit' | 'release' | 'expire' | 'adjust';
+  kind: 'refresh' | 'grant' | 'deduct' | 'reserve' | 'commit' | 'release' | 'expire' | 'adjust' | 'transfer';
   tokenType: TokenTypeId;
   userId: string | null;
   amount: number;

@@ -77,7 +77,8 @@ export const requestSchemas = (() => {
     release: z.strictObject({ metadata: metadata.optional() }),
     /** POST admin/grant */
     grant: z.strictObject({
-      tokenType,
+      // '*': a grant for every token type (the organization's shared pool).
+      tokenType: z.union([tokenType, z.literal('*')]),
       amount: z.int().min(1).max(1_000_000_000),
       metadata: metadata.optional(),
       source: z.enum(['plan', 'purchase', 'promo', 'adjustment']).optional(),

@@ -155,4 +155,13 @@ describe('consumeGrants', () => {
       }),
     );
   });
+
+  it("spends a type's own grants and the any-type grants ('*') in one order; other types' grants are left alone", () => {
+    const g = (grantId: string, tokenType: string, expiresAt: string | null) =>
+      ({ grantId, tokenType, remaining: 5, priority: 50, expiresAt, createdAt: '2028-01-01T00:00:00.000000Z' });
+    const { taken } = consumeGrants([g('own-never', 'chat', null), g('any-soon', '*', '2028-02-01T00:00:00Z'), g('image-soon', 'image', '2028-01-15T00:00:00Z')], 8, {
+      tokenType: 'chat', now: Date.parse('2028-01-10T00:00:00Z'),
+    });
+    expect(taken).toEqual([{ grantId: 'any-soon', amount: 5 }, { grantId: 'own-never', amount: 3 }]);
+  });
 });

@@ -63,7 +63,7 @@ export function sortGrants<T extends BurnOrderGrant>(grants: readonly T[]): T[] 
 /**
  * Spend `amount` tokens from `grants` as the ledger does: in burn order, each grant down to zero
  * before the next. Only spendable grants are touched: `active` (when a status is given), with
- * tokens left, not expired at `now`, and of `tokenType` when one is given. Returns the grants in
+ * tokens left, not expired at `now`, and of `tokenType` (or any type, `'*'`) when one is given. Returns the grants in
  * their given order with `remaining` lowered, and what was taken from each, in burn order. Taking
  * never goes below zero: when the grants hold less than `amount`, the takes add up to less.
  *
@@ -82,7 +82,7 @@ export function consumeGrants<T extends ConsumableGrant>(
       (g.status === undefined || g.status === 'active') &&
       g.remaining > 0 &&
       (g.expiresAt === null || Date.parse(g.expiresAt) > now) &&
-      (options.tokenType === undefined || g.tokenType === options.tokenType),
+      (options.tokenType === undefined || g.tokenType === options.tokenType || g.tokenType === '*'),
   );
   const taken: GrantTake[] = [];
   let left = Math.max(0, Math.floor(amount));

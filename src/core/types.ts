@@ -6,6 +6,15 @@
 /** Id of a token type, e.g. `quest_generation`. Token types are data, so any string. */
 export type TokenTypeId = string;
 
+/**
+ * The token type of a grant that pays for every type: the organization's shared pool. Grant it like
+ * any type (server only); a charge of any type reaches it in the burn order.
+ *
+ * @example
+ * await gate.grant({ orgId, actorId: null }, ANY_TOKEN_TYPE, { amount: 1000, idempotencyKey: `stripe:${pi.id}:0` });
+ */
+export const ANY_TOKEN_TYPE = '*';
+
 /** How a plan gives access to AI features. */
 export type PlanAccess = 'blocked' | 'metered' | 'unlimited';
 
@@ -31,7 +40,12 @@ export interface TokenBalance {
   held: number;
   /** Tokens charged this period. */
   used: number;
-  /** allowanceRemaining + purchased; null when unlimited. */
+  /**
+   * The organization's any-type pool: tokens of grants for every token type ({@link ANY_TOKEN_TYPE}),
+   * counted in every metered balance's `available` (absent from servers before any-type grants).
+   */
+  shared?: number;
+  /** allowanceRemaining + purchased + shared; null when unlimited. */
   available: number | null;
   periodStart: string;
   /** When the period ends and the allowance refreshes. */
@@ -122,7 +136,15 @@ export type GrantSource = 'plan' | 'purchase' | 'promo' | 'adjustment';
  */
 export interface Grant {
   grantId: string;
+  /** The token type it pays for, or {@link ANY_TOKEN_TYPE} (`'*'`) for every type. */
   tokenType: TokenTypeId;
+  /** An any-type grant (`tokenType: '*'`), in the organization's shared pool. */
+  anyType?: boolean;
+  /**
+   * For a grant of one type made by the ledger from an any-type grant (`parentId`): the part of it
+   * that type received when its charges reached it in the burn order. Same source, priority and expiry.
+   */
+  parentId?: string | null;
   source: GrantSource;
   /** Tokens granted. */
   amount: number;
@@ -232,7 +254,7 @@ export interface BalanceChange {
   tokenType: TokenTypeId;
   /** The ledger entry's id: increasing per token type in commit order. */
   ledgerId: number;
-  kind: 'refresh' | 'grant' | 'deduct' | 'reserve' | 'commit' | 'release' | 'expire' | 'adjust';
+  kind: 'refresh' | 'grant' | 'deduct' | 'reserve' | 'commit' | 'release' | 'expire' | 'adjust' | 'transfer';
   available: number | null;
   allowanceRemaining: number;
   purchased: number;

@@ -108,6 +108,8 @@ export interface TokenGateMessages {
   grantsCaption: (a: { name: string }) => string;
   /** Column header of the grants table. */
   grantSourceColumn: string;
+  /** After a grant's source when it pays for every token type (an any-type grant, `tokenType: '*'`). */
+  grantAnyType: string;
   /** Column header of the grants table. */
   grantLeftColumn: string;
   /** Column header of the grants table. */
@@ -225,6 +227,7 @@ export const defaultMessages: TokenGateMessages = {
   grantsLoading: 'Loading grants…',
   grantsError: 'Couldn’t load the grants.',
   grantsEmpty: 'No grants: only your plan’s allowance.',
+  grantAnyType: 'any type',
   grantsCaption: ({ name }) => `${name} grants, in the order they are spent`,
   grantSourceColumn: 'Source',
   grantLeftColumn: 'Left',

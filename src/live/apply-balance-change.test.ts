@@ -84,4 +84,12 @@ describe('applyBalanceChange', () => {
     expect(applyBalanceChange(withQuota, other).refetch).toBe(false);
     expect(applyBalanceChange(withQuota, other).balances.tokenTypes[1]).toEqual({ ...balance({ tokenType: 'image_generation', name: 'Image generation', cost: 10, allowance: 200, allowanceRemaining: 160, used: 40 }) });
   });
+
+  it("adds the any-type pool (`shared`) to a bucket's own figures, and refetches on a change of the pool itself ('*')", () => {
+    const pooled: Balances = { ...lowBalances, tokenTypes: lowBalances.tokenTypes.map((b) => ({ ...b, shared: 20, available: b.available === null ? null : b.available + 20 })) };
+    const charged = applyBalanceChange(pooled, change({}));
+    expect(charged.balances.tokenTypes[0]).toMatchObject({ allowanceRemaining: 55, shared: 20, available: 75 });
+    const pool = applyBalanceChange(pooled, change({ tokenType: '*', kind: 'transfer', available: 15, allowanceRemaining: 0, purchased: 15 }));
+    expect(pool).toEqual({ balances: pooled, refetch: true });
+  });
 });

@@ -42,7 +42,8 @@ export function applyBalanceChange(balances: Balances, change: BalanceChange): {
     allowanceRemaining: change.allowanceRemaining,
     purchased: change.purchased,
     held: change.held,
-    available: b.unlimited ? null : change.available,
+    // (A change's `available` is its bucket's own; the organization's any-type pool, `shared`, counts too.)
+    available: b.unlimited || change.available === null ? null : change.available + (b.shared ?? 0),
     // A feed that carries the bucket's `used` is taken at its word.
     used: typeof (change as { used?: unknown }).used === 'number' ? (change as unknown as { used: number }).used : charge ? b.used + consumed : b.used,
   };

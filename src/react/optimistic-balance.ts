@@ -15,7 +15,7 @@ export const optimisticGrants: {
 
 /**
  * Subtract `cost` from the cached balance of `tokenType` (allowance first, then purchased tokens,
- * like the ledger) and return the exact inverse. Inverse rather than a snapshot, so concurrent runs
+ * then the organization's any-type pool, `shared`, which every balance counts) and return the exact inverse. Inverse rather than a snapshot, so concurrent runs
  * roll back only their own share. With `grantsKey`, the part beyond the allowance is also taken
  * from the cached grants lists under it, in burn order (when the app reads grants at all).
  *
@@ -30,39 +30,48 @@ export function applyOptimisticCharge(
   cost: number,
   grantsKey?: QueryKey,
 ): () => void {
-  let taken: { fromAllowance: number; fromPurchased: number } | null = null;
+  let taken: { fromAllowance: number; fromPurchased: number; fromShared: number } | null = null;
   queryClient.setQueryData<Balances>(key, (old) => {
     if (!old) return old;
-    return mapType(old, tokenType, cost, (b) => {
+    const next = mapType(old, tokenType, cost, (b) => {
       const fromAllowance = Math.max(0, Math.min(cost, b.allowanceRemaining));
-      const fromPurchased = b.unlimited ? 0 : Math.max(0, Math.min(cost - fromAllowance, b.purchased));
-      taken = { fromAllowance, fromPurchased };
+      // The type's own purchased tokens, then the any-type pool (`shared`): the total is exact; the
+      // split between them is the ledger's burn order, which the refetch after the run brings.
+      const fromPool = b.unlimited ? 0 : Math.max(0, Math.min(cost - fromAllowance, b.purchased + (b.shared ?? 0)));
+      const fromPurchased = Math.min(fromPool, b.purchased);
+      taken = { fromAllowance, fromPurchased, fromShared: fromPool - fromPurchased };
       return {
         ...b,
         allowanceRemaining: b.allowanceRemaining - fromAllowance,
         purchased: b.purchased - fromPurchased,
         used: b.used + cost,
+        // (The pool's part leaves `shared` and `available` of every balance below, this one's included.)
         available: b.available === null ? null : b.available - fromAllowance - fromPurchased,
       };
     });
+    return shiftShared(next, -(taken?.fromShared ?? 0));
   });
-  const purchased = (taken as { fromPurchased: number } | null)?.fromPurchased ?? 0;
+  const t = taken as { fromPurchased: number; fromShared: number } | null;
+  const purchased = t ? t.fromPurchased + t.fromShared : 0;
   const undoGrants = grantsKey && purchased > 0 && optimisticGrants.consume ? optimisticGrants.consume(queryClient, grantsKey, tokenType, purchased) : null;
   let undone = false;
   return () => {
     if (undone || !taken) return;
     undone = true;
     undoGrants?.();
-    const { fromAllowance, fromPurchased } = taken;
+    const { fromAllowance, fromPurchased, fromShared } = taken;
     queryClient.setQueryData<Balances>(key, (old) =>
       old
-        ? mapType(old, tokenType, -cost, (b) => ({
-            ...b,
-            allowanceRemaining: b.allowanceRemaining + fromAllowance,
-            purchased: b.purchased + fromPurchased,
-            used: Math.max(0, b.used - cost),
-            available: b.available === null ? null : b.available + fromAllowance + fromPurchased,
-          }))
+        ? shiftShared(
+            mapType(old, tokenType, -cost, (b) => ({
+              ...b,
+              allowanceRemaining: b.allowanceRemaining + fromAllowance,
+              purchased: b.purchased + fromPurchased,
+              used: Math.max(0, b.used - cost),
+              available: b.available === null ? null : b.available + fromAllowance + fromPurchased,
+            })),
+            fromShared,
+          )
         : old,
     );
   };
@@ -70,7 +79,8 @@ export function applyOptimisticCharge(
 
 /**
  * Put a server-reported balance into the cache: a whole `TokenBalance` (from a deduct/commit
- * answer), or just `available` (from the guard's `x-tokengate-available` header).
+ * answer), or just `available` (from the guard's `x-tokengate-available` header). A whole balance
+ * also brings the any-type pool (`shared`) every other balance counts.
  *
  * @example
  * setCachedBalance(queryClient, key, 'quest_generation', { available: 57 });
@@ -81,14 +91,26 @@ export function setCachedBalance(
   tokenType: TokenTypeId,
   next: TokenBalance | { available: number },
 ): void {
-  queryClient.setQueryData<Balances>(key, (old) =>
-    old
-      ? { ...old, tokenTypes: old.tokenTypes.map((b) => (b.tokenType === tokenType ? ('tokenType' in next ? next : { ...b, ...next }) : b)) }
-      : old,
-  );
+  queryClient.setQueryData<Balances>(key, (old) => {
+    if (!old) return old;
+    const mine = old.tokenTypes.find((b) => b.tokenType === tokenType);
+    const pool = 'tokenType' in next && next.shared !== undefined && mine?.shared !== undefined ? next.shared - mine.shared : 0;
+    const updated = shiftShared(old, pool);
+    return { ...updated, tokenTypes: updated.tokenTypes.map((b) => (b.tokenType === tokenType ? ('tokenType' in next ? next : { ...b, ...next }) : b)) };
+  });
 }
 
-/** `balances` with one token type changed and the member's quota spending moved by `spent`. */
+/** The organization's any-type pool counts in every metered balance: move it (and `available`) by `delta` in all of them. */
+function shiftShared(balances: Balances, delta: number): Balances {
+  if (delta === 0) return balances;
+  return {
+    ...balances,
+    tokenTypes: balances.tokenTypes.map((b) =>
+      b.shared === undefined ? b : { ...b, shared: b.shared + delta, available: b.available === null ? null : b.available + delta },
+    ),
+  };
+}
+
 function mapType(balances: Balances, tokenType: TokenTypeId, spent: number, change: (b: TokenBalance) => TokenBalance): Balances {
   return {
     ...balances,

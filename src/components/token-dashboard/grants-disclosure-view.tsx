@@ -88,6 +88,7 @@ export function GrantsDisclosureView({
             <tr key={g.grantId} data-slot="grant" data-state={g.status} data-source={g.source} className="border-t border-tg-border">
               <th scope="row" className="py-1 font-normal">
                 {m.grantSource({ source: g.source })}
+                {g.tokenType === '*' && <> · {m.grantAnyType}</>}
                 {g.status === 'scheduled' && <> · {m.grantStarts({ date: f.date(g.effectiveAt, 'long') })}</>}
               </th>
               <td className="py-1 text-right">{m.grantLeft({ remaining: n(g.remaining), amount: n(g.amount) })}</td>
