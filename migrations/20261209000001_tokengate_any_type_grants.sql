@@ -195,7 +195,6 @@ $$;
     clawback_grant  an any-type grant gathers its children first and revokes them with it.
     grants        lists any-type grants with a type's, in one burn order; the pool's due work first.
     expire_grants the pools' due work first (the lock order).
-    operator_near_exhaustion  not the pool's bucket.
 */
 do $do$
 declare
@@ -289,9 +288,6 @@ begin
       ('tokengate.expire_grants(integer)', 1,
        'order by b.grants_due_at, b.org_id, b.token_type_id',
        E'order by b.token_type_id <> \'*\', b.grants_due_at, b.org_id, b.token_type_id'),
-      ('tokengate.operator_near_exhaustion(integer, integer)', 1,
-       E'where p.access = \'metered\'',
-       E'where p.access = \'metered\' and b.token_type_id <> \'*\''),
       ('tokengate.verify_ledger(uuid)', 1,
        E'x.held_purchased <> coalesce(h.held, 0)\n',
        E'x.held_purchased <> coalesce(h.held, 0)\n    union all\n    select jsonb_build_object(\'check\', \'transfers_balance\', \'orgId\', l.org_id, \'delta\', sum(l.purchased_delta))\n    from tokengate.ledger l\n    where l.kind = \'transfer\' and (p_org_id is null or l.org_id = p_org_id)\n    group by l.org_id\n    having sum(l.purchased_delta) <> 0\n')
@@ -307,6 +303,54 @@ begin
   end loop;
 end
 $do$;
+
+/*
+  Operators: buckets near exhaustion count the shared pool in what is available (as members see it),
+  and the pool's own bucket is not a token type.
+*/
+create or replace function tokengate.operator_near_exhaustion(p_percent int default 10, p_limit int default 100)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_now timestamptz := tokengate.clock();
+  v_result jsonb;
+begin
+  perform tokengate._arg(p_percent between 1 and 100, 'p_percent', '1 to 100');
+  perform tokengate._arg(p_limit between 1 and 1000, 'p_limit', '1 to 1000');
+  with b as (
+    select b.*, coalesce(s.purchased_remaining, 0) as shared,
+           b.allowance_remaining + b.purchased_remaining + coalesce(s.purchased_remaining, 0) as available
+    from tokengate.buckets b
+    left join tokengate.buckets s on s.org_id = b.org_id and s.token_type_id = '*'
+    where b.token_type_id <> '*' and b.period_end > v_now
+  ), n as (
+    select b.org_id, a.plan_id, b.token_type_id, b.allowance, b.allowance_remaining, b.purchased_remaining, b.shared, b.held,
+           b.available, b.period_end
+    from b
+    join tokengate.accounts a on a.org_id = b.org_id
+    join tokengate.plans p on p.id = a.plan_id
+    where p.access = 'metered'
+      -- (integer arithmetic: available / allowance < p_percent / 100, exactly)
+      and (b.available = 0 or b.available * 100 < p_percent::bigint * b.allowance)
+    order by b.available::numeric / nullif(b.allowance, 0) nulls first, b.available, b.org_id, b.token_type_id
+    limit p_limit
+  )
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'orgId', n.org_id, 'planId', n.plan_id, 'tokenType', n.token_type_id, 'allowance', n.allowance,
+           'allowanceRemaining', n.allowance_remaining, 'purchased', n.purchased_remaining, 'shared', n.shared, 'held', n.held,
+           'available', n.available,
+           'percentLeft', case when n.allowance = 0 then null else round(n.available * 100.0 / n.allowance, 1) end,
+           'periodEnd', n.period_end)
+         order by n.available::numeric / nullif(n.allowance, 0) nulls first, n.available, n.org_id, n.token_type_id), '[]')
+  into v_result
+  from n;
+  return v_result;
+end
+$$;
 
 /* A grant as the API answers it: an any-type grant's children name it. */
 create or replace function tokengate._grant_json(g tokengate.grants)

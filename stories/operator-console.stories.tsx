@@ -14,8 +14,8 @@ const top: OperatorTopRow[] = [
   { tokenType: 'quest_generation', rank: 2, orgId: INITECH, planId: 'pro', tokens: 21, events: 7, members: 1 },
 ];
 const nearExhaustion: NearExhaustionRow[] = [
-  { orgId: INITECH, planId: 'pro', tokenType: 'strategy_analysis', allowance: 100, allowanceRemaining: 0, purchased: 0, held: 0, available: 0, percentLeft: 0, periodEnd: '2028-02-01T00:00:00Z' },
-  { orgId: ACME, planId: 'pro', tokenType: 'quest_generation', allowance: 60, allowanceRemaining: 3, purchased: 0, held: 0, available: 3, percentLeft: 5, periodEnd: '2028-02-01T00:00:00Z' },
+  { orgId: INITECH, planId: 'pro', tokenType: 'strategy_analysis', allowance: 100, allowanceRemaining: 0, purchased: 0, shared: 0, held: 0, available: 0, percentLeft: 0, periodEnd: '2028-02-01T00:00:00Z' },
+  { orgId: ACME, planId: 'pro', tokenType: 'quest_generation', allowance: 60, allowanceRemaining: 3, purchased: 0, shared: 0, held: 0, available: 3, percentLeft: 5, periodEnd: '2028-02-01T00:00:00Z' },
 ];
 const spikes: SpikeRow[] = [
   { orgId: INITECH, planId: 'pro', tokenType: 'strategy_analysis', day: '2028-01-10', tokens: 100, trailingAverage: 0, ratio: null },

@@ -219,17 +219,20 @@ describeEachDb('HTTP operator routes', (getDb) => {
       allowance_remaining: number;
       purchased: number;
       held: number;
+      shared: number;
       period_end: string;
       current: boolean;
     }>(
       `select b.org_id::text as org_id, a.plan_id, p.access, b.token_type_id, b.allowance, b.allowance_remaining,
               b.purchased_remaining::int as purchased, b.held::int as held,
+              coalesce((select s.purchased_remaining from tokengate.buckets s where s.org_id = b.org_id and s.token_type_id = '*'), 0)::int as shared,
               to_json(b.period_end) #>> '{}' as period_end, b.period_end > tokengate.clock() as current
-       from tokengate.buckets b join tokengate.accounts a using (org_id) join tokengate.plans p on p.id = a.plan_id`,
+       from tokengate.buckets b join tokengate.accounts a using (org_id) join tokengate.plans p on p.id = a.plan_id
+       where b.token_type_id <> '*'`,
     );
     return buckets
       .filter((b) => b.access === 'metered' && b.current)
-      .map((b) => ({ ...b, available: b.allowance_remaining + b.purchased }))
+      .map((b) => ({ ...b, available: b.allowance_remaining + b.purchased + b.shared }))
       .filter((b) => b.available === 0 || b.available / b.allowance < percent / 100)
       .sort((x, y) => {
         const share = (r: typeof x) => (r.allowance === 0 ? -1 : r.available / r.allowance);
@@ -243,6 +246,7 @@ describeEachDb('HTTP operator routes', (getDb) => {
         allowance: b.allowance,
         allowanceRemaining: b.allowance_remaining,
         purchased: b.purchased,
+        shared: b.shared,
         held: b.held,
         available: b.available,
         percentLeft: b.allowance === 0 ? null : Math.round((b.available * 1000) / b.allowance) / 10,

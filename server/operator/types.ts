@@ -28,7 +28,7 @@ export interface OperatorTopRow {
  * A metered bucket that is exhausted or below the asked share of its allowance.
  *
  * @example
- * const row: NearExhaustionRow = { orgId, planId: 'pro', tokenType: 'quest_generation', allowance: 60, allowanceRemaining: 3, purchased: 0, held: 0, available: 3, percentLeft: 5, periodEnd: '2028-02-01T00:00:00+00:00' };
+ * const row: NearExhaustionRow = { orgId, planId: 'pro', tokenType: 'quest_generation', allowance: 60, allowanceRemaining: 3, purchased: 0, shared: 0, held: 0, available: 3, percentLeft: 5, periodEnd: '2028-02-01T00:00:00+00:00' };
  */
 export interface NearExhaustionRow {
   orgId: string;
@@ -39,9 +39,11 @@ export interface NearExhaustionRow {
   allowanceRemaining: number;
   /** Purchased (granted) tokens left. */
   purchased: number;
+  /** The organization's any-type pool (grants for every type), counted in `available`. */
+  shared: number;
   /** Held by pending reservations. */
   held: number;
-  /** allowanceRemaining + purchased. */
+  /** allowanceRemaining + purchased + shared. */
   available: number;
   /** available as a percentage of the allowance (1 decimal); null when the allowance is 0. */
   percentLeft: number | null;

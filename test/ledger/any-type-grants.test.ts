@@ -151,6 +151,20 @@ describeEachDb('any-type grants', (db) => {
     await expectReconciled(db(), org.orgId);
   });
 
+  it("operators' near-exhaustion counts the pool in what is available, and never lists the pool's own bucket", async () => {
+    const org = await spentOrg();
+    const listed = async () => (await call<any[]>(db(), 'operator_near_exhaustion', { p_percent: 50, p_limit: 1000 })).filter((r) => r.orgId === org.orgId);
+    // Spent allowances, nothing granted: exhausted.
+    expect((await listed()).find((r) => r.tokenType === 'lead_generation')).toMatchObject({ available: 0, shared: 0 });
+    await grant(org, 'pack', 40);
+    const rows = await listed();
+    expect(rows.some((r) => r.tokenType === '*')).toBe(false);
+    // 40 of a 100-token allowance: below 50 %, with the pool counted.
+    expect(rows.find((r) => r.tokenType === 'lead_generation')).toMatchObject({ available: 40, shared: 40, percentLeft: 40 });
+    // 40 of 60 (quest_generation): above 50 %, no longer listed.
+    expect(rows.find((r) => r.tokenType === 'quest_generation')).toBeUndefined();
+  });
+
   it("attackers: a member cannot charge, grant to or read another org's pool through '*', and a client role cannot call the pool's functions", async () => {
     const org = await spentOrg();
     await grant(org, 'pack', 10);
