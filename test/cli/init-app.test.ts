@@ -102,7 +102,7 @@ describe('detectApp', () => {
 });
 
 describe('scaffoldFiles', () => {
-  const layout = { root: '/x', esm: true, packageManager: 'npm', missing: { dependencies: [], devDependencies: [] } } as const;
+  const layout = { root: '/x', esm: true, packageManager: 'npm' as const, missing: { dependencies: [], devDependencies: [] } };
 
   it('plans the Next.js files beside app/ (or src/app/), with relative imports of the server module', async () => {
     const files = await scaffoldFiles({ ...layout, framework: 'next', typescript: true, sourceDir: 'src/app' });
