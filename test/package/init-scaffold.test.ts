@@ -5,7 +5,7 @@
  * - the installed bin writes the files and prints the install hint, the environment and
  *   `tokengate migrate`; a second run writes nothing (same file hashes) and says so;
  * - each app builds once (`next build`; `tsc -b` and `vite build` once the page is rendered, as
- *   init's hint says);
+ *   init's hint says); the Vite app's Hono server type-checks and starts with tsx, its routes mounted;
  * - the Next.js TypeScript app runs (`next start`) on a database migrated with the installed
  *   `tokengate migrate`, with an organization registered with `tokengate accounts create`: in
  *   Chromium its /tokengate page shows the balance, the gated button calls the guarded example
@@ -165,8 +165,8 @@ describe.sequential('tokengate init on fresh apps', () => {
     for (const route of ['/api/tokengate/[...path]', '/api/generate-quest', '/tokengate']) expect(build.stdout).toContain(route);
   }, 240_000);
 
-  it('Vite + React, TypeScript: writes the Hono server and the client files, a second run changes nothing; with the page rendered `tsc -b` and `vite build` pass', async () => {
-    const dir = await freshApp('vite-ts', viteTypeScriptApp(), ['vite', 'react', 'react-dom', '@tanstack/react-query', 'pg', 'hono', '@hono/node-server', 'typescript', '@types/react', '@types/react-dom', '@types/node']);
+  it('Vite + React, TypeScript: writes the Hono server and the client files, a second run changes nothing; with the page rendered `tsc -b` and `vite build` pass; the server runs', async () => {
+    const dir = await freshApp('vite-ts', viteTypeScriptApp(), ['vite', 'react', 'react-dom', '@tanstack/react-query', 'pg', 'hono', '@hono/node-server', 'tsx', 'typescript', '@types/react', '@types/react-dom', '@types/node']);
     const output = await initTwice(dir, '--vite', ['server/tokengate.ts', 'server/index.ts', 'src/tokengate/providers.tsx', 'src/tokengate/example.tsx', 'src/tokengate/page.tsx']);
     expect(output).toContain('Vite + React app (TypeScript, src/)');
     expect(output).toContain("server: { proxy: { '/api': 'http://localhost:3001' } }");
@@ -185,6 +185,26 @@ describe.sequential('tokengate init on fresh apps', () => {
     expect(assets.some((f) => f.endsWith('.css'))).toBe(true);
     const js = (await Promise.all(assets.filter((f) => f.endsWith('.js')).map((f) => readFile(path.join(dir, 'dist', 'assets', f), 'utf8')))).join('\n');
     expect(js).toContain('/api/generate-quest');
+
+    // The API server: type-checked as Node runs it (create-vite's tsconfigs leave server/ out), then
+    // started as init's hint says, with the kit's API and the guarded route mounted and refusing
+    // callers without a verified user.
+    await timed('tsc server (vite)', () =>
+      ok(path.join(dir, 'node_modules', '.bin', 'tsc'), ['--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node', 'server/index.ts'], { cwd: dir }),
+    );
+    const port = await freePort();
+    const { child } = await timed('hono server start', () =>
+      start(path.join(dir, 'node_modules', '.bin', 'tsx'), ['server/index.ts'], dir, cleanEnv({ PORT: String(port), DATABASE_URL: dbUrl }), /API on http:\/\/localhost:\d+/),
+    );
+    children.push(child);
+    const orgId = randomUUID();
+    const balances = await fetch(`http://127.0.0.1:${port}/api/tokengate/orgs/${orgId}/balances`);
+    expect(balances.status).toBe(401);
+    expect(balances.headers.get('content-type')).toContain('application/problem+json');
+    const guarded = await fetch(`http://127.0.0.1:${port}/api/generate-quest`, { method: 'POST', headers: { 'x-tokengate-org': orgId }, body: '{}' });
+    expect(guarded.status).toBe(401);
+    expect(((await guarded.json()) as { detail: string }).detail).toMatch(/Set SUPABASE_URL/);
+    await stop(child);
   }, 240_000);
 
   it.skipIf(skipBrowser)(`the Next.js app in Chromium: on a migrated database, the gated button charges through the guarded route and the dashboard's balance drops${skipBrowser ? ` (skipped: ${browserSearch.reason})` : ''}`, async () => {
