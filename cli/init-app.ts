@@ -10,14 +10,24 @@ import type { Io } from './errors.ts';
 import { scaffoldFiles } from './scaffold-files.ts';
 import { writeScaffold, type WriteScaffoldOptions } from './write-scaffold.ts';
 
-/** The environment the scaffolded server module reads. */
+/**
+ * The environment the scaffolded server module reads, as init prints it.
+ *
+ * @example
+ * io.out(SCAFFOLD_ENV_HINT);
+ */
 export const SCAFFOLD_ENV_HINT = `Set these where the server runs (e.g. .env.local):
   DATABASE_URL                 Postgres connection string (Supabase: the project's, Settings → Database)
   SUPABASE_URL                 your Supabase project's URL: the server module verifies its users' access tokens
   SUPABASE_JWT_SECRET          only if the project still signs tokens with the legacy JWT secret (HS256)
   TOKENGATE_SERVICE_SECRET     optional, 32+ characters: server-to-server calls (webhooks, admin scripts)`;
 
-/** A yes/no question on the terminal (default no). */
+/**
+ * A yes/no question on the terminal (default no): init's prompt before overwriting a file.
+ *
+ * @example
+ * if (await askOnTerminal('Overwrite lib/tokengate.ts? [y/N] ')) await writeFile(file, content);
+ */
 export async function askOnTerminal(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   try {

@@ -19,6 +19,9 @@ export interface ScaffoldFile {
 /**
  * The templates folder: `cli/templates/` next to this module in the repository, `dist/templates/`
  * in the package (the build copies it; this code may sit in `dist/` or in `dist/chunks/`).
+ *
+ * @example
+ * await readFile(path.join(templatesDir(), 'server-module.ts'), 'utf8');
  */
 export function templatesDir(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
