@@ -5,10 +5,12 @@
  * unified diff, and the write rules — new files created, identical ones left alone, differing ones
  * kept unless the user says yes (prompt or --yes), a second run writing nothing.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { transformWithOxc } from 'vite';
+import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { detectApp } from '../../cli/detect-app.ts';
 import { CommandError, UsageError, type Io } from '../../cli/errors.ts';
@@ -253,5 +255,33 @@ describe('tokengate init (arguments)', () => {
     expect(await init(['--next', '--dir', dir], second.io)).toBe(0);
     expect(second.out).toContain('Nothing to write: all 6 files are already in place.');
     expect(await tree(dir)).toEqual(written);
+  });
+});
+
+/** util-linux `script`: runs a command on a pseudo-terminal, so its stdin is a TTY. */
+const hasScript = spawnSync('script', ['--version']).status === 0;
+
+describe.skipIf(!hasScript)('tokengate init --next on a terminal', () => {
+  it('shows the diff of a differing file and keeps it on "n", creating the rest', async () => {
+    await app({ 'package.json': pkg({ next: '16.0.0', react: '19.0.0' }), 'app/page.js': '', 'lib/tokengate.js': 'export const mine = 1;\n' });
+    const cli = fileURLToPath(new URL('../../cli/tokengate.ts', import.meta.url));
+    const command = [process.execPath, '--import', import.meta.resolve('tsx/esm'), cli, 'init', '--next'].map((a) => `'${a}'`).join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], { cwd: dir, stdio: ['pipe', 'pipe', 'pipe'] });
+    let output = '';
+    const exit = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      // Answer once the question is on the terminal.
+      if (output.includes('Overwrite lib/tokengate.js? [y/N]') && !child.stdin.writableEnded) child.stdin.end('n\n');
+    });
+    expect(await exit, output).toBe(0);
+    const text = output.replace(/\r\n/g, '\n');
+    expect(text).toContain('--- lib/tokengate.js (yours)\n+++ lib/tokengate.js (tokengate init)\n@@ -1,1 +1,');
+    expect(text).toContain('-export const mine = 1;');
+    expect(text).toMatch(/^kept {6}lib\/tokengate\.js/m);
+    expect(text).toContain('5 file(s) written, 0 already in place, 1 kept as they are.');
+    expect(text).not.toContain('run init in a terminal'); // it was one
+    expect(await readFile(path.join(dir, 'lib/tokengate.js'), 'utf8')).toBe('export const mine = 1;\n');
+    expect(await readFile(path.join(dir, 'app/tokengate/page.jsx'), 'utf8')).toContain('TokenGatePage');
   });
 });
