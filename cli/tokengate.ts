@@ -19,7 +19,7 @@ import { setPlan } from './set-plan.ts';
 import { usage } from './usage.ts';
 
 const COMMANDS: Record<string, { summary: string; run: (argv: string[], io: Io) => Promise<number> }> = {
-  init: { summary: 'copy the migrations into supabase/migrations/ and print the setup steps', run: init },
+  init: { summary: 'copy the migrations into supabase/migrations/; --next or --vite: scaffold Tokengate into your app', run: init },
   migrate: { summary: 'apply the migrations to a Postgres database (plain Postgres or Supabase)', run: migrate },
   accounts: { summary: 'register an organization (create) or show organizations and their balances (list, show)', run: accounts },
   grant: { summary: 'add purchased tokens to an organization (exactly once per --key); prints the balance', run: grant },

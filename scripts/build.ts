@@ -7,12 +7,13 @@
  * - Declarations (`dist/types/**`) from TypeScript 7's `tsc -p tsconfig.build.json`, with relative
  *   `.ts`/`.tsx` specifiers rewritten to `.js` (tsc keeps them as written in `.d.ts` output).
  * - `dist/styles.css` (`npm run build:css`).
+ * - `dist/templates/`: `tokengate init --next | --vite`'s templates (`cli/templates/`), as plain files.
  *
  * Usage: `npm run build` (or `tsx scripts/build.ts`); `buildPackage()` is also used by the package tests.
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, cp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -151,6 +152,7 @@ export async function buildPackage(): Promise<number> {
     run('npm', ['run', '--silent', 'build:css'], { cwd: ROOT }),
     ...CLIENT_ENTRIES.map((name) => prepend(path.join(DIST, `${name}.js`), "'use client';")),
     prepend(path.join(DIST, 'cli.js'), '#!/usr/bin/env node').then(() => chmod(path.join(DIST, 'cli.js'), 0o755)),
+    cp(path.join(ROOT, 'cli', 'templates'), path.join(DIST, 'templates'), { recursive: true }),
   ]);
   // The shipped migrations must be where the built server module looks for them.
   const server = pathToFileURL(path.join(DIST, 'server', 'index.js')).href;
