@@ -108,6 +108,25 @@ as $$
 $$;
 
 /*
+  What the shared pool holds now, for an answer (no lock, nothing written): its active grants not yet
+  expired, and its scheduled grants already started and not yet expired — what its due work would
+  leave, so a balance read before that work (lazy, or by the sweep) never offers expired tokens or
+  misses started ones.
+*/
+create function tokengate._shared_now(p_org_id uuid)
+returns bigint
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(sum(case when g.status = 'active' then g.remaining else g.amount end), 0)::bigint
+  from tokengate.grants g
+  where g.org_id = p_org_id and g.token_type_id = '*'
+    and (g.status = 'active' or (g.status = 'scheduled' and g.effective_at <= tokengate.clock()))
+    and (g.expires_at is null or g.expires_at > tokengate.clock())
+$$;
+
+/*
   Before a type takes p_need tokens from its grants: walk its grants and the any-type grants in the
   one burn order, and move what that walk takes from each any-type grant into the type's child of it.
   The caller holds the pool and the bucket. The take that follows (in the type's own order, where a
@@ -190,7 +209,7 @@ $$;
     _denial, _resolve, _late_charge   count the pool as available (when held).
     reserve, guard_begin, _guard_hold, _reservation_for, check   lock the pool before the bucket.
     _touch        '*' is the pool: opened once, no refresh, its due grant work only.
-    _bucket_json  `shared`, and `available` counts it.
+    _bucket_json  `shared` (the pool as its due work would leave it: _shared_now), and `available` counts it.
     grant_tokens  grants to '*'.
     clawback_grant  an any-type grant gathers its children first and revokes them with it.
     grants        lists any-type grants with a type's, in one burn order; the pool's due work first.
@@ -260,7 +279,7 @@ begin
        E'    \'shared\', coalesce(s.purchased_remaining, 0),\n    \'available\', case when p.access = \'unlimited\' then null else b.allowance_remaining + b.purchased_remaining + coalesce(s.purchased_remaining, 0) end,'),
       ('tokengate._bucket_json(uuid, text)', 1,
        E'  join tokengate.plans p on p.id = a.plan_id\n',
-       E'  join tokengate.plans p on p.id = a.plan_id\n  left join tokengate.buckets s on s.org_id = b.org_id and s.token_type_id = \'*\'\n'),
+       E'  join tokengate.plans p on p.id = a.plan_id\n  cross join lateral (select tokengate._shared_now(b.org_id) as purchased_remaining) s\n'),
       ('tokengate.grant_tokens(uuid, uuid, text, integer, text, jsonb, text, timestamp with time zone, timestamp with time zone, integer)', 1,
        E'  v_type := tokengate._token_type(p_token_type);\n',
        E'  if p_token_type = \'*\' then\n    v_type.id := \'*\';  -- any type: the shared pool\n  else\n    v_type := tokengate._token_type(p_token_type);\n  end if;\n'),
@@ -325,7 +344,7 @@ begin
     select b.*, coalesce(s.purchased_remaining, 0) as shared,
            b.allowance_remaining + b.purchased_remaining + coalesce(s.purchased_remaining, 0) as available
     from tokengate.buckets b
-    left join tokengate.buckets s on s.org_id = b.org_id and s.token_type_id = '*'
+    left join lateral (select tokengate._shared_now(b.org_id) as purchased_remaining) s on true
     where b.token_type_id <> '*' and b.period_end > v_now
   ), n as (
     select b.org_id, a.plan_id, b.token_type_id, b.allowance, b.allowance_remaining, b.purchased_remaining, b.shared, b.held,
@@ -387,7 +406,7 @@ begin
   for v_fn in
     select p.oid::regprocedure from pg_proc p
     where p.pronamespace = 'tokengate'::regnamespace
-      and p.proname in ('_bucket_type_exists', '_shared_lock', '_shared_available', '_shared_fill', '_shared_gather', '_grant_json')
+      and p.proname in ('_bucket_type_exists', '_shared_lock', '_shared_now', '_shared_available', '_shared_fill', '_shared_gather', '_grant_json')
   loop
     execute format('revoke execute on function %s from public, anon, authenticated, service_role', v_fn);
   end loop;
