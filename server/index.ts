@@ -38,3 +38,5 @@ export { pushCatalog, type CatalogChange, type CatalogImpact, type CatalogPushRe
 export { TokenGateError, type ProblemDetails } from '../src/core/token-gate-error.ts';
 export { ERROR_STATUS, type ErrorCode } from '../src/core/error-codes.ts';
 export type * from '../src/core/types.ts';
+// A value, beside the wire types: the token type of a grant for every type (gate.grant).
+export { ANY_TOKEN_TYPE } from '../src/core/types.ts';
