@@ -1,8 +1,8 @@
 'use client';
-import { useQueryClient } from '@tanstack/react-query';
-import { useCallback, useRef, useState } from 'react';
+import { notifyManager, useMutation, useQueryClient, type QueryClient } from '@tanstack/react-query';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import type { ChargeEvent } from '../core/charge-event.ts';
-import { readGuardInfo } from '../core/create-token-client.ts';
+import { readGuardInfo, type TokenClient } from '../core/create-token-client.ts';
 import { tokenGateKeys } from '../core/query-keys.ts';
 import { TokenGateError } from '../core/token-gate-error.ts';
 import type { Balances, DeductResult, DenialReason, ReserveResult, TokenBalance, TokenTypeId } from '../core/types.ts';
@@ -152,6 +152,8 @@ export interface UseTokenGateResult<TArgs extends unknown[], TResult> {
  * Wrap an AI action with Tokengate: knows its cost and whether it can run before the click, runs
  * it (server-guarded by default, or reserve → commit/release), updates the cached balance
  * optimistically and rolls it back when nothing was charged, and reports `blocked` + `reason`.
+ * Each run is a TanStack Query mutation under `tokenGateKeys.run(orgId, tokenType)`: it shows in
+ * the Devtools, and `useMutationState` / `useIsMutating` see it anywhere in the app.
  *
  * @example
  * const quests = useTokenGate('quest_generation', {
@@ -174,6 +176,10 @@ export interface UseTokenGateResult<TArgs extends unknown[], TResult> {
  *   },
  * });
  * {strategy.status === 'running' && <button onClick={strategy.abort}>Stop</button>}
+ *
+ * @example
+ * // Anywhere in the app: "AI is working" while any run of the organization is in flight.
+ * const working = useIsMutating({ mutationKey: tokenGateKeys.org(orgId) }) > 0;
  */
 export function useTokenGate<TArgs extends unknown[], TResult>(
   tokenType: TokenTypeId,
@@ -187,14 +193,46 @@ export function useTokenGate(
   const { client, resolvedOrgId: orgId } = useTokenGateContext();
   const queryClient = useQueryClient();
   const balances = useTokenBalances();
-  const [state, setState] = useState<{ status: TokenGateStatus; data: unknown; error: TokenGateError | null }>(IDLE);
-
+  // The mutation key of the last run: it changes only when a run starts for another org or type,
+  // since useMutation resets its state when its key changes (switching must not clear it).
+  const [key, setKey] = useState(() => tokenGateKeys.run(orgId, tokenType));
+  const keyed = useRef<() => void>(undefined);
   // The latest options and org, read when a run starts (so `run` keeps one identity).
-  const latest = useRef({ options, orgId, tokenType });
-  latest.current = { options, orgId, tokenType };
+  const latest = useRef({ options, orgId, tokenType, key });
+  latest.current = { options, orgId, tokenType, key };
   const inflight = useRef<Promise<unknown> | null>(null);
   const controllers = useRef(new Set<AbortController>());
-  const seq = useRef(0);
+
+  const mutation = useMutation<unknown, TokenGateError, Run, () => void>({
+    mutationKey: key,
+    // A run is the user's click: never paused while offline, never retried (one run, one charge).
+    networkMode: 'always',
+    retry: 0,
+    onMutate: async ({ o, org, type, estimate }) => {
+      const balancesKey = tokenGateKeys.balances(org);
+      const grantsKey = tokenGateKeys.allGrants(org);
+      const cached = queryClient.getQueryData<Balances>(balancesKey);
+      const cost = estimate ?? (cached?.tokenTypes.find((b) => b.tokenType === type)?.cost ?? 0) * (o.action ? 1 : (o.units ?? 1));
+      // The cache says no: do not even ask the server (it would refuse the same way).
+      const denied = cached && denialReason(cached, type, cost);
+      if (denied) throw new TokenGateError(denied, 'Not enough tokens, or not in the plan.', { facts: { reason: denied } });
+      // Optimistic: a refetch landing now would overwrite it, so cancel those first.
+      await Promise.all([balancesKey, grantsKey].map((queryKey) => queryClient.cancelQueries({ queryKey })));
+      return applyOptimisticCharge(queryClient, balancesKey, type, cost, grantsKey);
+    },
+    mutationFn: (r) => execute(client, queryClient, r),
+    onError: (_error, r, undo) => {
+      if (!r.charged) undo?.();
+    },
+    // The server is the truth: balances and stats of the org, after every run that got past the
+    // cache (and, after a streamed answer whose charge the run did not see, until the guard's commit shows).
+    onSettled: (_data, _error, r, undo) => {
+      if (undo) r.unsettled ? settleBalances(queryClient, r.org, r.type) : void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(r.org) });
+    },
+  });
+  const { mutateAsync, reset, error, variables } = mutation;
+  // After a key change, the run starts once useMutation has taken the new key (its effect runs before this one).
+  useEffect(() => keyed.current?.(), [key]);
 
   const balance = balances.data?.tokenTypes.find((b) => b.tokenType === tokenType);
   // Without an action, run() deducts `units` uses.
@@ -203,138 +241,63 @@ export function useTokenGate(
   const cachedReason = balances.data && balance && cost !== null ? denialReason(balances.data, tokenType, cost) : null;
   // The balances were refused outright: say so (the button otherwise stays disabled with no reason).
   const loadReason = balances.error?.code === 'not_a_member' ? 'not_a_member' : null;
-  const refusal = state.error && isDenial(state.error.code) ? state.error.code : null;
+  const refusal = error && isDenial(error.code) ? error.code : null;
   const reason = cachedReason ?? loadReason ?? refusal;
-  const running = state.status === 'running';
-
-  const execute = useCallback(
-    async (args: unknown[]): Promise<unknown> => {
-      const { options: o, orgId: org, tokenType: type } = latest.current;
-      const mine = ++seq.current;
-      // With concurrent runs, the latest one owns the visible state.
-      const set = (next: typeof IDLE) => {
-        if (mine === seq.current) setState(next);
-      };
-      const key = tokenGateKeys.balances(org);
-      const controller = new AbortController();
-      controllers.current.add(controller);
-      const { signal } = controller;
-      set({ status: 'running', data: undefined, error: null });
-
-      const cached = queryClient.getQueryData<Balances>(key);
-      const cachedType = cached?.tokenTypes.find((b) => b.tokenType === type);
-      const estimate = typeof o.estimate === 'function' ? o.estimate(...args) : o.estimate;
-      const runCost = estimate ?? (cachedType ? cachedType.cost * (o.action ? 1 : (o.units ?? 1)) : null);
-      // The cache says no: do not even ask the server (it would refuse the same way).
-      const denied = cached && cachedType && runCost !== null ? denialReason(cached, type, runCost) : null;
-      if (denied) {
-        set({ status: 'idle', data: undefined, error: new TokenGateError(denied, 'Not enough tokens, or not in the plan.', { facts: { reason: denied } }) });
-        controllers.current.delete(controller);
-        return undefined;
-      }
-
-      // Optimistic: a refetch landing now would overwrite it, so cancel those first.
-      const grantsKey = tokenGateKeys.allGrants(org);
-      await Promise.all([queryClient.cancelQueries({ queryKey: key }), queryClient.cancelQueries({ queryKey: grantsKey })]);
-      const undo = runCost !== null ? applyOptimisticCharge(queryClient, key, type, runCost, grantsKey) : () => {};
-
-      const idempotencyKey = crypto.randomUUID();
-      let started = false;
-      let charged = false;
-      let exact: TokenBalance | null = null;
-      let guardAvailable: number | null = null;
-      // A guarded answer without charge headers is streamed: the guard charges when its stream ends.
-      let unsettled = false;
-      const fetchGuarded = async (url: string, init: RequestInit = {}) => {
-        const response = await client.callGuarded(url, { ...init, idempotencyKey, orgId: org, signal: init.signal ?? signal });
-        charged = true;
-        const info = readGuardInfo(response);
-        if (typeof info.available === 'number') guardAvailable = info.available;
-        if (info.charged === null && !info.replayed) unsettled = true;
-        return response;
-      };
-      const onCharge = (charge: ChargeEvent) => {
-        if (typeof charge.available === 'number') guardAvailable = charge.available;
-        unsettled = false;
-      };
-      try {
-        let result: unknown;
-        if (!o.action) {
-          started = true;
-          const deducted = await client.deduct(type, { idempotencyKey, orgId: org, signal, ...(o.units ? { units: o.units } : {}) });
-          charged = true;
-          exact = deducted.balance;
-          result = deducted;
-        } else if (o.mode === 'reserve') {
-          const reservation = await client.reserve(type, { idempotencyKey, orgId: org, signal, ...(estimate === undefined ? {} : { estimate }) });
-          started = true;
-          try {
-            result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation, onCharge }, ...args);
-            if (signal.aborted) throw new TokenGateError('aborted', 'The run was cancelled.');
-          } catch (error) {
-            // Not under the aborted signal: the refund must reach the server.
-            await client.release(reservation.reservationId, { orgId: org }).catch(() => {});
-            throw error;
-          }
-          const actual = o.actualUsage ? o.actualUsage(result) : reservation.estimate;
-          const resolved = await client.commit(reservation.reservationId, { actual, orgId: org });
-          charged = true;
-          exact = resolved.balance;
-        } else {
-          started = true;
-          result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation: null, onCharge }, ...args);
-        }
-        if (exact) setCachedBalance(queryClient, key, type, exact);
-        else if (guardAvailable !== null) setCachedBalance(queryClient, key, type, { available: guardAvailable });
-        set({ status: 'success', data: result, error: null });
-        return result;
-      } catch (thrown) {
-        const error = toTokenGateError(thrown, signal);
-        if (!charged) undo();
-        if (isDenial(error.code) || error.code === 'aborted') set({ status: 'idle', data: undefined, error });
-        else set({ status: charged || !started ? 'error' : 'refunded', data: undefined, error });
-        return undefined;
-      } finally {
-        controllers.current.delete(controller);
-        // The server is the truth: balances and stats of the org, after every run (and, after a
-        // streamed answer whose charge the run did not see, until the guard's commit shows).
-        if (unsettled) settleBalances(queryClient, org, type);
-        else void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(org) });
-      }
-    },
-    [client, queryClient],
-  );
+  // A refusal or an abort leaves the gate idle; a failure is refunded unless something was charged.
+  const status: TokenGateStatus = mutation.isPending
+    ? 'running'
+    : mutation.isSuccess
+      ? 'success'
+      : !error || refusal || error.code === 'aborted'
+        ? 'idle'
+        : variables!.charged || !variables!.started
+          ? 'error'
+          : 'refunded';
 
   const run = useCallback(
     (...args: unknown[]): Promise<unknown> => {
-      if (inflight.current && !latest.current.options.concurrent) return inflight.current;
-      const promise = execute(args);
+      const { options: o, orgId: org, tokenType: type, key: last } = latest.current;
+      if (inflight.current && !o.concurrent) return inflight.current;
+      const controller = new AbortController();
+      controllers.current.add(controller);
+      const estimate = typeof o.estimate === 'function' ? o.estimate(...args) : o.estimate;
+      const r: Run = { args, o, org, type, estimate, signal: controller.signal, idempotencyKey: crypto.randomUUID() };
+      // A run never rejects (its outcome is the mutation's state), and resolves once the hook has
+      // been told that outcome (TanStack Query notifies on a later tick): the next render shows it.
+      const start = () =>
+        mutateAsync(r)
+          .catch(() => undefined)
+          .then((value) => new Promise((resolve) => notifyManager.schedule(() => resolve(value))));
+      const promise =
+        last[1] === org && last[3] === type
+          ? start()
+          : new Promise<void>((resolve) => {
+              keyed.current = resolve;
+              setKey(tokenGateKeys.run(org, type));
+            }).then(start);
       inflight.current = promise;
       void promise.then(() => {
+        controllers.current.delete(controller);
         if (inflight.current === promise) inflight.current = null;
       });
       return promise;
     },
-    [execute],
+    [mutateAsync],
   );
 
   const abort = useCallback(() => {
     for (const controller of controllers.current) controller.abort();
-  }, []);
-  const reset = useCallback(() => {
-    seq.current++;
-    setState(IDLE);
   }, []);
 
   return {
     run,
     abort,
     reset,
-    status: state.status,
-    data: state.data,
-    error: state.error,
+    status,
+    data: mutation.data,
+    error,
     cost,
-    canRun: balance !== undefined && cachedReason === null && (options.concurrent === true || !running),
+    canRun: balance !== undefined && cachedReason === null && (options.concurrent === true || status !== 'running'),
     blocked: reason !== null,
     reason,
     balance,
@@ -342,7 +305,71 @@ export function useTokenGate(
   };
 }
 
-const IDLE: { status: TokenGateStatus; data: unknown; error: TokenGateError | null } = { status: 'idle', data: undefined, error: null };
+/** One run: the mutation's variables, and what it learns on the way (read for its status). */
+interface Run {
+  /** The arguments given to `run`. */
+  args: unknown[];
+  o: Partial<UseTokenGateOptions<unknown[], unknown>> & UseTokenGateDeductOptions;
+  org: string;
+  type: TokenTypeId;
+  estimate: number | undefined;
+  signal: AbortSignal;
+  idempotencyKey: string;
+  /** The action (or the deduct) began: a failure from here on is refunded unless charged. */
+  started?: boolean;
+  charged?: boolean;
+  /** A guarded answer without charge headers is streamed: the guard charges when its stream ends. */
+  unsettled?: boolean;
+}
+
+/** The run itself: the action (or a deduct), then the balance the server reported into the cache. */
+async function execute(client: TokenClient, queryClient: QueryClient, r: Run): Promise<unknown> {
+  const { o, org, type, signal, idempotencyKey, estimate } = r;
+  let reported: TokenBalance | { available: number } | undefined;
+  const fetch = async (url: string, init: RequestInit = {}) => {
+    const response = await client.callGuarded(url, { ...init, idempotencyKey, orgId: org, signal: init.signal ?? signal });
+    r.charged = true;
+    const info = readGuardInfo(response);
+    if (typeof info.available === 'number') reported = { available: info.available };
+    if (info.charged === null && !info.replayed) r.unsettled = true;
+    return response;
+  };
+  const onCharge = (charge: ChargeEvent) => {
+    if (typeof charge.available === 'number') reported = { available: charge.available };
+    r.unsettled = false;
+  };
+  try {
+    let result: unknown;
+    if (!o.action) {
+      r.started = true;
+      const deducted = await client.deduct(type, { idempotencyKey, orgId: org, signal, ...(o.units ? { units: o.units } : {}) });
+      r.charged = true;
+      reported = deducted.balance;
+      result = deducted;
+    } else if (o.mode === 'reserve') {
+      const reservation = await client.reserve(type, { idempotencyKey, orgId: org, signal, ...(estimate === undefined ? {} : { estimate }) });
+      r.started = true;
+      try {
+        result = await o.action({ idempotencyKey, signal, fetch, reservation, onCharge }, ...r.args);
+        if (signal.aborted) throw new TokenGateError('aborted', 'The run was cancelled.');
+      } catch (error) {
+        // Not under the aborted signal: the refund must reach the server.
+        await client.release(reservation.reservationId, { orgId: org }).catch(() => {});
+        throw error;
+      }
+      const actual = o.actualUsage ? o.actualUsage(result) : reservation.estimate;
+      reported = (await client.commit(reservation.reservationId, { actual, orgId: org })).balance;
+      r.charged = true;
+    } else {
+      r.started = true;
+      result = await o.action({ idempotencyKey, signal, fetch, reservation: null, onCharge }, ...r.args);
+    }
+    if (reported) setCachedBalance(queryClient, tokenGateKeys.balances(org), type, reported);
+    return result;
+  } catch (error) {
+    throw toTokenGateError(error, signal);
+  }
+}
 
 function isDenial(code: string): code is TokenGateReason {
   return (GATE_REASONS as readonly string[]).includes(code);
