@@ -1,8 +1,8 @@
 'use client';
-import { notifyManager, useMutation, useQueryClient, type QueryClient } from '@tanstack/react-query';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
 import type { ChargeEvent } from '../core/charge-event.ts';
-import { readGuardInfo, type TokenClient } from '../core/create-token-client.ts';
+import { readGuardInfo } from '../core/create-token-client.ts';
 import { tokenGateKeys } from '../core/query-keys.ts';
 import { TokenGateError } from '../core/token-gate-error.ts';
 import type { Balances, DeductResult, DenialReason, ReserveResult, TokenBalance, TokenTypeId } from '../core/types.ts';
@@ -152,8 +152,7 @@ export interface UseTokenGateResult<TArgs extends unknown[], TResult> {
  * Wrap an AI action with Tokengate: knows its cost and whether it can run before the click, runs
  * it (server-guarded by default, or reserve → commit/release), updates the cached balance
  * optimistically and rolls it back when nothing was charged, and reports `blocked` + `reason`.
- * Each run is a TanStack Query mutation under `tokenGateKeys.run(orgId, tokenType)`: it shows in
- * the Devtools, and `useMutationState` / `useIsMutating` see it anywhere in the app.
+ * Each run is a TanStack Query mutation under `tokenGateKeys.run(orgId, tokenType)` (Devtools, `useMutationState`).
  *
  * @example
  * const quests = useTokenGate('quest_generation', {
@@ -193,21 +192,20 @@ export function useTokenGate(
   const { client, resolvedOrgId: orgId } = useTokenGateContext();
   const queryClient = useQueryClient();
   const balances = useTokenBalances();
-  // The mutation key of the last run: it changes only when a run starts for another org or type,
-  // since useMutation resets its state when its key changes (switching must not clear it).
+  // The key of the last run. useMutation resets its state when its key changes, so the key only
+  // changes when a run starts for another org or type (switching alone must not clear the state).
   const [key, setKey] = useState(() => tokenGateKeys.run(orgId, tokenType));
   const keyed = useRef<() => void>(undefined);
   // The latest options and org, read when a run starts (so `run` keeps one identity).
-  const latest = useRef({ options, orgId, tokenType, key });
+  const latest = useRef<{ options: typeof options; orgId: string; tokenType: TokenTypeId; key: typeof key }>(null!);
   latest.current = { options, orgId, tokenType, key };
-  const inflight = useRef<Promise<unknown> | null>(null);
-  const controllers = useRef(new Set<AbortController>());
+  const inflight = useRef<Promise<unknown>>(null);
+  const aborter = useRef<AbortController>(undefined);
+  const [, rerender] = useReducer((n: number) => n + 1, 0);
 
   const mutation = useMutation<unknown, TokenGateError, Run, () => void>({
-    mutationKey: key,
     // A run is the user's click: never paused while offline, never retried (one run, one charge).
-    networkMode: 'always',
-    retry: 0,
+    mutationKey: key, networkMode: 'always', retry: 0,
     onMutate: async ({ o, org, type, estimate }) => {
       const balancesKey = tokenGateKeys.balances(org);
       const grantsKey = tokenGateKeys.allGrants(org);
@@ -220,84 +218,117 @@ export function useTokenGate(
       await Promise.all([balancesKey, grantsKey].map((queryKey) => queryClient.cancelQueries({ queryKey })));
       return applyOptimisticCharge(queryClient, balancesKey, type, cost, grantsKey);
     },
-    mutationFn: (r) => execute(client, queryClient, r),
-    onError: (_error, r, undo) => {
-      if (!r.charged) undo?.();
+    mutationFn: async (r) => {
+      const { o, org, type, signal, idempotencyKey } = r;
+      const call = { idempotencyKey, orgId: org, signal };
+      let reported: TokenBalance | { available: number } | undefined;
+      const onCharge = (charge: ChargeEvent) => {
+        if (typeof charge.available === 'number') reported = { available: charge.available };
+        r.unsettled = false;
+      };
+      const fetch = async (url: string, init: RequestInit = {}) => {
+        const response = await client.callGuarded(url, { ...init, ...call, signal: init.signal ?? signal });
+        const info = readGuardInfo(response);
+        r.charged = true;
+        if (typeof info.available === 'number') reported = { available: info.available };
+        // No charge headers: a streamed answer, which the guard charges when its stream ends.
+        if (info.charged === null && !info.replayed) r.unsettled = true;
+        return response;
+      };
+      try {
+        const reservation = o.action && o.mode === 'reserve' ? await client.reserve(type, { ...call, estimate: r.estimate }) : null;
+        r.started = true;
+        let result: unknown;
+        if (!o.action) {
+          result = await client.deduct(type, { ...call, units: o.units });
+          reported = (result as DeductResult).balance;
+        } else {
+          try {
+            result = await o.action({ idempotencyKey, signal, fetch, reservation, onCharge }, ...r.args);
+            if (reservation && signal.aborted) throw new TokenGateError('aborted', 'The run was cancelled.');
+          } catch (error) {
+            // Not under the aborted signal: the refund must reach the server.
+            if (reservation) await client.release(reservation.reservationId, { orgId: org }).catch(() => {});
+            throw error;
+          }
+          const actual = reservation && (o.actualUsage ? o.actualUsage(result) : reservation.estimate);
+          if (reservation) reported = (await client.commit(reservation.reservationId, { actual: actual!, orgId: org })).balance;
+        }
+        r.charged ||= !!reported;
+        if (reported) setCachedBalance(queryClient, tokenGateKeys.balances(org), type, reported);
+        return result;
+      } catch (error) {
+        if (error instanceof TokenGateError) throw error;
+        throw signal.aborted
+          ? new TokenGateError('aborted', 'The run was cancelled.', { cause: error })
+          : new TokenGateError('internal', error instanceof Error ? error.message : 'The action failed.', { cause: error });
+      }
     },
-    // The server is the truth: balances and stats of the org, after every run that got past the
-    // cache (and, after a streamed answer whose charge the run did not see, until the guard's commit shows).
+    onError: (_error, r, undo) => void (r.charged || undo?.()),
+    // The server is the truth: balances and stats of the org after every run the cache let through
+    // (and, after a streamed answer whose charge the run did not see, until the guard's commit shows).
     onSettled: (_data, _error, r, undo) => {
       if (undo) r.unsettled ? settleBalances(queryClient, r.org, r.type) : void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(r.org) });
     },
   });
-  const { mutateAsync, reset, error, variables } = mutation;
-  // After a key change, the run starts once useMutation has taken the new key (its effect runs before this one).
+  const { mutateAsync, error, variables } = mutation;
+  // A run waiting for a new key starts once useMutation has it (its effect runs before this one).
   useEffect(() => keyed.current?.(), [key]);
 
   const balance = balances.data?.tokenTypes.find((b) => b.tokenType === tokenType);
   // Without an action, run() deducts `units` uses.
-  const uses = options.action ? 1 : (options.units ?? 1);
-  const cost = typeof options.estimate === 'number' ? options.estimate : balance ? balance.cost * uses : null;
+  const cost = typeof options.estimate === 'number' ? options.estimate : balance ? balance.cost * (options.action ? 1 : (options.units ?? 1)) : null;
   const cachedReason = balances.data && balance && cost !== null ? denialReason(balances.data, tokenType, cost) : null;
   // The balances were refused outright: say so (the button otherwise stays disabled with no reason).
   const loadReason = balances.error?.code === 'not_a_member' ? 'not_a_member' : null;
   const refusal = error && isDenial(error.code) ? error.code : null;
   const reason = cachedReason ?? loadReason ?? refusal;
   // A refusal or an abort leaves the gate idle; a failure is refunded unless something was charged.
-  const status: TokenGateStatus = mutation.isPending
-    ? 'running'
-    : mutation.isSuccess
-      ? 'success'
-      : !error || refusal || error.code === 'aborted'
-        ? 'idle'
-        : variables!.charged || !variables!.started
-          ? 'error'
-          : 'refunded';
+  const status: TokenGateStatus = mutation.isPending ? 'running' : mutation.isSuccess ? 'success' : !error || refusal || error.code === 'aborted'
+    ? 'idle' : variables!.charged || !variables!.started ? 'error' : 'refunded';
 
   const run = useCallback(
     (...args: unknown[]): Promise<unknown> => {
       const { options: o, orgId: org, tokenType: type, key: last } = latest.current;
       if (inflight.current && !o.concurrent) return inflight.current;
-      const controller = new AbortController();
-      controllers.current.add(controller);
+      const signal = (aborter.current ??= new AbortController()).signal;
       const estimate = typeof o.estimate === 'function' ? o.estimate(...args) : o.estimate;
-      const r: Run = { args, o, org, type, estimate, signal: controller.signal, idempotencyKey: crypto.randomUUID() };
-      // A run never rejects (its outcome is the mutation's state), and resolves once the hook has
-      // been told that outcome (TanStack Query notifies on a later tick): the next render shows it.
-      const start = () =>
-        mutateAsync(r)
-          .catch(() => undefined)
-          .then((value) => new Promise((resolve) => notifyManager.schedule(() => resolve(value))));
+      const r: Run = { args, o, org, type, estimate, signal, idempotencyKey: crypto.randomUUID() };
+      // Never rejects: the outcome is the mutation's state. TanStack Query tells the hook's store on
+      // a later tick; re-rendering when it settles lets the render after `await run()` show it.
+      const start = () => mutateAsync(r, { onSettled: rerender }).catch(() => undefined);
+      const next = tokenGateKeys.run(org, type);
       const promise =
-        last[1] === org && last[3] === type
+        String(next) === String(last)
           ? start()
           : new Promise<void>((resolve) => {
               keyed.current = resolve;
-              setKey(tokenGateKeys.run(org, type));
+              setKey(next);
             }).then(start);
       inflight.current = promise;
       void promise.then(() => {
-        controllers.current.delete(controller);
         if (inflight.current === promise) inflight.current = null;
       });
       return promise;
     },
-    [mutateAsync],
+    [mutateAsync, rerender],
   );
 
+  // Every run in flight shares the signal; the next run gets a fresh one.
   const abort = useCallback(() => {
-    for (const controller of controllers.current) controller.abort();
+    aborter.current?.abort();
+    aborter.current = undefined;
   }, []);
 
   return {
     run,
     abort,
-    reset,
+    reset: mutation.reset,
     status,
     data: mutation.data,
     error,
     cost,
-    canRun: balance !== undefined && cachedReason === null && (options.concurrent === true || status !== 'running'),
+    canRun: balance !== undefined && cachedReason === null && (!!options.concurrent || !mutation.isPending),
     blocked: reason !== null,
     reason,
     balance,
@@ -305,9 +336,12 @@ export function useTokenGate(
   };
 }
 
-/** One run: the mutation's variables, and what it learns on the way (read for its status). */
+/**
+ * One run: the mutation's variables (`args`: what `run` was given), and what it learns on the way:
+ * `started` (a failure from here on is refunded unless `charged`) and `unsettled` (a streamed answer
+ * whose charge it has not seen).
+ */
 interface Run {
-  /** The arguments given to `run`. */
   args: unknown[];
   o: Partial<UseTokenGateOptions<unknown[], unknown>> & UseTokenGateDeductOptions;
   org: string;
@@ -315,68 +349,11 @@ interface Run {
   estimate: number | undefined;
   signal: AbortSignal;
   idempotencyKey: string;
-  /** The action (or the deduct) began: a failure from here on is refunded unless charged. */
   started?: boolean;
   charged?: boolean;
-  /** A guarded answer without charge headers is streamed: the guard charges when its stream ends. */
   unsettled?: boolean;
-}
-
-/** The run itself: the action (or a deduct), then the balance the server reported into the cache. */
-async function execute(client: TokenClient, queryClient: QueryClient, r: Run): Promise<unknown> {
-  const { o, org, type, signal, idempotencyKey, estimate } = r;
-  let reported: TokenBalance | { available: number } | undefined;
-  const fetch = async (url: string, init: RequestInit = {}) => {
-    const response = await client.callGuarded(url, { ...init, idempotencyKey, orgId: org, signal: init.signal ?? signal });
-    r.charged = true;
-    const info = readGuardInfo(response);
-    if (typeof info.available === 'number') reported = { available: info.available };
-    if (info.charged === null && !info.replayed) r.unsettled = true;
-    return response;
-  };
-  const onCharge = (charge: ChargeEvent) => {
-    if (typeof charge.available === 'number') reported = { available: charge.available };
-    r.unsettled = false;
-  };
-  try {
-    let result: unknown;
-    if (!o.action) {
-      r.started = true;
-      const deducted = await client.deduct(type, { idempotencyKey, orgId: org, signal, ...(o.units ? { units: o.units } : {}) });
-      r.charged = true;
-      reported = deducted.balance;
-      result = deducted;
-    } else if (o.mode === 'reserve') {
-      const reservation = await client.reserve(type, { idempotencyKey, orgId: org, signal, ...(estimate === undefined ? {} : { estimate }) });
-      r.started = true;
-      try {
-        result = await o.action({ idempotencyKey, signal, fetch, reservation, onCharge }, ...r.args);
-        if (signal.aborted) throw new TokenGateError('aborted', 'The run was cancelled.');
-      } catch (error) {
-        // Not under the aborted signal: the refund must reach the server.
-        await client.release(reservation.reservationId, { orgId: org }).catch(() => {});
-        throw error;
-      }
-      const actual = o.actualUsage ? o.actualUsage(result) : reservation.estimate;
-      reported = (await client.commit(reservation.reservationId, { actual, orgId: org })).balance;
-      r.charged = true;
-    } else {
-      r.started = true;
-      result = await o.action({ idempotencyKey, signal, fetch, reservation: null, onCharge }, ...r.args);
-    }
-    if (reported) setCachedBalance(queryClient, tokenGateKeys.balances(org), type, reported);
-    return result;
-  } catch (error) {
-    throw toTokenGateError(error, signal);
-  }
 }
 
 function isDenial(code: string): code is TokenGateReason {
   return (GATE_REASONS as readonly string[]).includes(code);
-}
-
-function toTokenGateError(error: unknown, signal: AbortSignal): TokenGateError {
-  if (error instanceof TokenGateError) return error;
-  if (signal.aborted) return new TokenGateError('aborted', 'The run was cancelled.', { cause: error });
-  return new TokenGateError('internal', error instanceof Error ? error.message : 'The action failed.', { cause: error });
 }
