@@ -79,14 +79,12 @@ const EXTERNAL = [
 const MIGRATE_MODULE = /[\\/]server[\\/]migrate\.ts$/;
 
 /**
- * Modules the kit loads on demand (`import()`) that an entry point also exports, built as entries
- * of their own (not package exports: chunks under `dist/chunks/`). In the entry's chunk they would
- * always load with it; in a chunk of their own, an app's bundler that tree-shakes the unused
- * exports away leaves them out of what loads up front.
+ * Modules the kit loads on demand (`import()`, through the dashboard's usage sections) that an entry
+ * point also exports, built as entries of their own (not package exports: chunks under
+ * `dist/chunks/`). In the entry's chunk they would always load with it; in a chunk of their own, an
+ * app's bundler that tree-shakes the unused exports away leaves them out of what loads up front.
  */
 const ON_DEMAND: Record<string, string> = {
-  'chunks/grants-disclosure': 'src/components/token-dashboard/grants-disclosure.tsx',
-  'chunks/grants-disclosure-view': 'src/components/token-dashboard/grants-disclosure-view.tsx',
   'chunks/forecast-with-grants': 'src/components/token-dashboard/forecast-with-grants.ts',
   'chunks/burn-order': 'src/core/burn-order.ts',
 };

@@ -24,10 +24,13 @@ import { TokenDashboard } from './token-dashboard/token-dashboard.tsx';
 import { TokenGateProvider } from '../react/token-gate-provider.tsx';
 import { createTokenClient } from '../core/create-token-client.ts';
 
-/** The HTML of a server render that waits for everything it suspends on (React.lazy parts). */
+/**
+ * The HTML of a server render that waits for everything it suspends on (the parts the components
+ * load on demand), without the Suspense boundary markers around them.
+ */
 async function renderAll(node: ReactNode): Promise<string> {
   const { prelude } = await prerender(node);
-  return new Response(prelude).text();
+  return (await new Response(prelude).text()).replace(/<!--\/?\$-->/g, '');
 }
 
 describe('server render', () => {
@@ -76,11 +79,12 @@ describe('server render', () => {
     expect(translated).toContain('Auffüllung in 12 Tagen');
   });
 
-  it('UpgradePrompt: every reason, inline and as an open dialog', () => {
+  it('UpgradePrompt: every reason, inline and as an open dialog', async () => {
     for (const reason of ['plan_blocked', 'insufficient_tokens', 'member_quota_exceeded', 'not_a_member', 'low'] as const) {
       const inline = renderToString(<UpgradePrompt reason={reason} balance={balance()} onUpgrade={() => {}} onTopUp={() => {}} />);
       expect(inline).toContain('data-slot="upgrade-prompt"');
-      const dialog = renderToString(<UpgradePrompt reason={reason} variant="dialog" open onOpenChange={() => {}} balance={balance()} />);
+      // The dialog's modal loads on demand: a streaming server render waits for it.
+      const dialog = await renderAll(<UpgradePrompt reason={reason} variant="dialog" open onOpenChange={() => {}} balance={balance()} />);
       // The platform's <dialog>, shown (showModal) by an effect in the browser: closed in the HTML.
       expect(dialog).toMatch(/^<dialog [^>]*data-slot="upgrade-prompt"/);
       expect(dialog).not.toMatch(/^<dialog [^>]*\sopen/);

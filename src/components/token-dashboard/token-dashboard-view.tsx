@@ -13,7 +13,7 @@ import { TokenBalanceRow } from './token-balance-row.tsx';
 import { useBalanceAnnouncement } from './use-balance-announcement.ts';
 import { useLandmarkNumber } from './use-landmark-number.ts';
 
-const UsageDetails = lazy(() => import('./usage-details.tsx'));
+const UsageDetails = /* @__PURE__ */ lazy(() => import('./usage-details.tsx'));
 
 /** Export formats the dashboard offers. */
 export type ExportFormat = 'csv' | 'json';

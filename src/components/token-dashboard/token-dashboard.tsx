@@ -2,7 +2,7 @@
 import type { DateRange } from '../../core/create-token-client.ts';
 import type { Stats } from '../../core/types.ts';
 import { useGrants, useTokenBalances, useTokenClient, useTokenStats } from '../../react/index.ts';
-import { lazy, Suspense } from 'react';
+import { GrantsDisclosure } from './grants-disclosure.tsx';
 import { TokenDashboardView, type ExportFormat, type TokenDashboardViewProps } from './token-dashboard-view.tsx';
 
 /** Props of {@link TokenDashboard}: the view's props, minus the data the hooks supply. */
@@ -16,9 +16,6 @@ export interface TokenDashboardProps
    */
   onExport?: ((format: ExportFormat, range: DateRange) => void) | false;
 }
-
-// Loaded on demand, when the full dashboard first shows a balance: the grants list and its fetching.
-const GrantsDisclosure = lazy(() => import('./grants-disclosure.tsx').then((m) => ({ default: m.GrantsDisclosure })));
 
 const DAY_MS = 86_400_000;
 
@@ -69,9 +66,7 @@ function FullDashboard(props: InnerProps) {
       stats={stats.data}
       grants={forecastNeedsGrants ? grants.data : undefined}
       renderGrants={(b, { messages, format, now }) => (
-        <Suspense>
-          <GrantsDisclosure tokenType={b.tokenType} name={b.name} messages={messages} format={format} now={now} />
-        </Suspense>
+        <GrantsDisclosure tokenType={b.tokenType} name={b.name} messages={messages} format={format} now={now} />
       )}
       refetchStats={() => void stats.refetch()}
     />
