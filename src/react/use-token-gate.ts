@@ -1,6 +1,6 @@
 'use client';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useCallback, useEffect, useReducer, useRef, useState } from 'react';
+import { useCallback, useReducer, useRef } from 'react';
 import type { ChargeEvent } from '../core/charge-event.ts';
 import { readGuardInfo } from '../core/create-token-client.ts';
 import { tokenGateKeys } from '../core/query-keys.ts';
@@ -192,20 +192,16 @@ export function useTokenGate(
   const { client, resolvedOrgId: orgId } = useTokenGateContext();
   const queryClient = useQueryClient();
   const balances = useTokenBalances();
-  // The key of the last run. useMutation resets its state when its key changes, so the key only
-  // changes when a run starts for another org or type (switching alone must not clear the state).
-  const [key, setKey] = useState(() => tokenGateKeys.run(orgId, tokenType));
-  const keyed = useRef<() => void>(undefined);
   // The latest options and org, read when a run starts (so `run` keeps one identity).
-  const latest = useRef<{ options: typeof options; orgId: string; tokenType: TokenTypeId; key: typeof key }>(null!);
-  latest.current = { options, orgId, tokenType, key };
+  const latest = useRef({ options, orgId, tokenType });
+  latest.current = { options, orgId, tokenType };
   const inflight = useRef<Promise<unknown>>(null);
   const aborter = useRef<AbortController>(undefined);
   const [, rerender] = useReducer((n: number) => n + 1, 0);
 
   const mutation = useMutation<unknown, TokenGateError, Run, () => void>({
     // A run is the user's click: never paused while offline, never retried (one run, one charge).
-    mutationKey: key, networkMode: 'always', retry: 0,
+    mutationKey: tokenGateKeys.run(orgId, tokenType), networkMode: 'always', retry: 0,
     onMutate: async ({ o, org, type, estimate }) => {
       const balancesKey = tokenGateKeys.balances(org);
       const grantsKey = tokenGateKeys.allGrants(org);
@@ -271,9 +267,12 @@ export function useTokenGate(
       if (undo) r.unsettled ? settleBalances(queryClient, r.org, r.type) : void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(r.org) });
     },
   });
-  const { mutateAsync, error, variables } = mutation;
-  // A run waiting for a new key starts once useMutation has it (its effect runs before this one).
-  useEffect(() => keyed.current?.(), [key]);
+  // useMutation starts afresh (idle) when its key changes, for another org or type: the hook keeps
+  // showing the last run until the next one (and how it ends, below), as `reset` alone clears it.
+  const kept = useRef<Pick<typeof mutation, 'status' | 'data' | 'error' | 'variables'>>(undefined);
+  if (!mutation.isIdle) kept.current = mutation;
+  const { status: state, data, error, variables } = mutation.isIdle && kept.current ? kept.current : mutation;
+  const { mutateAsync, reset } = mutation;
 
   const balance = balances.data?.tokenTypes.find((b) => b.tokenType === tokenType);
   // Without an action, run() deducts `units` uses.
@@ -284,34 +283,33 @@ export function useTokenGate(
   const refusal = error && isDenial(error.code) ? error.code : null;
   const reason = cachedReason ?? loadReason ?? refusal;
   // A refusal or an abort leaves the gate idle; a failure is refunded unless something was charged.
-  const status: TokenGateStatus = mutation.isPending ? 'running' : mutation.isSuccess ? 'success' : !error || refusal || error.code === 'aborted'
+  const status: TokenGateStatus = state === 'pending' ? 'running' : state === 'success' ? 'success' : !error || refusal || error.code === 'aborted'
     ? 'idle' : variables!.charged || !variables!.started ? 'error' : 'refunded';
 
   const run = useCallback(
     (...args: unknown[]): Promise<unknown> => {
-      const { options: o, orgId: org, tokenType: type, key: last } = latest.current;
+      const { options: o, orgId: org, tokenType: type } = latest.current;
       if (inflight.current && !o.concurrent) return inflight.current;
       const signal = (aborter.current ??= new AbortController()).signal;
       const estimate = typeof o.estimate === 'function' ? o.estimate(...args) : o.estimate;
       const r: Run = { args, o, org, type, estimate, signal, idempotencyKey: crypto.randomUUID() };
       // Never rejects: the outcome is the mutation's state. TanStack Query tells the hook's store on
       // a later tick; re-rendering when it settles lets the render after `await run()` show it.
-      const start = () => mutateAsync(r, { onSettled: rerender }).catch(() => undefined);
-      const next = tokenGateKeys.run(org, type);
-      const promise =
-        String(next) === String(last)
-          ? start()
-          : new Promise<void>((resolve) => {
-              keyed.current = resolve;
-              setKey(next);
-            }).then(start);
+      const promise = mutateAsync(r, { onSettled: rerender })
+        .catch(() => undefined)
+        .finally(() => {
+          // Still the run on show, but maybe no longer useMutation's (a switch of org or type).
+          if (kept.current?.variables !== r) return;
+          kept.current = queryClient.getMutationCache().find({ predicate: (m) => m.state.variables === r })!.state as typeof kept.current;
+          rerender();
+        });
       inflight.current = promise;
       void promise.then(() => {
         if (inflight.current === promise) inflight.current = null;
       });
       return promise;
     },
-    [mutateAsync, rerender],
+    [mutateAsync, rerender, queryClient],
   );
 
   // Every run in flight shares the signal; the next run gets a fresh one.
@@ -323,12 +321,16 @@ export function useTokenGate(
   return {
     run,
     abort,
-    reset: mutation.reset,
+    reset: useCallback(() => {
+      kept.current = undefined;
+      reset();
+      rerender();
+    }, [reset, rerender]),
     status,
-    data: mutation.data,
+    data,
     error,
     cost,
-    canRun: balance !== undefined && cachedReason === null && (!!options.concurrent || !mutation.isPending),
+    canRun: balance !== undefined && cachedReason === null && (!!options.concurrent || status !== 'running'),
     blocked: reason !== null,
     reason,
     balance,

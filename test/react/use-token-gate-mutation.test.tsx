@@ -152,3 +152,51 @@ it('switching token type or org keeps the last run visible; the next run is file
   expect(data(tokenGateKeys.run(org.orgId, 'goal_generation'))).toEqual([]);
   expect(data(tokenGateKeys.run(other.orgId, 'goal_generation'))).toEqual([{ echo: 'goal_generation: two' }]);
 });
+
+it('with concurrent: true, two runs started at once after a switch both run, under the new key', async () => {
+  const org = await env.org('pro');
+  const { queryClient, wrapper } = wrapperFor(env.clientFor(org));
+  const { result, rerender } = renderHook(
+    ({ type }: { type: string }) => useTokenGate(type, { concurrent: true, action: async (_ctx, text: string) => `${type}: ${text}` }),
+    { initialProps: { type: 'quest_generation' }, wrapper },
+  );
+  await waitFor(() => expect(result.current.canRun).toBe(true));
+  rerender({ type: 'goal_generation' });
+  let both!: Promise<unknown[]>;
+  act(() => {
+    both = Promise.all([result.current.run('a'), result.current.run('b')]);
+  });
+  await act(async () => {
+    expect(await both).toEqual(['goal_generation: a', 'goal_generation: b']);
+  });
+  const runs = queryClient.getMutationCache().findAll({ mutationKey: tokenGateKeys.run(org.orgId, 'goal_generation') });
+  expect(runs.map((m) => m.state.data)).toEqual(['goal_generation: a', 'goal_generation: b']);
+});
+
+it('a run in flight when the token type switches still shows how it ended', async () => {
+  const org = await env.org('pro');
+  const { wrapper } = wrapperFor(env.clientFor(org));
+  const { result, rerender } = renderHook(({ type }: { type: string }) => useTokenGate(type, { action: generateQuests }), {
+    initialProps: { type: 'quest_generation' },
+    wrapper,
+  });
+  await waitFor(() => expect(result.current.canRun).toBe(true));
+  const gate = deferred();
+  env.control.hold = gate.promise;
+  let pending!: Promise<unknown>;
+  act(() => {
+    pending = result.current.run('x');
+  });
+  await waitFor(() => expect(env.control.runs).toHaveLength(1));
+  rerender({ type: 'goal_generation' });
+  await waitFor(() => expect(result.current.balance?.tokenType).toBe('goal_generation'));
+  expect(result.current).toMatchObject({ status: 'running', canRun: false });
+  gate.resolve();
+  await act(async () => {
+    await pending;
+  });
+  expect(result.current).toMatchObject({ status: 'success', data: { quests: ['x: first', 'x: second'] }, canRun: true });
+  // reset() clears it, as before.
+  act(() => result.current.reset());
+  expect(result.current).toMatchObject({ status: 'idle', data: undefined });
+});
