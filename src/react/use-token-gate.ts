@@ -203,8 +203,7 @@ export function useTokenGate(
     // A run is the user's click: never paused while offline, never retried (one run, one charge).
     mutationKey: tokenGateKeys.run(orgId, tokenType), networkMode: 'always', retry: 0,
     onMutate: async ({ o, org, type, estimate }) => {
-      const balancesKey = tokenGateKeys.balances(org);
-      const grantsKey = tokenGateKeys.allGrants(org);
+      const [balancesKey, grantsKey] = [tokenGateKeys.balances(org), tokenGateKeys.allGrants(org)];
       const cached = queryClient.getQueryData<Balances>(balancesKey);
       const cost = estimate ?? (cached?.tokenTypes.find((b) => b.tokenType === type)?.cost ?? 0) * (o.action ? 1 : (o.units ?? 1));
       // The cache says no: do not even ask the server (it would refuse the same way).
@@ -261,8 +260,7 @@ export function useTokenGate(
       }
     },
     onError: (_error, r, undo) => void (r.charged || undo?.()),
-    // The server is the truth: balances and stats of the org after every run the cache let through
-    // (and, after a streamed answer whose charge the run did not see, until the guard's commit shows).
+    // The server is the truth: refetch the org after every run the cache let through (settle a streamed charge not seen).
     onSettled: (_data, _error, r, undo) => {
       if (undo) r.unsettled ? settleBalances(queryClient, r.org, r.type) : void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(r.org) });
     },
@@ -283,8 +281,9 @@ export function useTokenGate(
   const refusal = error && isDenial(error.code) ? error.code : null;
   const reason = cachedReason ?? loadReason ?? refusal;
   // A refusal or an abort leaves the gate idle; a failure is refunded unless something was charged.
-  const status: TokenGateStatus = state === 'pending' ? 'running' : state === 'success' ? 'success' : !error || refusal || error.code === 'aborted'
-    ? 'idle' : variables!.charged || !variables!.started ? 'error' : 'refunded';
+  const status: TokenGateStatus =
+    state === 'pending' ? 'running' : state === 'success' ? 'success'
+    : !error || refusal || error.code === 'aborted' ? 'idle' : variables!.charged || !variables!.started ? 'error' : 'refunded';
 
   const run = useCallback(
     (...args: unknown[]): Promise<unknown> => {
@@ -298,29 +297,25 @@ export function useTokenGate(
       const promise = mutateAsync(r, { onSettled: rerender })
         .catch(() => undefined)
         .finally(() => {
+          if (inflight.current === promise) inflight.current = null;
           // Still the run on show, but maybe no longer useMutation's (a switch of org or type).
           if (kept.current?.variables !== r) return;
           kept.current = queryClient.getMutationCache().find({ predicate: (m) => m.state.variables === r })!.state as typeof kept.current;
           rerender();
         });
       inflight.current = promise;
-      void promise.then(() => {
-        if (inflight.current === promise) inflight.current = null;
-      });
       return promise;
     },
     [mutateAsync, rerender, queryClient],
   );
 
-  // Every run in flight shares the signal; the next run gets a fresh one.
-  const abort = useCallback(() => {
-    aborter.current?.abort();
-    aborter.current = undefined;
-  }, []);
-
   return {
     run,
-    abort,
+    // Every run in flight shares the signal; the next run gets a fresh one.
+    abort: useCallback(() => {
+      aborter.current?.abort();
+      aborter.current = undefined;
+    }, []),
     reset: useCallback(() => {
       kept.current = undefined;
       reset();
@@ -338,11 +333,7 @@ export function useTokenGate(
   };
 }
 
-/**
- * One run: the mutation's variables (`args`: what `run` was given), and what it learns on the way:
- * `started` (a failure from here on is refunded unless `charged`) and `unsettled` (a streamed answer
- * whose charge it has not seen).
- */
+/** One run: the mutation's variables (`args`: `run`'s arguments) and what it learns (`unsettled`: a streamed charge not seen yet). */
 interface Run {
   args: unknown[];
   o: Partial<UseTokenGateOptions<unknown[], unknown>> & UseTokenGateDeductOptions;
