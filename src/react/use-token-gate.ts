@@ -253,10 +253,8 @@ export function useTokenGate(
         if (reported) setCachedBalance(queryClient, tokenGateKeys.balances(org), type, reported);
         return result;
       } catch (error) {
-        if (error instanceof TokenGateError) throw error;
-        throw signal.aborted
-          ? new TokenGateError('aborted', 'The run was cancelled.', { cause: error })
-          : new TokenGateError('internal', error instanceof Error ? error.message : 'The action failed.', { cause: error });
+        const message = signal.aborted ? 'The run was cancelled.' : error instanceof Error ? error.message : 'The action failed.';
+        throw error instanceof TokenGateError ? error : new TokenGateError(signal.aborted ? 'aborted' : 'internal', message, { cause: error });
       }
     },
     onError: (_error, r, undo) => void (r.charged || undo?.()),
