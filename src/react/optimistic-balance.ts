@@ -30,31 +30,41 @@ export function applyOptimisticCharge(
   cost: number,
   grantsKey?: QueryKey,
 ): () => void {
-  const b = queryClient.getQueryData<Balances>(key)?.tokenTypes.find((t) => t.tokenType === tokenType);
-  if (!b) return () => {};
-  const fromAllowance = Math.max(0, Math.min(cost, b.allowanceRemaining));
-  const fromPurchased = b.unlimited ? 0 : Math.max(0, Math.min(cost - fromAllowance, b.purchased));
-  // sign 1 spends, -1 gives back exactly what was spent.
-  const shift = (sign: number) =>
+  let taken: { fromAllowance: number; fromPurchased: number } | null = null;
+  queryClient.setQueryData<Balances>(key, (old) => {
+    if (!old) return old;
+    return mapType(old, tokenType, cost, (b) => {
+      const fromAllowance = Math.max(0, Math.min(cost, b.allowanceRemaining));
+      const fromPurchased = b.unlimited ? 0 : Math.max(0, Math.min(cost - fromAllowance, b.purchased));
+      taken = { fromAllowance, fromPurchased };
+      return {
+        ...b,
+        allowanceRemaining: b.allowanceRemaining - fromAllowance,
+        purchased: b.purchased - fromPurchased,
+        used: b.used + cost,
+        available: b.available === null ? null : b.available - fromAllowance - fromPurchased,
+      };
+    });
+  });
+  const purchased = (taken as { fromPurchased: number } | null)?.fromPurchased ?? 0;
+  const undoGrants = grantsKey && purchased > 0 && optimisticGrants.consume ? optimisticGrants.consume(queryClient, grantsKey, tokenType, purchased) : null;
+  let undone = false;
+  return () => {
+    if (undone || !taken) return;
+    undone = true;
+    undoGrants?.();
+    const { fromAllowance, fromPurchased } = taken;
     queryClient.setQueryData<Balances>(key, (old) =>
       old
-        ? mapType(old, tokenType, sign * cost, (t) => ({
-            ...t,
-            allowanceRemaining: t.allowanceRemaining - sign * fromAllowance,
-            purchased: t.purchased - sign * fromPurchased,
-            used: Math.max(0, t.used + sign * cost),
-            available: t.available === null ? null : t.available - sign * (fromAllowance + fromPurchased),
+        ? mapType(old, tokenType, -cost, (b) => ({
+            ...b,
+            allowanceRemaining: b.allowanceRemaining + fromAllowance,
+            purchased: b.purchased + fromPurchased,
+            used: Math.max(0, b.used - cost),
+            available: b.available === null ? null : b.available + fromAllowance + fromPurchased,
           }))
         : old,
     );
-  shift(1);
-  const undoGrants = grantsKey && fromPurchased > 0 ? optimisticGrants.consume?.(queryClient, grantsKey, tokenType, fromPurchased) : undefined;
-  let undone = false;
-  return () => {
-    if (undone) return;
-    undone = true;
-    undoGrants?.();
-    shift(-1);
   };
 }
 
