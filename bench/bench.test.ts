@@ -203,6 +203,8 @@ describe('npm run bench --quick', () => {
       'tokengate/live (all exports)',
       'createSupabaseTransport (tokengate/live/supabase)',
       'useLiveStatus (tokengate/react/live)',
+      'member kit with TanStack Query inlined',
+      '@tanstack/react-query alone (useQuery+useMutation+QueryClientProvider+QueryClient)',
     ]);
     for (const row of results.bundle!.rows) {
       const module = path.join(REPO_ROOT, row.from.split(' ')[0]!);

@@ -6,6 +6,10 @@
  * is then minified fully with Vite's `minify` (Rolldown's Oxc minifier, as an app build would),
  * and gzipped with node:zlib at level 9. What an entry loads on demand (`import()`: the provider's
  * live feed) is measured apart (`lazy…`), since an app does not load it up front.
+ *
+ * Two rows inline TanStack Query (React and react-dom still external): the member-facing kit an app
+ * ships (budget: 18 KiB gzip, checked by test/package/size.test.ts on the built package), and
+ * TanStack Query alone with what the kit uses of it, for comparison.
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -40,9 +44,20 @@ export interface BundleResults {
 
 const EXTERNAL = ['react', 'react-dom', '@tanstack/react-query'];
 const isExternal = (id: string) => EXTERNAL.some((name) => id === name || id.startsWith(`${name}/`));
+const isReact = (id: string) => /^react(-dom)?(\/|$)/.test(id);
 
-/** The entries measured: a whole module, or one named export of it (tree-shaken). */
-const ENTRIES: { name: string; from: string; exportName?: string }[] = [
+/** What an app using the member-facing kit imports (the size test builds the same from `dist/`). */
+const MEMBER_KIT = `export { createTokenClient } from './src/core/index.ts';
+export { TokenGateProvider, useTokenGate } from './src/react/index.ts';
+export { TokenDashboard, UpgradePrompt } from './src/components/index.ts';
+export { QueryClient, QueryClientProvider } from '@tanstack/react-query';
+`;
+
+/**
+ * The entries measured: a whole module, one named export of it (tree-shaken), or `code` (an entry
+ * module's text, resolved from the repository); `inline`: TanStack Query is bundled, not external.
+ */
+const ENTRIES: { name: string; from: string; exportName?: string; code?: string; inline?: boolean }[] = [
   { name: 'client core (tokengate/core, all exports)', from: 'src/core/index.ts' },
   { name: 'React bindings (tokengate/react, all exports)', from: 'src/react/index.ts' },
   { name: 'TokenDashboard', from: 'src/components/index.ts', exportName: 'TokenDashboard' },
@@ -56,6 +71,14 @@ const ENTRIES: { name: string; from: string; exportName?: string }[] = [
   { name: 'tokengate/live (all exports)', from: 'src/live/index.ts' },
   { name: 'createSupabaseTransport (tokengate/live/supabase)', from: 'src/live/supabase.ts', exportName: 'createSupabaseTransport' },
   { name: 'useLiveStatus (tokengate/react/live)', from: 'src/react/live.ts', exportName: 'useLiveStatus' },
+  // Issue 16: what the member-facing kit weighs in an app, TanStack Query included.
+  { name: 'member kit with TanStack Query inlined', from: 'src/components/index.ts + src/react + src/core', code: MEMBER_KIT, inline: true },
+  {
+    name: '@tanstack/react-query alone (useQuery+useMutation+QueryClientProvider+QueryClient)',
+    from: 'node_modules/@tanstack/react-query',
+    code: `export { QueryClient, QueryClientProvider, useMutation, useQuery } from '@tanstack/react-query';\n`,
+    inline: true,
+  },
 ];
 
 /**
@@ -70,7 +93,7 @@ export async function runBundleSection(log: Log): Promise<BundleResults> {
   const rows: BundleRow[] = [];
   try {
     for (const [i, entry] of ENTRIES.entries()) {
-      const source = path.join(REPO_ROOT, entry.from);
+      const source = path.join(REPO_ROOT, entry.from.split(' ')[0]!);
       const base = { name: entry.name, from: entry.from + (entry.exportName ? ` → { ${entry.exportName} }` : '') };
       if (!existsSync(source)) {
         rows.push({ ...base, status: 'not built yet', minBytes: 0, gzipBytes: 0, lazyGzipBytes: 0, reason: `${entry.from} does not exist` });
@@ -78,7 +101,11 @@ export async function runBundleSection(log: Log): Promise<BundleResults> {
         continue;
       }
       let input = source;
-      if (entry.exportName) {
+      if (entry.code) {
+        // In the repository, so that its imports resolve from there.
+        input = path.join(REPO_ROOT, `.bench-entry-${i}.ts`);
+        await writeFile(input, entry.code);
+      } else if (entry.exportName) {
         input = path.join(tmp, `entry-${i}.ts`);
         await writeFile(input, `export { ${entry.exportName} } from ${JSON.stringify(source)};\n`);
       }
@@ -98,7 +125,7 @@ export async function runBundleSection(log: Log): Promise<BundleResults> {
             reportCompressedSize: false,
             copyPublicDir: false,
             lib: { entry: input, formats: ['es'], fileName: 'entry' },
-            rolldownOptions: { external: isExternal },
+            rolldownOptions: { external: entry.inline ? isReact : isExternal },
           },
         });
         const outputs = Array.isArray(output) ? output : [output];
@@ -120,9 +147,14 @@ export async function runBundleSection(log: Log): Promise<BundleResults> {
         for (const [name, chunk] of chunks) if (chunk.isEntry) visit(name);
         const measure = async (names: string[]) => {
           if (names.length === 0) return { min: 0, gzip: 0 };
-          const minified = await minify('entry.js', names.map((n) => chunks.get(n)!.code).join('\n'), { module: true, compress: true, mangle: true });
-          if (minified.errors.length > 0) throw new Error(`minify: ${minified.errors[0]!.message}`);
-          const bytes = Buffer.from(minified.code, 'utf8');
+          // Each chunk on its own (chunks are modules: their exports may share names), then gzipped as one text.
+          const codes: string[] = [];
+          for (const name of names) {
+            const minified = await minify(name, chunks.get(name)!.code, { module: true, compress: true, mangle: true });
+            if (minified.errors.length > 0) throw new Error(`minify: ${minified.errors[0]!.message}`);
+            codes.push(minified.code);
+          }
+          const bytes = Buffer.from(codes.join('\n'), 'utf8');
           return { min: bytes.byteLength, gzip: gzipSync(bytes, { level: 9 }).byteLength };
         };
         const main = await measure([...upfront]);
@@ -135,6 +167,8 @@ export async function runBundleSection(log: Log): Promise<BundleResults> {
         const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.slice(0, 300);
         rows.push({ ...base, status: 'not built yet', minBytes: 0, gzipBytes: 0, lazyGzipBytes: 0, reason });
         log(`  bundle ${entry.name}: not built yet (${reason})`);
+      } finally {
+        if (entry.code) await rm(input, { force: true });
       }
     }
   } finally {

@@ -79,6 +79,17 @@ const EXTERNAL = [
  */
 const MIGRATE_MODULE = /[\\/]server[\\/]migrate\.ts$/;
 
+/**
+ * Modules the kit loads on demand (`import()`, through the dashboard's usage sections) that an entry
+ * point also exports, built as entries of their own (not package exports: chunks under
+ * `dist/chunks/`). In the entry's chunk they would always load with it; in a chunk of their own, an
+ * app's bundler that tree-shakes the unused exports away leaves them out of what loads up front.
+ */
+const ON_DEMAND: Record<string, string> = {
+  'chunks/forecast-with-grants': 'src/components/token-dashboard/forecast-with-grants.ts',
+  'chunks/burn-order': 'src/core/burn-order.ts',
+};
+
 async function bundle(): Promise<void> {
   await build({
     configFile: false,
@@ -94,7 +105,7 @@ async function bundle(): Promise<void> {
       copyPublicDir: false,
       reportCompressedSize: false,
       lib: {
-        entry: Object.fromEntries(Object.entries(ENTRIES).map(([name, file]) => [name, path.join(ROOT, file)])),
+        entry: Object.fromEntries(Object.entries({ ...ENTRIES, ...ON_DEMAND }).map(([name, file]) => [name, path.join(ROOT, file)])),
         formats: ['es'],
         fileName: (_format, name) => `${name}.js`,
       },

@@ -3,7 +3,9 @@
  * Server render of every component with react-dom/server in plain Node: there is no `window` or
  * `document` here, so any access during render throws and fails the test.
  */
+import type { ReactNode } from 'react';
 import { renderToString } from 'react-dom/server';
+import { prerender } from 'react-dom/static';
 import { describe, expect, it } from 'vitest';
 import {
   FIXTURE_NOW,
@@ -22,13 +24,22 @@ import { TokenDashboard } from './token-dashboard/token-dashboard.tsx';
 import { TokenGateProvider } from '../react/token-gate-provider.tsx';
 import { createTokenClient } from '../core/create-token-client.ts';
 
+/**
+ * The HTML of a server render that waits for everything it suspends on (the parts the components
+ * load on demand), without the Suspense boundary markers around them.
+ */
+async function renderAll(node: ReactNode): Promise<string> {
+  const { prelude } = await prerender(node);
+  return (await new Response(prelude).text()).replace(/<!--\/?\$-->/g, '');
+}
+
 describe('server render', () => {
   it('runs in an environment without window or document', () => {
     expect(typeof window).toBe('undefined');
     expect(typeof document).toBe('undefined');
   });
 
-  it('TokenDashboardView in every state', () => {
+  it('TokenDashboardView in every state', async () => {
     const states = [
       { balances: undefined, status: 'loading' as const },
       { balances: undefined, status: 'error' as const, onRetry: () => {} },
@@ -44,7 +55,8 @@ describe('server render', () => {
       expect(html).toContain('data-slot="token-dashboard"');
       expect(html).not.toMatch(/NaN|Infinity/);
     }
-    const html = renderToString(<TokenDashboardView now={FIXTURE_NOW} balances={proBalances} stats={proStats} status="success" />);
+    // The usage sections load on demand: a streaming server render waits for them.
+    const html = await renderAll(<TokenDashboardView now={FIXTURE_NOW} balances={proBalances} stats={proStats} status="success" />);
     expect(html).toContain('role="progressbar"');
     expect(html).toContain('Refreshes in 12 days');
     expect(html).toContain('role="img"');
@@ -67,11 +79,12 @@ describe('server render', () => {
     expect(translated).toContain('Auffüllung in 12 Tagen');
   });
 
-  it('UpgradePrompt: every reason, inline and as an open dialog', () => {
+  it('UpgradePrompt: every reason, inline and as an open dialog', async () => {
     for (const reason of ['plan_blocked', 'insufficient_tokens', 'member_quota_exceeded', 'not_a_member', 'low'] as const) {
       const inline = renderToString(<UpgradePrompt reason={reason} balance={balance()} onUpgrade={() => {}} onTopUp={() => {}} />);
       expect(inline).toContain('data-slot="upgrade-prompt"');
-      const dialog = renderToString(<UpgradePrompt reason={reason} variant="dialog" open onOpenChange={() => {}} balance={balance()} />);
+      // The dialog's modal loads on demand: a streaming server render waits for it.
+      const dialog = await renderAll(<UpgradePrompt reason={reason} variant="dialog" open onOpenChange={() => {}} balance={balance()} />);
       // The platform's <dialog>, shown (showModal) by an effect in the browser: closed in the HTML.
       expect(dialog).toMatch(/^<dialog [^>]*data-slot="upgrade-prompt"/);
       expect(dialog).not.toMatch(/^<dialog [^>]*\sopen/);

@@ -18,6 +18,9 @@ it('nests every key under the org, so one org can be invalidated at once', () =>
   expect(tokenGateKeys.grants(org, { tokenType: 'chat', includeEnded: true })).toEqual(['tokengate', org, 'grants', { tokenType: 'chat', includeEnded: true }]);
   expect(tokenGateKeys.grants(org, { tokenType: 'chat' }).slice(0, 3)).toEqual(tokenGateKeys.allGrants(org));
   expect(tokenGateKeys.allGrants(org).slice(0, 2)).toEqual(tokenGateKeys.org(org));
+  // useTokenGate's runs (mutation keys): under the org too, one key per token type.
+  expect(tokenGateKeys.run(org, 'chat')).toEqual(['tokengate', org, 'run', 'chat']);
+  expect(tokenGateKeys.run(org, 'chat').slice(0, 2)).toEqual(tokenGateKeys.org(org));
   // Extra fields of a range object do not leak into the key.
   expect(tokenGateKeys.stats(org, { ...range, label: 'x' } as typeof range)).toEqual(tokenGateKeys.stats(org, range));
 });

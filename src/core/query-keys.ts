@@ -1,4 +1,5 @@
 import type { DateRange, GrantsQuery } from './create-token-client.ts';
+import type { TokenTypeId } from './types.ts';
 
 /**
  * Query keys of Tokengate's data, built like TanStack Query's recommended key factories: every key
@@ -9,6 +10,7 @@ import type { DateRange, GrantsQuery } from './create-token-client.ts';
  * queryClient.invalidateQueries({ queryKey: tokenGateKeys.balances(orgId) });     // its balances
  * queryClient.getQueryData(tokenGateKeys.stats(orgId, { from: '2028-01-01', to: '2028-01-31' }));
  * queryClient.invalidateQueries({ queryKey: tokenGateKeys.allGrants(orgId) });    // its grants lists
+ * useIsMutating({ mutationKey: tokenGateKeys.run(orgId, 'quest_generation') });   // its quest runs in flight
  */
 export const tokenGateKeys = {
   /** Every Tokengate query. */
@@ -26,4 +28,9 @@ export const tokenGateKeys = {
   /** The organization's `Grant[]` for one query (`tokenType` null: every type). */
   grants: (orgId: string, query: GrantsQuery = {}) =>
     ['tokengate', orgId, 'grants', { tokenType: query.tokenType ?? null, includeEnded: query.includeEnded ?? false }] as const,
+  /**
+   * The mutation key of `useTokenGate`'s runs of one token type (a mutation key, not a query key:
+   * `tokenGateKeys.org(orgId)` as a mutation filter matches every run of the organization).
+   */
+  run: (orgId: string, tokenType: TokenTypeId) => ['tokengate', orgId, 'run', tokenType] as const,
 };

@@ -1,6 +1,6 @@
 'use client';
-import { useQueryClient } from '@tanstack/react-query';
-import { useCallback, useRef, useState } from 'react';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
+import { useCallback, useReducer, useRef } from 'react';
 import type { ChargeEvent } from '../core/charge-event.ts';
 import { readGuardInfo } from '../core/create-token-client.ts';
 import { tokenGateKeys } from '../core/query-keys.ts';
@@ -152,6 +152,7 @@ export interface UseTokenGateResult<TArgs extends unknown[], TResult> {
  * Wrap an AI action with Tokengate: knows its cost and whether it can run before the click, runs
  * it (server-guarded by default, or reserve → commit/release), updates the cached balance
  * optimistically and rolls it back when nothing was charged, and reports `blocked` + `reason`.
+ * Each run is a TanStack Query mutation under `tokenGateKeys.run(orgId, tokenType)` (Devtools, `useMutationState`).
  *
  * @example
  * const quests = useTokenGate('quest_generation', {
@@ -174,6 +175,10 @@ export interface UseTokenGateResult<TArgs extends unknown[], TResult> {
  *   },
  * });
  * {strategy.status === 'running' && <button onClick={strategy.abort}>Stop</button>}
+ *
+ * @example
+ * // Anywhere in the app: "AI is working" while any run of the organization is in flight.
+ * const working = useIsMutating({ mutationKey: tokenGateKeys.org(orgId) }) > 0;
  */
 export function useTokenGate<TArgs extends unknown[], TResult>(
   tokenType: TokenTypeId,
@@ -187,154 +192,138 @@ export function useTokenGate(
   const { client, resolvedOrgId: orgId } = useTokenGateContext();
   const queryClient = useQueryClient();
   const balances = useTokenBalances();
-  const [state, setState] = useState<{ status: TokenGateStatus; data: unknown; error: TokenGateError | null }>(IDLE);
-
   // The latest options and org, read when a run starts (so `run` keeps one identity).
   const latest = useRef({ options, orgId, tokenType });
   latest.current = { options, orgId, tokenType };
-  const inflight = useRef<Promise<unknown> | null>(null);
-  const controllers = useRef(new Set<AbortController>());
-  const seq = useRef(0);
+  const inflight = useRef<Promise<unknown>>(null);
+  const aborter = useRef<AbortController>(undefined);
+  const [, rerender] = useReducer((n: number) => n + 1, 0);
+
+  const mutation = useMutation<unknown, TokenGateError, Run, () => void>({
+    // A run is the user's click: never paused while offline, never retried (one run, one charge).
+    mutationKey: tokenGateKeys.run(orgId, tokenType), networkMode: 'always', retry: 0,
+    onMutate: async ({ o, org, type, estimate }) => {
+      const [balancesKey, grantsKey] = [tokenGateKeys.balances(org), tokenGateKeys.allGrants(org)];
+      const cached = queryClient.getQueryData<Balances>(balancesKey);
+      const cost = estimate ?? (cached?.tokenTypes.find((b) => b.tokenType === type)?.cost ?? 0) * (o.action ? 1 : (o.units ?? 1));
+      // The cache says no: do not even ask the server (it would refuse the same way).
+      const denied = cached && denialReason(cached, type, cost);
+      if (denied) throw new TokenGateError(denied, 'Not enough tokens, or not in the plan.', { facts: { reason: denied } });
+      // Optimistic: a refetch landing now would overwrite it, so cancel those first.
+      await Promise.all([balancesKey, grantsKey].map((queryKey) => queryClient.cancelQueries({ queryKey })));
+      return applyOptimisticCharge(queryClient, balancesKey, type, cost, grantsKey);
+    },
+    mutationFn: async (r) => {
+      const { o, org, type, signal, idempotencyKey } = r;
+      const call = { idempotencyKey, orgId: org, signal };
+      let reported: TokenBalance | { available: number } | undefined;
+      const onCharge = (charge: ChargeEvent) => {
+        if (typeof charge.available === 'number') reported = { available: charge.available };
+        r.unsettled = false;
+      };
+      const fetch = async (url: string, init: RequestInit = {}) => {
+        const response = await client.callGuarded(url, { ...init, ...call, signal: init.signal ?? signal });
+        const info = readGuardInfo(response);
+        r.charged = true;
+        if (typeof info.available === 'number') reported = { available: info.available };
+        // No charge headers: a streamed answer, which the guard charges when its stream ends.
+        if (info.charged === null && !info.replayed) r.unsettled = true;
+        return response;
+      };
+      try {
+        const reservation = o.action && o.mode === 'reserve' ? await client.reserve(type, { ...call, estimate: r.estimate }) : null;
+        r.started = true;
+        let result: unknown;
+        if (!o.action) {
+          result = await client.deduct(type, { ...call, units: o.units });
+          reported = (result as DeductResult).balance;
+        } else {
+          try {
+            result = await o.action({ idempotencyKey, signal, fetch, reservation, onCharge }, ...r.args);
+            if (reservation && signal.aborted) throw new TokenGateError('aborted', 'The run was cancelled.');
+          } catch (error) {
+            // Not under the aborted signal: the refund must reach the server.
+            if (reservation) await client.release(reservation.reservationId, { orgId: org }).catch(() => {});
+            throw error;
+          }
+          const actual = reservation && (o.actualUsage ? o.actualUsage(result) : reservation.estimate);
+          if (reservation) reported = (await client.commit(reservation.reservationId, { actual: actual!, orgId: org })).balance;
+        }
+        r.charged ||= !!reported;
+        if (reported) setCachedBalance(queryClient, tokenGateKeys.balances(org), type, reported);
+        return result;
+      } catch (error) {
+        const message = signal.aborted ? 'The run was cancelled.' : error instanceof Error ? error.message : 'The action failed.';
+        throw error instanceof TokenGateError ? error : new TokenGateError(signal.aborted ? 'aborted' : 'internal', message, { cause: error });
+      }
+    },
+    onError: (_error, r, undo) => void (r.charged || undo?.()),
+    // The server is the truth: refetch the org after every run the cache let through (settle a streamed charge not seen).
+    onSettled: (_data, _error, r, undo) => {
+      if (undo) r.unsettled ? settleBalances(queryClient, r.org, r.type) : void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(r.org) });
+    },
+  });
+  // useMutation starts afresh (idle) when its key changes, for another org or type: the hook keeps
+  // showing the last run until the next one (and how it ends, below), as `reset` alone clears it.
+  const kept = useRef<Pick<typeof mutation, 'status' | 'data' | 'error' | 'variables'>>(undefined);
+  if (!mutation.isIdle) kept.current = mutation;
+  const { status: state, data, error, variables } = mutation.isIdle && kept.current ? kept.current : mutation;
+  const { mutateAsync, reset } = mutation;
 
   const balance = balances.data?.tokenTypes.find((b) => b.tokenType === tokenType);
   // Without an action, run() deducts `units` uses.
-  const uses = options.action ? 1 : (options.units ?? 1);
-  const cost = typeof options.estimate === 'number' ? options.estimate : balance ? balance.cost * uses : null;
+  const cost = typeof options.estimate === 'number' ? options.estimate : balance ? balance.cost * (options.action ? 1 : (options.units ?? 1)) : null;
   const cachedReason = balances.data && balance && cost !== null ? denialReason(balances.data, tokenType, cost) : null;
   // The balances were refused outright: say so (the button otherwise stays disabled with no reason).
   const loadReason = balances.error?.code === 'not_a_member' ? 'not_a_member' : null;
-  const refusal = state.error && isDenial(state.error.code) ? state.error.code : null;
+  const refusal = error && isDenial(error.code) ? error.code : null;
   const reason = cachedReason ?? loadReason ?? refusal;
-  const running = state.status === 'running';
-
-  const execute = useCallback(
-    async (args: unknown[]): Promise<unknown> => {
-      const { options: o, orgId: org, tokenType: type } = latest.current;
-      const mine = ++seq.current;
-      // With concurrent runs, the latest one owns the visible state.
-      const set = (next: typeof IDLE) => {
-        if (mine === seq.current) setState(next);
-      };
-      const key = tokenGateKeys.balances(org);
-      const controller = new AbortController();
-      controllers.current.add(controller);
-      const { signal } = controller;
-      set({ status: 'running', data: undefined, error: null });
-
-      const cached = queryClient.getQueryData<Balances>(key);
-      const cachedType = cached?.tokenTypes.find((b) => b.tokenType === type);
-      const estimate = typeof o.estimate === 'function' ? o.estimate(...args) : o.estimate;
-      const runCost = estimate ?? (cachedType ? cachedType.cost * (o.action ? 1 : (o.units ?? 1)) : null);
-      // The cache says no: do not even ask the server (it would refuse the same way).
-      const denied = cached && cachedType && runCost !== null ? denialReason(cached, type, runCost) : null;
-      if (denied) {
-        set({ status: 'idle', data: undefined, error: new TokenGateError(denied, 'Not enough tokens, or not in the plan.', { facts: { reason: denied } }) });
-        controllers.current.delete(controller);
-        return undefined;
-      }
-
-      // Optimistic: a refetch landing now would overwrite it, so cancel those first.
-      const grantsKey = tokenGateKeys.allGrants(org);
-      await Promise.all([queryClient.cancelQueries({ queryKey: key }), queryClient.cancelQueries({ queryKey: grantsKey })]);
-      const undo = runCost !== null ? applyOptimisticCharge(queryClient, key, type, runCost, grantsKey) : () => {};
-
-      const idempotencyKey = crypto.randomUUID();
-      let started = false;
-      let charged = false;
-      let exact: TokenBalance | null = null;
-      let guardAvailable: number | null = null;
-      // A guarded answer without charge headers is streamed: the guard charges when its stream ends.
-      let unsettled = false;
-      const fetchGuarded = async (url: string, init: RequestInit = {}) => {
-        const response = await client.callGuarded(url, { ...init, idempotencyKey, orgId: org, signal: init.signal ?? signal });
-        charged = true;
-        const info = readGuardInfo(response);
-        if (typeof info.available === 'number') guardAvailable = info.available;
-        if (info.charged === null && !info.replayed) unsettled = true;
-        return response;
-      };
-      const onCharge = (charge: ChargeEvent) => {
-        if (typeof charge.available === 'number') guardAvailable = charge.available;
-        unsettled = false;
-      };
-      try {
-        let result: unknown;
-        if (!o.action) {
-          started = true;
-          const deducted = await client.deduct(type, { idempotencyKey, orgId: org, signal, ...(o.units ? { units: o.units } : {}) });
-          charged = true;
-          exact = deducted.balance;
-          result = deducted;
-        } else if (o.mode === 'reserve') {
-          const reservation = await client.reserve(type, { idempotencyKey, orgId: org, signal, ...(estimate === undefined ? {} : { estimate }) });
-          started = true;
-          try {
-            result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation, onCharge }, ...args);
-            if (signal.aborted) throw new TokenGateError('aborted', 'The run was cancelled.');
-          } catch (error) {
-            // Not under the aborted signal: the refund must reach the server.
-            await client.release(reservation.reservationId, { orgId: org }).catch(() => {});
-            throw error;
-          }
-          const actual = o.actualUsage ? o.actualUsage(result) : reservation.estimate;
-          const resolved = await client.commit(reservation.reservationId, { actual, orgId: org });
-          charged = true;
-          exact = resolved.balance;
-        } else {
-          started = true;
-          result = await o.action({ idempotencyKey, signal, fetch: fetchGuarded, reservation: null, onCharge }, ...args);
-        }
-        if (exact) setCachedBalance(queryClient, key, type, exact);
-        else if (guardAvailable !== null) setCachedBalance(queryClient, key, type, { available: guardAvailable });
-        set({ status: 'success', data: result, error: null });
-        return result;
-      } catch (thrown) {
-        const error = toTokenGateError(thrown, signal);
-        if (!charged) undo();
-        if (isDenial(error.code) || error.code === 'aborted') set({ status: 'idle', data: undefined, error });
-        else set({ status: charged || !started ? 'error' : 'refunded', data: undefined, error });
-        return undefined;
-      } finally {
-        controllers.current.delete(controller);
-        // The server is the truth: balances and stats of the org, after every run (and, after a
-        // streamed answer whose charge the run did not see, until the guard's commit shows).
-        if (unsettled) settleBalances(queryClient, org, type);
-        else void queryClient.invalidateQueries({ queryKey: tokenGateKeys.org(org) });
-      }
-    },
-    [client, queryClient],
-  );
+  // A refusal or an abort leaves the gate idle; a failure is refunded unless something was charged.
+  const status: TokenGateStatus =
+    state === 'pending' ? 'running' : state === 'success' ? 'success'
+    : !error || refusal || error.code === 'aborted' ? 'idle' : variables!.charged || !variables!.started ? 'error' : 'refunded';
 
   const run = useCallback(
     (...args: unknown[]): Promise<unknown> => {
-      if (inflight.current && !latest.current.options.concurrent) return inflight.current;
-      const promise = execute(args);
+      const { options: o, orgId: org, tokenType: type } = latest.current;
+      if (inflight.current && !o.concurrent) return inflight.current;
+      const signal = (aborter.current ??= new AbortController()).signal;
+      const estimate = typeof o.estimate === 'function' ? o.estimate(...args) : o.estimate;
+      const r: Run = { args, o, org, type, estimate, signal, idempotencyKey: crypto.randomUUID() };
+      // Never rejects: the outcome is the mutation's state. TanStack Query tells the hook's store on
+      // a later tick; re-rendering when it settles lets the render after `await run()` show it.
+      const promise = mutateAsync(r, { onSettled: rerender })
+        .catch(() => undefined)
+        .finally(() => {
+          if (inflight.current === promise) inflight.current = null;
+          // Still the run on show, but maybe no longer useMutation's (a switch of org or type).
+          if (kept.current?.variables !== r) return;
+          kept.current = queryClient.getMutationCache().find({ predicate: (m) => m.state.variables === r })!.state as typeof kept.current;
+          rerender();
+        });
       inflight.current = promise;
-      void promise.then(() => {
-        if (inflight.current === promise) inflight.current = null;
-      });
       return promise;
     },
-    [execute],
+    [mutateAsync, rerender, queryClient],
   );
-
-  const abort = useCallback(() => {
-    for (const controller of controllers.current) controller.abort();
-  }, []);
-  const reset = useCallback(() => {
-    seq.current++;
-    setState(IDLE);
-  }, []);
 
   return {
     run,
-    abort,
-    reset,
-    status: state.status,
-    data: state.data,
-    error: state.error,
+    // Every run in flight shares the signal; the next run gets a fresh one.
+    abort: useCallback(() => {
+      aborter.current?.abort();
+      aborter.current = undefined;
+    }, []),
+    reset: useCallback(() => {
+      kept.current = undefined;
+      reset();
+      rerender();
+    }, [reset, rerender]),
+    status,
+    data,
+    error,
     cost,
-    canRun: balance !== undefined && cachedReason === null && (options.concurrent === true || !running),
+    canRun: balance !== undefined && cachedReason === null && (!!options.concurrent || status !== 'running'),
     blocked: reason !== null,
     reason,
     balance,
@@ -342,14 +331,20 @@ export function useTokenGate(
   };
 }
 
-const IDLE: { status: TokenGateStatus; data: unknown; error: TokenGateError | null } = { status: 'idle', data: undefined, error: null };
+/** One run: the mutation's variables (`args`: `run`'s arguments) and what it learns (`unsettled`: a streamed charge not seen yet). */
+interface Run {
+  args: unknown[];
+  o: Partial<UseTokenGateOptions<unknown[], unknown>> & UseTokenGateDeductOptions;
+  org: string;
+  type: TokenTypeId;
+  estimate: number | undefined;
+  signal: AbortSignal;
+  idempotencyKey: string;
+  started?: boolean;
+  charged?: boolean;
+  unsettled?: boolean;
+}
 
 function isDenial(code: string): code is TokenGateReason {
   return (GATE_REASONS as readonly string[]).includes(code);
-}
-
-function toTokenGateError(error: unknown, signal: AbortSignal): TokenGateError {
-  if (error instanceof TokenGateError) return error;
-  if (signal.aborted) return new TokenGateError('aborted', 'The run was cancelled.', { cause: error });
-  return new TokenGateError('internal', error instanceof Error ? error.message : 'The action failed.', { cause: error });
 }

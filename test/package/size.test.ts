@@ -7,15 +7,26 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { formatSizes, LAZY_BUDGETS, measureSizes, SIZE_BUDGETS, type SizeReport } from '../../scripts/size-budgets.ts';
+import {
+  formatSizes,
+  LAZY_BUDGETS,
+  measureMemberKit,
+  measureSizes,
+  MEMBER_KIT_BUDGET,
+  SIZE_BUDGETS,
+  type MemberKitReport,
+  type SizeReport,
+} from '../../scripts/size-budgets.ts';
 import { DIST, ensureBuilt } from './build.ts';
 
 let reports: SizeReport[];
+let kit: MemberKitReport;
 
 beforeAll(async () => {
   await ensureBuilt();
   reports = await measureSizes(DIST);
-  console.log(`client entry point sizes:\n${formatSizes(reports)}`);
+  kit = await measureMemberKit(DIST);
+  console.log(`client entry point sizes:\n${formatSizes(reports)}\nmember kit, TanStack Query inlined: ${kit.gzip} B min+gzip (+ ${kit.lazyGzip} B on demand)`);
 }, 180_000);
 
 describe('size budgets', () => {
@@ -42,6 +53,14 @@ describe('size budgets', () => {
     const over = reports.filter((r) => r.lazyBudget !== null && r.lazyGzip > r.lazyBudget).map((r) => `${r.entry}: ${r.lazyGzip} B > ${r.lazyBudget} B on demand`);
     expect(over).toEqual([]);
     for (const entry of Object.keys(LAZY_BUDGETS)) expect(reports.find((r) => r.entry === entry)!.lazyGzip, entry).toBeGreaterThan(500);
+  });
+
+  it('the member kit (client, provider, useTokenGate, TokenDashboard, UpgradePrompt), TanStack Query inlined, is at most 18 KiB up front', () => {
+    // Measured as an app bundles it: TanStack Query inside, React outside, what loads on demand apart.
+    expect(kit.modules.some((m) => m.includes('@tanstack/query-core'))).toBe(true);
+    expect(kit.modules.some((m) => /node_modules\/react(-dom)?\//.test(m))).toBe(false);
+    expect(kit.lazyGzip).toBeGreaterThan(1000);
+    expect(kit.gzip, `member kit: ${kit.gzip} B min+gzip`).toBeLessThanOrEqual(MEMBER_KIT_BUDGET);
   });
 
   it('bundles neither React, react-dom nor TanStack Query, nor the development JSX runtime', async () => {

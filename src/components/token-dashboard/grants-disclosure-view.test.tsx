@@ -106,7 +106,8 @@ describe('TokenDashboardView with grants', () => {
       <TokenDashboardView balances={purchasedHeldBalances} stats={purchasedStats} status="success" now={FIXTURE_NOW} locale="en-US" />,
     );
     const item = () => container.querySelector('[data-slot=token-dashboard-forecast-item]')!;
-    // Without grants: the server's forecast (all 350 tokens at 40 a day).
+    // Without grants: the server's forecast (all 350 tokens at 40 a day). The forecast loads on demand.
+    await screen.findByText(/^At this pace you run out of Quest generation/);
     expect(item().textContent).toBe('At this pace you run out of Quest generation on Dec 5, before your allowance refreshes.');
     rerender(<TokenDashboardView balances={purchasedHeldBalances} stats={purchasedStats} grants={purchasedGrants} status="success" now={FIXTURE_NOW} locale="en-US" />);
     // The allowance (100) lasts 2.5 days; the promotion's 50 expire after 2: 300 usable tokens, 7.5 days.

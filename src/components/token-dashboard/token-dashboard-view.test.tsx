@@ -54,7 +54,8 @@ describe('TokenDashboardView', () => {
     expect(refresh.getAttribute('title')).toMatch(/December 8, 2026|December 7, 2026/);
     expect(within(row('Quest generation')).getByText('Your personal limit: 60 of 200 used')).toBeTruthy();
 
-    const chart = screen.getByRole('img', { name: /150 tokens used from Nov 20 to Nov 26, over 7 days/ });
+    // The usage sections load on demand.
+    const chart = await screen.findByRole('img', { name: /150 tokens used from Nov 20 to Nov 26, over 7 days/ });
     expect(chart.querySelectorAll('rect').length).toBe(proStats.byDay.length);
     const table = screen.getByRole('table', { name: /150 tokens used/ });
     const nov23 = within(table).getByRole('rowheader', { name: 'Nov 23' }).closest('tr')!;
@@ -146,7 +147,7 @@ describe('TokenDashboardView', () => {
 
   it('empty: no usage in the range, and no token types at all', async () => {
     const { container, unmount } = renderView({ stats: emptyStats, onExport: vi.fn() });
-    expect(screen.getByText('No usage in this period yet.')).toBeTruthy();
+    expect(await screen.findByText('No usage in this period yet.')).toBeTruthy();
     expect(screen.queryByRole('img')).toBeNull();
     expect(screen.queryByRole('button', { name: 'Export CSV' })).toBeNull();
     await expectNoAxeViolations(container);
@@ -160,7 +161,7 @@ describe('TokenDashboardView', () => {
     const onTopUp = vi.fn();
     const onUpgrade = vi.fn();
     renderView({ stats: proStats, onExport, onTopUp, onUpgrade, topUpLabel: 'Buy 1,000 tokens — $10' });
-    await userEvent.click(screen.getByRole('button', { name: 'Export CSV' }));
+    await userEvent.click(await screen.findByRole('button', { name: 'Export CSV' }));
     await userEvent.click(screen.getByRole('button', { name: 'Export JSON' }));
     expect(onExport.mock.calls).toEqual([['csv'], ['json']]);
     await userEvent.click(screen.getByRole('button', { name: 'Buy 1,000 tokens — $10' }));
@@ -203,14 +204,15 @@ describe('TokenDashboardView', () => {
     expect(screen.getByRole('progressbar', { name: 'Quest generation' }).getAttribute('aria-valuetext')).toBe('4.000 of 5.000 used');
     expect(screen.getByText('3.500 übrig')).toBeTruthy();
     expect(screen.getByText('Wird in 12 Tagen aufgefüllt')).toBeTruthy();
-    expect(screen.getByText(/run out of Quest generation on 5\. Dez\./)).toBeTruthy();
+    expect(await screen.findByText(/run out of Quest generation on 5\. Dez\./)).toBeTruthy();
   });
 
-  it('shows no runway forecast for unlimited token types', () => {
+  it('shows no runway forecast for unlimited token types', async () => {
     const unlimitedForecast = enterpriseBalances.tokenTypes.map((b) => ({
       tokenType: b.tokenType, available: null, burnPerDay: 12, runsOutOn: null, refreshesOn: '2026-12-08', runsOutBeforeRefresh: false,
     }));
     renderView({ balances: enterpriseBalances, stats: { ...proStats, forecast: unlimitedForecast } });
+    await screen.findByRole('img');
     expect(screen.queryByRole('heading', { name: 'Forecast' })).toBeNull();
     expect(screen.queryByText(/last until the refresh/)).toBeNull();
   });

@@ -1,5 +1,5 @@
 'use client';
-import { useId, type ComponentProps, type ReactNode } from 'react';
+import { lazy, Suspense, useId, type ComponentProps, type ReactNode } from 'react';
 import type { TokenGateError } from '../../core/token-gate-error.ts';
 import type { Balances, Grant, Stats, TokenBalance } from '../../core/types.ts';
 import type { Formatter } from '../../i18n/create-formatter.ts';
@@ -9,11 +9,11 @@ import { cn } from '../cn.ts';
 import { Button } from '../ui/button.tsx';
 import { Skeleton } from '../ui/skeleton.tsx';
 import { VisuallyHidden } from '../ui/visually-hidden.tsx';
-import { forecastWithGrants } from './forecast-with-grants.ts';
 import { TokenBalanceRow } from './token-balance-row.tsx';
-import { UsageChart } from './usage-chart.tsx';
 import { useBalanceAnnouncement } from './use-balance-announcement.ts';
 import { useLandmarkNumber } from './use-landmark-number.ts';
+
+const UsageDetails = /* @__PURE__ */ lazy(() => import('./usage-details.tsx'));
 
 /** Export formats the dashboard offers. */
 export type ExportFormat = 'csv' | 'json';
@@ -104,7 +104,6 @@ export function TokenDashboardView({
 }: TokenDashboardViewProps) {
   const { messages: m, format: f } = useTokenGateI18n({ locale, messages: overrides });
   const titleId = useId();
-  const membersId = useId();
   const announcement = useBalanceAnnouncement(balances, m, f);
   const heading = title ?? m.dashboardTitle;
   // The app named the region itself: no number.
@@ -143,16 +142,6 @@ export function TokenDashboardView({
       </div>
     );
   } else {
-    const usageEmpty = !stats || stats.totals.tokens === 0;
-    // Unlimited and blocked types have no runway (available is null or nothing can be spent).
-    const forecasts = (stats?.forecast ?? [])
-      .map((fc) => forecastWithGrants(fc, balances.tokenTypes.find((b) => b.tokenType === fc.tokenType), grants, at))
-      .filter(
-      (fc) =>
-        fc.available !== null &&
-        !balances.tokenTypes.some((b) => b.tokenType === fc.tokenType && (b.unlimited || b.blocked)) &&
-        (fc.runsOutOn || fc.burnPerDay > 0),
-    );
     body = (
       <>
         {status === 'error' && (
@@ -183,79 +172,20 @@ export function TokenDashboardView({
         )}
 
         {full && stats && (
-          // A group, not a region: several dashboards on a page must not repeat landmark names.
-          <div role="group" data-slot="token-dashboard-usage" aria-labelledby={`${titleId}-usage`} className="flex flex-col gap-2">
-            <h3 id={`${titleId}-usage`} className="text-sm font-semibold">
-              {m.usageTitle}
-            </h3>
-            {usageEmpty ? (
-              <p data-slot="token-dashboard-usage-empty" className="text-sm text-tg-muted-foreground">
-                {m.usageEmpty}
-              </p>
-            ) : (
-              <UsageChart stats={stats} nameOf={nameOf} messages={m} format={f} />
-            )}
-          </div>
-        )}
-
-        {full && stats && stats.byMember.length > 0 && (
-          <div role="group" data-slot="token-dashboard-members" aria-labelledby={membersId} className="flex flex-col gap-2">
-            <h3 id={membersId} className="text-sm font-semibold">
-              {m.byMemberTitle}
-            </h3>
-            <table data-slot="token-dashboard-members-table" aria-labelledby={membersId} className="w-full text-left text-sm">
-              <thead className="text-xs text-tg-muted-foreground">
-                <tr>
-                  <th scope="col" className="font-medium">{m.memberColumn}</th>
-                  <th scope="col" className="text-right font-medium">{m.tokensColumn}</th>
-                  <th scope="col" className="text-right font-medium">{m.usesColumn}</th>
-                </tr>
-              </thead>
-              <tbody>
-                {stats.byMember.map((row) => (
-                  <tr key={row.userId} data-slot="token-dashboard-member" className="border-t border-tg-border">
-                    <th scope="row" className="py-1 font-normal">{getMemberName(row.userId)}</th>
-                    <td className="py-1 text-right tabular-nums">{f.number(row.tokens)}</td>
-                    <td className="py-1 text-right tabular-nums">{f.number(row.events)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-
-        {full && forecasts.length > 0 && (
-          <div role="group" data-slot="token-dashboard-forecast" aria-labelledby={`${titleId}-forecast`} className="flex flex-col gap-1">
-            <h3 id={`${titleId}-forecast`} className="text-sm font-semibold">
-              {m.forecastTitle}
-            </h3>
-            <ul data-slot="token-dashboard-forecast-list" className="flex flex-col gap-1 text-sm">
-              {forecasts.map((fc) => (
-                <li
-                  key={fc.tokenType}
-                  data-slot="token-dashboard-forecast-item"
-                  data-state={fc.runsOutBeforeRefresh ? 'runs-out' : 'lasts'}
-                  className={cn(fc.runsOutBeforeRefresh ? 'text-tg-warning-foreground' : 'text-tg-muted-foreground')}
-                >
-                  {fc.runsOutOn ? (
-                    m.runsOutOn({ name: nameOf(fc.tokenType), date: f.date(fc.runsOutOn), beforeRefresh: fc.runsOutBeforeRefresh })
-                  ) : (
-                    m.lastsUntilRefresh({ name: nameOf(fc.tokenType) })
-                  )}
-                  {fc.expiringUnused > 0 && (
-                    <span data-slot="token-dashboard-forecast-expiring"> {m.expiringUnused({ name: nameOf(fc.tokenType), amount: f.number(fc.expiringUnused) })}</span>
-                  )}
-                </li>
-              ))}
-            </ul>
-          </div>
-        )}
-
-        {full && onExport && stats && !usageEmpty && (
-          <div data-slot="token-dashboard-export" className="flex gap-2">
-            <Button onClick={() => onExport('csv')}>{m.exportCsv}</Button>
-            <Button onClick={() => onExport('json')}>{m.exportJson}</Button>
-          </div>
+          // Loaded on demand: an app that shows the compact variant, or no stats, never loads it.
+          <Suspense>
+            <UsageDetails
+              stats={stats}
+              balances={balances}
+              grants={grants}
+              now={at}
+              messages={m}
+              format={f}
+              nameOf={nameOf}
+              getMemberName={getMemberName}
+              onExport={onExport}
+            />
+          </Suspense>
         )}
       </>
     );

@@ -114,7 +114,8 @@ describe('UpgradePrompt dialog', () => {
       const { container } = render(<Opener {...base} reason={reason} onUpgrade={vi.fn()} onTopUp={vi.fn()} />);
       expect(screen.queryByRole('dialog')).toBeNull();
       await userEvent.click(screen.getByRole('button', { name: 'Generate quests' }));
-      const dialog = screen.getByRole('dialog', { name: COPY[reason].title }) as HTMLDialogElement;
+      // The modal loads on demand.
+      const dialog = (await screen.findByRole('dialog', { name: COPY[reason].title })) as HTMLDialogElement;
       // The platform's modal dialog (showModal), not a hand-made role="dialog".
       expect(dialog.tagName).toBe('DIALOG');
       expect(dialog.open).toBe(true);
@@ -129,7 +130,7 @@ describe('UpgradePrompt dialog', () => {
     render(<Opener {...base} reason="insufficient_tokens" onUpgrade={vi.fn()} onTopUp={vi.fn()} />);
     const opener = screen.getByRole('button', { name: 'Generate quests' });
     await user.click(opener);
-    const close = screen.getByRole('button', { name: 'Close' });
+    const close = await screen.findByRole('button', { name: 'Close' });
     const topUp = screen.getByRole('button', { name: 'Buy 1,000 tokens — $10' });
     const upgrade = screen.getByRole('button', { name: 'Upgrade to Pro — $20/month' });
     expect(document.activeElement).toBe(close);
@@ -153,7 +154,7 @@ describe('UpgradePrompt dialog', () => {
     const opener = screen.getByRole('button', { name: 'Generate quests' });
 
     await user.click(opener);
-    await user.click(screen.getByRole('button', { name: 'Close' }));
+    await user.click(await screen.findByRole('button', { name: 'Close' }));
     expect(screen.queryByRole('dialog')).toBeNull();
     expect(document.activeElement).toBe(opener);
 
@@ -169,10 +170,10 @@ describe('UpgradePrompt dialog', () => {
     expect(document.activeElement).toBe(opener);
   });
 
-  it("closes on the dialog's cancel event (Esc), keeping itself controlled", () => {
+  it("closes on the dialog's cancel event (Esc), keeping itself controlled", async () => {
     const onOpenChange = vi.fn();
     const { rerender } = render(<UpgradePrompt {...base} reason="low" variant="dialog" open onOpenChange={onOpenChange} />);
-    const dialog = screen.getByRole('dialog') as HTMLDialogElement;
+    const dialog = (await screen.findByRole('dialog')) as HTMLDialogElement;
     const cancel = new Event('cancel', { cancelable: true });
     fireEvent(dialog, cancel);
     // The platform would close it: the kit prevents that and asks the app, which owns `open`.
@@ -193,7 +194,7 @@ describe('UpgradePrompt dialog', () => {
     );
     await user.click(screen.getByRole('button', { name: 'Generate quests' }));
     await new Promise((r) => setTimeout(r, 20));
-    expect((screen.getByRole('dialog') as HTMLDialogElement).open).toBe(true);
+    expect(((await screen.findByRole('dialog')) as HTMLDialogElement).open).toBe(true);
     expect(document.activeElement).toBe(screen.getByRole('button', { name: 'Close' }));
   });
 
@@ -202,6 +203,7 @@ describe('UpgradePrompt dialog', () => {
     document.documentElement.style.overflow = 'scroll';
     render(<Opener {...base} reason="plan_blocked" onUpgrade={vi.fn()} />);
     await user.click(screen.getByRole('button', { name: 'Generate quests' }));
+    await screen.findByRole('dialog');
     expect(document.documentElement.style.overflow).toBe('hidden');
     await user.keyboard('{Escape}');
     expect(screen.queryByRole('dialog')).toBeNull();
@@ -213,7 +215,7 @@ describe('UpgradePrompt dialog', () => {
     const user = userEvent.setup();
     render(<Opener {...base} reason="member_quota_exceeded" />);
     await user.click(screen.getByRole('button', { name: 'Generate quests' }));
-    const close = screen.getByRole('button', { name: 'Close' });
+    const close = await screen.findByRole('button', { name: 'Close' });
     expect(document.activeElement).toBe(close);
     await user.tab();
     expect(document.activeElement).toBe(close);

@@ -1,12 +1,14 @@
 'use client';
-import { useId, type ReactNode } from 'react';
+import { lazy, Suspense, useId, type ReactNode } from 'react';
 import type { TokenBalance, TokenTypeId } from '../../core/types.ts';
 import { useTokenGateI18n } from '../../i18n/i18n-context.tsx';
 import type { MessageOverrides, PromptArgs, UpgradeReason } from '../../i18n/messages.ts';
 import { cn } from '../cn.ts';
 import { Button } from '../ui/button.tsx';
-import { Dialog } from '../ui/dialog.tsx';
 import { useCatalogName } from './use-catalog-name.ts';
+
+// The dialog variant's modal (showModal, focus, Esc, backdrop) loads on demand: inline prompts never need it.
+const Dialog = /* @__PURE__ */ lazy(() => import('../ui/dialog.tsx').then((m) => ({ default: m.Dialog })));
 
 /** Props of {@link UpgradePrompt}. */
 export interface UpgradePromptProps {
@@ -119,17 +121,19 @@ export function UpgradePrompt({
 
   if (variant === 'dialog') {
     return (
-      <Dialog
-        open={open}
-        onOpenChange={(next) => onOpenChange?.(next)}
-        aria-labelledby={titleId}
-        aria-describedby={bodyId}
-        data-slot="upgrade-prompt"
-        data-reason={reason}
-        className={className}
-      >
-        {content}
-      </Dialog>
+      <Suspense>
+        <Dialog
+          open={open}
+          onOpenChange={(next) => onOpenChange?.(next)}
+          aria-labelledby={titleId}
+          aria-describedby={bodyId}
+          data-slot="upgrade-prompt"
+          data-reason={reason}
+          className={className}
+        >
+          {content}
+        </Dialog>
+      </Suspense>
     );
   }
   return (
