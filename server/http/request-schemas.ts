@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ANY_TOKEN_TYPE } from '../../src/core/types.ts';
 
 /**
  * Zod schemas of everything a request to the HTTP API may carry: path parameters, query strings,
@@ -77,8 +78,8 @@ export const requestSchemas = (() => {
     release: z.strictObject({ metadata: metadata.optional() }),
     /** POST admin/grant */
     grant: z.strictObject({
-      // '*': a grant for every token type (the organization's shared pool).
-      tokenType: z.union([tokenType, z.literal('*')]),
+      // ANY_TOKEN_TYPE ('*'): a grant for every token type (the organization's shared pool).
+      tokenType: z.union([tokenType, z.literal(ANY_TOKEN_TYPE)]),
       amount: z.int().min(1).max(1_000_000_000),
       metadata: metadata.optional(),
       source: z.enum(['plan', 'purchase', 'promo', 'adjustment']).optional(),

@@ -1,4 +1,4 @@
-import type { Grant } from './types.ts';
+import { ANY_TOKEN_TYPE, type Grant } from './types.ts';
 
 /** What the burn order reads of a grant. */
 export type BurnOrderGrant = Pick<Grant, 'expiresAt' | 'priority' | 'createdAt'>;
@@ -82,7 +82,7 @@ export function consumeGrants<T extends ConsumableGrant>(
       (g.status === undefined || g.status === 'active') &&
       g.remaining > 0 &&
       (g.expiresAt === null || Date.parse(g.expiresAt) > now) &&
-      (options.tokenType === undefined || g.tokenType === options.tokenType || g.tokenType === '*'),
+      (options.tokenType === undefined || g.tokenType === options.tokenType || g.tokenType === ANY_TOKEN_TYPE),
   );
   const taken: GrantTake[] = [];
   let left = Math.max(0, Math.floor(amount));

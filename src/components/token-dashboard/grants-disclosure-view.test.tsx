@@ -32,6 +32,14 @@ const toggle = () => screen.getByRole('button', { name: 'Grants of Quest generat
 const rows = (table: HTMLElement) => within(table).getAllByRole('row').slice(1);
 
 describe('GrantsDisclosureView', () => {
+  it('marks a grant for every token type (the shared pool) "any type", and only that one', () => {
+    const shared: Grant = { ...purchasedGrants[0]!, grantId: 'any-1', tokenType: '*', anyType: true };
+    render(<Harness initiallyOpen grants={[shared, ...purchasedGrants.slice(1)]} />);
+    const marked = rows(screen.getByRole('table')).filter((r) => r.textContent!.includes('any type'));
+    expect(marked).toHaveLength(1);
+    expect(within(marked[0]!).getByRole('rowheader').textContent).toMatch(/ · any type$/);
+  });
+
   it('a closed disclosure: a button with aria-expanded=false controlling a hidden panel', async () => {
     const { container } = render(<Harness />);
     expect(toggle().getAttribute('aria-expanded')).toBe('false');

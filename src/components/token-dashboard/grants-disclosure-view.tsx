@@ -1,7 +1,7 @@
 'use client';
 import { useId, type ComponentProps } from 'react';
 import { sortGrants } from '../../core/burn-order.ts';
-import type { Grant } from '../../core/types.ts';
+import { ANY_TOKEN_TYPE, type Grant } from '../../core/types.ts';
 import type { Formatter } from '../../i18n/create-formatter.ts';
 import type { TokenGateMessages } from '../../i18n/messages.ts';
 import { cn } from '../cn.ts';
@@ -88,7 +88,7 @@ export function GrantsDisclosureView({
             <tr key={g.grantId} data-slot="grant" data-state={g.status} data-source={g.source} className="border-t border-tg-border">
               <th scope="row" className="py-1 font-normal">
                 {m.grantSource({ source: g.source })}
-                {g.tokenType === '*' && <> · {m.grantAnyType}</>}
+                {g.tokenType === ANY_TOKEN_TYPE && <> · {m.grantAnyType}</>}
                 {g.status === 'scheduled' && <> · {m.grantStarts({ date: f.date(g.effectiveAt, 'long') })}</>}
               </th>
               <td className="py-1 text-right">{m.grantLeft({ remaining: n(g.remaining), amount: n(g.amount) })}</td>
