@@ -11,7 +11,7 @@
  *     the last 25 days of its current period. Its rollup is full (25 × 5 × 10 = 1,250 rows) from
  *     the first level on, so as its history grows 100× its stats work stays the same.
  *   - 90% belong to other organizations (their ledger and rollup rows grow in the same tables).
- * The measured call: `gate.stats(ctx, { from: today − 29, to: today })` through postgresStore,
+ * The measured call: `gate.stats(ctx, { from: day − 29, to: day })` (day: yesterday, UTC — the day the history is anchored to) through postgresStore,
  * sequentially on one connection.
  */
 import { randomUUID } from 'node:crypto';
@@ -95,12 +95,17 @@ export async function runStatsSection(profile: Profile, databaseUrl: string, log
     // Provision every bucket (first touch: one refresh entry each), as the first real call would.
     await a.query(`select count(tokengate.balances(o.org_id, u.user_id)) from bench.orgs o join bench.users u on u.n = o.n and u.m = 0`);
 
-    await a.query(growSql(SEED_SOURCE), [1, 1, otherOrgs, types, DAYS, MEMBERS]);
+    // Every entry's time is counted back from one instant, not from each statement's now(): a run
+    // that crosses midnight UTC would otherwise put later rows on a new day (and a new rollup row).
+    // The instant is the last millisecond of yesterday (UTC), so "d days ago, s < 1 h earlier" is
+    // always d days before it, whatever the time of day the run starts at.
+    const anchor = new Date(new Date().setUTCHours(0, 0, 0, 0) - 1).toISOString();
+    await a.query(growSql(SEED_SOURCE), [1, 1, otherOrgs, types, DAYS, MEMBERS, anchor]);
 
     const pool = db.servicePool(1);
     const gate = createTokenGate({ store: postgresStore({ pool }) });
     const ctx = { orgId, userId: ownerId };
-    const today = new Date();
+    const today = new Date(anchor);
     const from = new Date(today.getTime() - 29 * 86_400_000).toISOString().slice(0, 10);
     const range = { from, to: today.toISOString().slice(0, 10) };
 
@@ -112,7 +117,7 @@ export async function runStatsSection(profile: Profile, databaseUrl: string, log
       let ledgerRows = await count(`select count(*) as c from tokengate.ledger`);
       while (ledgerRows < level) {
         const n = Math.min(level - ledgerRows, BATCH);
-        await a.query(growSql(GROWTH_SOURCE), [generated + 1, generated + n, otherOrgs, types, DAYS, MEMBERS]);
+        await a.query(growSql(GROWTH_SOURCE), [generated + 1, generated + n, otherOrgs, types, DAYS, MEMBERS, anchor]);
         generated += n;
         ledgerRows += n;
         if (level > BATCH) log(`  growing: ${ledgerRows.toLocaleString('en-US')} / ${level.toLocaleString('en-US')} rows`);
@@ -205,7 +210,7 @@ ins as (
   insert into tokengate.ledger (org_id, token_type_id, kind, allowance_delta, purchased_delta, held_delta, charged,
     allowance_after, purchased_after, held_after, period_start, user_id, metadata, created_at)
   select o.org_id, ty.id, 'deduct', 0, 0, 0, ty.cost, b.allowance_remaining, b.purchased_remaining, b.held, b.period_start,
-         u.user_id, '{"units": 1, "bench": "growth"}'::jsonb, now() - make_interval(days => x.d, secs => x.s)
+         u.user_id, '{"units": 1, "bench": "growth"}'::jsonb, $7::timestamptz - make_interval(days => x.d, secs => x.s)
   from src x
   join bench.orgs o on o.n = x.n
   join bench.types ty on ty.t = x.t
