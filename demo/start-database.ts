@@ -62,6 +62,17 @@ interface OpenDatabase {
 }
 
 /**
+ * Whether the data folder holds a PGlite database that was created and seeded before (so opening it
+ * is only PGlite's start-up: no dump to extract, no seed to write).
+ *
+ * @example
+ * if (isPgliteStarted('.tokengate')) void startDatabase({ dir: '.tokengate', log });
+ */
+export function isPgliteStarted(dir: string, databaseUrl?: string): boolean {
+  return !databaseUrl && existsSync(path.join(dir, 'migrations.sha256')) && existsSync(path.join(dir, 'seeded'));
+}
+
+/**
  * Open (and on first use create) the playground's database and start seeding it.
  *
  * @example
