@@ -3,7 +3,7 @@ import { lazy, Suspense, useId, type ComponentProps, type ReactNode } from 'reac
 import type { TokenGateError } from '../../core/token-gate-error.ts';
 import type { Balances, Grant, Stats, TokenBalance } from '../../core/types.ts';
 import type { Formatter } from '../../i18n/create-formatter.ts';
-import { useTokenGateI18n } from '../../i18n/i18n-context.tsx';
+import { useTokenGateI18n } from '../../i18n/use-token-gate-i18n.ts';
 import type { MessageOverrides, TokenGateMessages } from '../../i18n/messages.ts';
 import { cn } from '../cn.ts';
 import { Button } from '../ui/button.tsx';
