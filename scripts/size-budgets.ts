@@ -42,7 +42,10 @@ export const SIZE_BUDGETS: Record<string, number> = {
   // the grants disclosure, the forecast with expiring grants and their strings, ~2.8 kB.
   // Lowered from 15,900 on 2026-12-08 (issue 16: measured 13.14 kB, from 15.54): the dashboard's
   // usage sections and UpgradePrompt's dialog modal load on demand (see LAZY_BUDGETS).
-  'components.js': 13_900,
+  // Raised from 13,900 on 2026-12-08 (measured 13.91 kB): the entry still counts TokenDashboardView,
+  // which it exports, and now also what TokenDashboard shows while it loads the view on demand (the
+  // dashboard's frame and skeleton, ~300 B) — an app that uses TokenDashboard loads less (MEMBER_KIT_GOAL).
+  'components.js': 14_200,
   'styles.css': 3_300,
   // Measured 2026-12-07 (live balances, issue 12): 2.23 / 0.52 / 0.52 kB.
   'live.js': 2_550,
@@ -177,6 +180,12 @@ export interface MemberKitReport {
   lazyGzip: number;
   /** The modules bundled up front, relative to the repository (the kit's and TanStack Query's). */
   modules: string[];
+  /**
+   * The kit's source modules in the files of `dist/` bundled up front (rolldown marks each with a
+   * `// src/…` line), e.g. `src/components/token-dashboard/token-dashboard.tsx`: an app's bundler
+   * splits `dist/` by file, so these are what loads up front, tree-shaken.
+   */
+  sources: string[];
 }
 
 /**
@@ -227,8 +236,12 @@ export async function measureMemberKit(dist = path.join(ROOT, 'dist')): Promise<
   const measure = (files: typeof chunks) => compress(new Map(files.map((c) => [c.fileName, c.code])));
   const main = measure(chunks.filter((c) => upfront.has(c.fileName)));
   const lazy = chunks.filter((c) => !upfront.has(c.fileName));
-  const modules = chunks.filter((c) => upfront.has(c.fileName)).flatMap((c) => c.moduleIds).map((id) => path.relative(ROOT, id));
-  return { gzip: main.gzip, minified: main.minified, lazyGzip: lazy.length > 0 ? measure(lazy).gzip : 0, modules };
+  const ids = chunks.filter((c) => upfront.has(c.fileName)).flatMap((c) => c.moduleIds);
+  const sources: string[] = [];
+  for (const id of ids.filter((i) => i.startsWith(dist + path.sep))) {
+    for (const match of (await readFile(id, 'utf8')).matchAll(/^\/\/ ((?:src|server)\/\S+)$/gm)) sources.push(match[1]!);
+  }
+  return { gzip: main.gzip, minified: main.minified, lazyGzip: lazy.length > 0 ? measure(lazy).gzip : 0, modules: ids.map((id) => path.relative(ROOT, id)), sources };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -60,6 +60,21 @@ describe('size budgets', () => {
     expect(kit.modules.some((m) => m.includes('@tanstack/query-core'))).toBe(true);
     expect(kit.modules.some((m) => /node_modules\/react(-dom)?\//.test(m))).toBe(false);
     expect(kit.lazyGzip).toBeGreaterThan(1000);
+    // TokenDashboard's view loads on demand, with the grants and the dashboard's strings; up front,
+    // only what it shows meanwhile (the i18n hook and baseMessages with it). See OWN_CHUNKS in scripts/build.ts.
+    expect(kit.sources).toContain('src/components/token-dashboard/token-dashboard.tsx');
+    expect(kit.sources).toContain('src/components/token-dashboard/token-dashboard-loading.tsx');
+    expect(kit.sources).toContain('src/i18n/base-messages.ts');
+    for (const onDemand of [
+      'src/components/token-dashboard/token-dashboard-view.tsx',
+      'src/components/token-dashboard/token-balance-row.tsx',
+      'src/components/token-dashboard/grants-disclosure-view.tsx',
+      'src/components/token-dashboard/usage-details.tsx',
+      'src/components/ui/dialog.tsx',
+      'src/i18n/messages.ts',
+    ]) {
+      expect(kit.sources).not.toContain(onDemand);
+    }
     expect(kit.gzip, `member kit: ${kit.gzip} B min+gzip`).toBeLessThanOrEqual(MEMBER_KIT_BUDGET);
   });
 
