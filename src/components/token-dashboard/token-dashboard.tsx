@@ -2,7 +2,7 @@
 import { lazy, Suspense } from 'react';
 import type { DateRange } from '../../core/create-token-client.ts';
 import type { Stats } from '../../core/types.ts';
-import { useGrants, useTokenBalances, useTokenClient, useTokenStats } from '../../react/index.ts';
+import { useGrants, useTokenBalances, useTokenStats } from '../../react/index.ts';
 import { TokenDashboardLoading } from './token-dashboard-loading.tsx';
 import type { ExportFormat, TokenDashboardViewProps } from './token-dashboard-view.tsx';
 
@@ -85,16 +85,7 @@ function Dashboard({
   ...props
 }: InnerProps & { stats: Stats | undefined; refetchStats: (() => void) | undefined; withGrants?: boolean }) {
   const balances = useTokenBalances();
-  const client = useTokenClient();
   const status = balances.isError ? 'error' : balances.data ? 'success' : 'loading';
-  const download = async (format: ExportFormat) => {
-    const blob = await (await client.exportUsage(range, { format })).blob();
-    const url = URL.createObjectURL(blob);
-    const a = Object.assign(document.createElement('a'), { href: url, download: `tokengate-usage-${range.from}-${range.to}.${format}` });
-    a.click();
-    // Revoked a moment later: some browsers start the download asynchronously after click().
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
-  };
   return (
     <Suspense fallback={<TokenDashboardLoading {...props} />}>
       <TokenDashboardViewWithGrants
@@ -108,7 +99,8 @@ function Dashboard({
           void balances.refetch();
           refetchStats?.();
         }}
-        onExport={onExport === false ? undefined : (format) => (onExport ? onExport(format, range) : void download(format))}
+        range={range}
+        onExport={onExport}
       />
     </Suspense>
   );
