@@ -80,14 +80,21 @@ const EXTERNAL = [
 const MIGRATE_MODULE = /[\\/]server[\\/]migrate\.ts$/;
 
 /**
- * Modules the kit loads on demand (`import()`, through the dashboard's usage sections) that an entry
- * point also exports, built as entries of their own (not package exports: chunks under
- * `dist/chunks/`). In the entry's chunk they would always load with it; in a chunk of their own, an
- * app's bundler that tree-shakes the unused exports away leaves them out of what loads up front.
+ * Modules built as entries of their own (not package exports: chunks under `dist/chunks/`). An app's
+ * bundler splits `dist/` by file, so whatever shares a file with code loaded up front loads up front.
+ * - Modules the kit loads on demand (`import()`, through the dashboard's usage sections) that an
+ *   entry point also exports: in the entry's chunk they would always load with it; in a chunk of
+ *   their own, an app's bundler that tree-shakes the unused exports away leaves them out.
+ * - What `TokenDashboard` shows while its view loads on demand (`TokenDashboardLoading`), and with it
+ *   what the up-front kit shares with that view (the i18n hook, `baseMessages`, the dashboard's
+ *   frame and skeleton). Rolldown groups modules by the entries that reach them, and
+ *   `tokengate/components` reaches the view (it exports it) just as it reaches these: without this
+ *   second entry they would share the view's chunk, and the view would load up front with them.
  */
-const ON_DEMAND: Record<string, string> = {
+const OWN_CHUNKS: Record<string, string> = {
   'chunks/forecast-with-grants': 'src/components/token-dashboard/forecast-with-grants.ts',
   'chunks/burn-order': 'src/core/burn-order.ts',
+  'chunks/token-dashboard-loading': 'src/components/token-dashboard/token-dashboard-loading.tsx',
 };
 
 async function bundle(): Promise<void> {
@@ -105,7 +112,7 @@ async function bundle(): Promise<void> {
       copyPublicDir: false,
       reportCompressedSize: false,
       lib: {
-        entry: Object.fromEntries(Object.entries({ ...ENTRIES, ...ON_DEMAND }).map(([name, file]) => [name, path.join(ROOT, file)])),
+        entry: Object.fromEntries(Object.entries({ ...ENTRIES, ...OWN_CHUNKS }).map(([name, file]) => [name, path.join(ROOT, file)])),
         formats: ['es'],
         fileName: (_format, name) => `${name}.js`,
       },

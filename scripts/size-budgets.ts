@@ -10,7 +10,7 @@
  *
  * The member-facing kit (client, provider, useTokenGate, TokenDashboard, UpgradePrompt) is also
  * measured as an app ships it: bundled from `dist/` with TanStack Query inlined (React external),
- * within `MEMBER_KIT_BUDGET` (issue 16's goal, `MEMBER_KIT_GOAL`, is 18 KiB: not met yet).
+ * within `MEMBER_KIT_BUDGET` (issue 16's goal: 18 KiB).
  *
  * Budgets are ~15% above the sizes measured when they were set; raise one only on purpose.
  * Usage: `tsx scripts/size-budgets.ts` prints the sizes of the current `dist/` (`npm run build` first).
@@ -36,13 +36,21 @@ export const SIZE_BUDGETS: Record<string, number> = {
   // optimistic grants (the kit's burn order), ~770 B; tree-shaken, useTokenGate alone grows ~120 B.
   // Lowered from 6,100 on 2026-12-08 (issue 16: measured 5.58 kB, from 5.93): useTokenGate on
   // useMutation (+90 B), the optimistic grants and the burn order loaded on demand (−440 B).
-  'react.js': 5_900,
+  // Lowered from 5,900 on 2026-12-08 (issue 16: measured 3.96 kB, from 5.73): useTokenGate's run
+  // loads on demand (−0.9 kB, see LAZY_BUDGETS), and readGuardInfo's own file leaves the client
+  // (createTokenClient, which tokengate/react never imports) out of this entry's chunks (−0.9 kB).
+  'react.js': 4_550,
   // Raised from 12,600 on 2026-12-07 (main measured 12.56 kB) for the provider's live stub (~95 B).
   // Raised from 12,700 on 2026-12-08 (main measured 12.71 kB) for the chart's axes and table toggle,
   // the grants disclosure, the forecast with expiring grants and their strings, ~2.8 kB.
   // Lowered from 15,900 on 2026-12-08 (issue 16: measured 13.14 kB, from 15.54): the dashboard's
   // usage sections and UpgradePrompt's dialog modal load on demand (see LAZY_BUDGETS).
-  'components.js': 13_900,
+  // Raised from 13,900 on 2026-12-08 (measured 13.91 kB): the entry still counts TokenDashboardView,
+  // which it exports, and now also what TokenDashboard shows while it loads the view on demand (the
+  // dashboard's frame and skeleton, ~300 B) — an app that uses TokenDashboard loads less (MEMBER_KIT_BUDGET).
+  // Lowered from 14,200 on 2026-12-08 (measured 12.02 kB): as react.js, and the default export
+  // download loads with the view.
+  'components.js': 13_800,
   'styles.css': 3_300,
   // Measured 2026-12-07 (live balances, issue 12): 2.23 / 0.52 / 0.52 kB.
   'live.js': 2_550,
@@ -50,8 +58,9 @@ export const SIZE_BUDGETS: Record<string, number> = {
   'react/live.js': 600,
   // Measured 2026-12-08 (Suspense hooks, issue 16): 5.21 kB, nearly all of it the chunks it shares
   // with tokengate/react (its own file: 0.31 kB, what an app that uses both pays): react.js's budget + 150 B.
-  // Raised with react.js on 2026-12-08 (shares its chunk: 6.00 kB). Lowered with it (5.62 kB).
-  'react/suspense.js': 5_950,
+  // Raised with react.js on 2026-12-08 (shares its chunk: 6.00 kB). Lowered with it (5.62 kB), and
+  // again (4.01 kB).
+  'react/suspense.js': 4_600,
 };
 
 /**
@@ -59,11 +68,13 @@ export const SIZE_BUDGETS: Record<string, number> = {
  * entry, apart from it). Measured 2026-12-07: react.js's live feed (the provider's `live`) 3.43 kB.
  * 2026-12-08 (issue 16): react.js 3.98 kB (+ the optimistic grants and the burn order);
  * components.js 6.97 kB (+ the usage sections: chart and its table, members, forecast, export; and
- * UpgradePrompt's dialog modal).
+ * UpgradePrompt's dialog modal). Raised on 2026-12-08 (issue 16's 18 KiB kit): react.js 4.79 kB
+ * (+ useTokenGate's run); components.js 7.98 kB (+ TokenDashboard's view: balances, grants
+ * disclosure, the dashboard's strings, the export download; + the run).
  */
 export const LAZY_BUDGETS: Record<string, number> = {
-  'react.js': 4_550,
-  'components.js': 8_000,
+  'react.js': 5_500,
+  'components.js': 9_200,
 };
 
 export interface SizeReport {
@@ -160,13 +171,11 @@ export function formatSizes(reports: SizeReport[]): string {
 }
 
 /**
- * Issue 16's goal for the member-facing kit with TanStack Query inlined: 18 KiB min + gzip up front.
- * Not met yet (22,160 B measured 2026-12-07 after useTokenGate moved onto useMutation and the
- * dashboard's usage sections and the prompt's dialog began loading on demand); printed beside the size.
+ * Issue 16's budget for the member-facing kit with TanStack Query inlined: 18 KiB (18,432 B) min +
+ * gzip up front. Measured 18,336 B on 2026-12-08 (from 22,160 B on 2026-12-07): TokenDashboard's view,
+ * the dashboard's strings and useTokenGate's run load on demand.
  */
-export const MEMBER_KIT_GOAL = 18 * 1024;
-/** What the kit may not exceed meanwhile, so it only shrinks: ~2% above the size measured then. */
-export const MEMBER_KIT_BUDGET = 22_600;
+export const MEMBER_KIT_BUDGET = 18 * 1024;
 
 /** What the member-facing kit costs an app up front, and what it loads on demand (`import()`). */
 export interface MemberKitReport {
@@ -177,6 +186,12 @@ export interface MemberKitReport {
   lazyGzip: number;
   /** The modules bundled up front, relative to the repository (the kit's and TanStack Query's). */
   modules: string[];
+  /**
+   * The kit's source modules in the files of `dist/` bundled up front (rolldown marks each with a
+   * `// src/…` line), e.g. `src/components/token-dashboard/token-dashboard.tsx`: an app's bundler
+   * splits `dist/` by file, so these are what loads up front, tree-shaken.
+   */
+  sources: string[];
 }
 
 /**
@@ -227,8 +242,12 @@ export async function measureMemberKit(dist = path.join(ROOT, 'dist')): Promise<
   const measure = (files: typeof chunks) => compress(new Map(files.map((c) => [c.fileName, c.code])));
   const main = measure(chunks.filter((c) => upfront.has(c.fileName)));
   const lazy = chunks.filter((c) => !upfront.has(c.fileName));
-  const modules = chunks.filter((c) => upfront.has(c.fileName)).flatMap((c) => c.moduleIds).map((id) => path.relative(ROOT, id));
-  return { gzip: main.gzip, minified: main.minified, lazyGzip: lazy.length > 0 ? measure(lazy).gzip : 0, modules };
+  const ids = chunks.filter((c) => upfront.has(c.fileName)).flatMap((c) => c.moduleIds);
+  const sources: string[] = [];
+  for (const id of ids.filter((i) => i.startsWith(dist + path.sep))) {
+    for (const match of (await readFile(id, 'utf8')).matchAll(/^\/\/ ((?:src|server)\/\S+)$/gm)) sources.push(match[1]!);
+  }
+  return { gzip: main.gzip, minified: main.minified, lazyGzip: lazy.length > 0 ? measure(lazy).gzip : 0, modules: ids.map((id) => path.relative(ROOT, id)), sources };
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -237,7 +256,7 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
       console.log(formatSizes(reports));
       const kit = await measureMemberKit();
       const kb = (n: number) => `${(n / 1000).toFixed(2)} kB`;
-      console.log(`member kit (TanStack Query inlined) ${kb(kit.gzip)} min+gzip (budget ${kb(MEMBER_KIT_BUDGET)}; goal ${kb(MEMBER_KIT_GOAL)}, not met), ${kb(kit.minified)} min; + ${kb(kit.lazyGzip)} min+gzip on demand`);
+      console.log(`member kit (TanStack Query inlined) ${kb(kit.gzip)} min+gzip (budget ${kb(MEMBER_KIT_BUDGET)}, issue 16's 18 KiB), ${kb(kit.minified)} min; + ${kb(kit.lazyGzip)} min+gzip on demand`);
     },
     (err: unknown) => {
       console.error(err);

@@ -8,7 +8,8 @@ import { beforeAll, expect, it } from 'vitest';
 import { BASE, createApp, type App } from '../../test/http/fixture.ts';
 import { call, createOrg, type SeededOrg } from '../../test/ledger.ts';
 import { freshPglite } from '../../test/db.ts';
-import { createTokenClient, readGuardInfo, type TokenClientOptions } from './create-token-client.ts';
+import { createTokenClient, type TokenClientOptions } from './create-token-client.ts';
+import { readGuardInfo } from './read-guard-info.ts';
 import { TokenGateError } from './token-gate-error.ts';
 
 let app: App;

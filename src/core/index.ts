@@ -11,7 +11,6 @@ export { isRetryableError } from './is-retryable-error.ts';
 export { ERROR_STATUS, ERROR_TYPE_BASE, isErrorCode, type ErrorCode } from './error-codes.ts';
 export {
   createTokenClient,
-  readGuardInfo,
   type CallOptions,
   type DateRange,
   type GuardedRequestInit,
@@ -20,5 +19,6 @@ export {
   type TokenClient,
   type TokenClientOptions,
 } from './create-token-client.ts';
+export { readGuardInfo } from './read-guard-info.ts';
 export { tokenGateKeys } from './query-keys.ts';
 export { CHARGE_EVENT, parseChargeEvent, type ChargeEvent } from './charge-event.ts';

@@ -1,7 +1,9 @@
 'use client';
 import { createContext, useContext, useMemo, useSyncExternalStore, type ReactNode } from 'react';
 import { createFormatter, type Formatter } from './create-formatter.ts';
-import { defaultMessages, mergeMessages, type MessageOverrides, type TokenGateMessages } from './messages.ts';
+import type { BaseMessages } from './base-messages.ts';
+import { mergeMessages } from './merge-messages.ts';
+import type { MessageOverrides } from './messages.ts';
 
 interface I18nValue {
   locale?: string;
@@ -37,7 +39,8 @@ export function TokenGateI18nProvider({ locale, timeZone, messages, children }: 
     () => ({
       locale: locale ?? parent.locale,
       timeZone: timeZone ?? parent.timeZone,
-      messages: parent.messages || messages ? mergeMessages(defaultMessages, parent.messages, messages) : undefined,
+      // Only the overrides: each component merges them over the defaults of the strings it shows.
+      messages: parent.messages || messages ? mergeMessages<MessageOverrides>({}, parent.messages, messages) : undefined,
     }),
     [locale, timeZone, messages, parent],
   );
@@ -54,23 +57,22 @@ const browserLocale = () => navigator.language || 'en';
 const serverLocale = () => 'en';
 
 /**
- * The messages and formatters a component uses: its own props over the provider's, over the
- * defaults.
+ * Internal: the messages and formatters a component uses — its own props over the provider's,
+ * over `base`, the defaults of the strings it shows (all of `defaultMessages`, or a subset such as
+ * `baseMessages` for what loads up front, so the other strings need not). `useTokenGateI18n` is
+ * this with `defaultMessages`.
  *
  * @example
- * const { messages, format } = useTokenGateI18n({ locale: props.locale, messages: props.messages });
+ * const { messages, format } = useI18n({ locale: props.locale, messages: props.messages }, baseMessages);
  */
-export function useTokenGateI18n(own: { locale?: string; messages?: MessageOverrides }): {
-  messages: TokenGateMessages;
+export function useI18n<M extends BaseMessages>(own: { locale?: string; messages?: MessageOverrides }, base: M): {
+  messages: M;
   format: Formatter;
 } {
   const ctx = useContext(I18nContext);
   const detected = useSyncExternalStore(subscribe, browserLocale, serverLocale);
   const locale = own.locale ?? ctx.locale ?? detected;
-  const messages = useMemo(
-    () => mergeMessages(defaultMessages, ctx.messages, own.messages),
-    [ctx.messages, own.messages],
-  );
+  const messages = useMemo(() => mergeMessages(base, ctx.messages, own.messages), [base, ctx.messages, own.messages]);
   const format = useMemo(
     () => createFormatter(locale, ctx.timeZone, messages.language),
     [locale, ctx.timeZone, messages.language],

@@ -1,8 +1,12 @@
 import { cleanup, render, screen } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createFormatter } from './create-formatter.ts';
-import { TokenGateI18nProvider, useTokenGateI18n } from './i18n-context.tsx';
-import { defaultMessages, mergeMessages, type MessageOverrides } from './messages.ts';
+import { TokenGateI18nProvider } from './i18n-context.tsx';
+import { useTokenGateI18n } from './use-token-gate-i18n.ts';
+import { mergeMessages } from './merge-messages.ts';
+import { defaultMessages, type MessageOverrides } from './messages.ts';
+import { baseMessages } from './base-messages.ts';
+import { UpgradePrompt } from '../components/upgrade-prompt/upgrade-prompt.tsx';
 
 afterEach(() => {
   cleanup();
@@ -42,6 +46,18 @@ describe('messages', () => {
     expect(m.promptTitle.plan_blocked({ name: 'Quests', available: '', cost: '', refreshDate: '' })).toBe('Quests isn’t included in your plan');
     expect(m.unlimited).toBe('Unlimited');
   });
+
+  it('mergeMessages merges over a subset of the messages, or over overrides alone, reason by reason', () => {
+    const args = { name: 'Quests', available: '', cost: '', refreshDate: '' };
+    const prompt = mergeMessages(baseMessages, { close: 'Schließen', promptBody: { low: () => 'Knapp' } });
+    expect(prompt.close).toBe('Schließen');
+    expect(prompt.promptBody.low(args)).toBe('Knapp');
+    expect(prompt.promptBody.plan_blocked(args)).toBe(defaultMessages.promptBody.plan_blocked(args));
+    const overrides = mergeMessages<MessageOverrides>({}, { promptTitle: { low: () => 'A' } }, { promptTitle: { plan_blocked: () => 'B' } });
+    expect(Object.keys(overrides.promptTitle!).sort()).toEqual(['low', 'plan_blocked']);
+    // The English defaults are one set: what loads up front is part of them, with the same strings.
+    for (const [key, value] of Object.entries(baseMessages)) expect(defaultMessages[key as keyof typeof baseMessages]).toBe(value);
+  });
 });
 
 function Probe({ locale, messages }: { locale?: string; messages?: MessageOverrides }) {
@@ -71,5 +87,20 @@ describe('TokenGateI18nProvider and useTokenGateI18n', () => {
     );
     expect(screen.getByText(/^fr-FR\|Réessayer\|Illimité\|1\s000$/)).toBeTruthy();
     expect(screen.getByText('en-US|Try again|Sans limite|1,000')).toBeTruthy();
+  });
+});
+
+describe('TokenGateI18nProvider and the components that show only some strings (UpgradePrompt)', () => {
+  it("applies the nested providers' overrides, then its own, over its defaults", () => {
+    render(
+      <TokenGateI18nProvider messages={{ promptTitle: { plan_blocked: ({ name }) => `${name}: nicht im Tarif` }, upgrade: 'Upgrade' }}>
+        <TokenGateI18nProvider messages={{ upgrade: 'Tarif wechseln' }}>
+          <UpgradePrompt reason="plan_blocked" tokenType="image_generation" locale="en-US" onUpgrade={() => {}} messages={{ close: 'unused' }} />
+        </TokenGateI18nProvider>
+      </TokenGateI18nProvider>,
+    );
+    const prompt = screen.getByRole('region', { name: 'Image generation: nicht im Tarif' });
+    expect(prompt.textContent).toContain('doesn’t include Image generation');
+    expect(screen.getByRole('button').textContent).toBe('Tarif wechseln');
   });
 });

@@ -1,4 +1,5 @@
 import type { GrantSource } from '../core/types.ts';
+import { baseMessages } from './base-messages.ts';
 
 /**
  * Every visible string of the kit's components. Strings with values are functions so a
@@ -170,8 +171,6 @@ export interface PromptArgs {
   refreshDate: string;
 }
 
-const untilRefresh = (d: string) => (d ? ` or wait until your allowance refreshes on ${d}` : '');
-
 /**
  * English defaults for every string. Override any subset with the `messages` prop of a component
  * or of `TokenGateI18nProvider`.
@@ -181,11 +180,9 @@ const untilRefresh = (d: string) => (d ? ` or wait until your allowance refreshe
  * <TokenDashboardView locale="de-DE" messages={de} … />
  */
 export const defaultMessages: TokenGateMessages = {
-  language: 'en',
-  dashboardTitle: 'AI token balance',
+  ...baseMessages,
   dashboardNumber: ({ n }) => ` (${n})`,
   planBadge: ({ plan }) => `${plan} plan`,
-  loading: 'Loading token balances…',
   errorTitle: 'Couldn’t load your token balance',
   errorBody: 'Something went wrong while loading your balance. Check your connection and try again.',
   notAMemberTitle: 'You’re not a member of this organization',
@@ -239,28 +236,7 @@ export const defaultMessages: TokenGateMessages = {
   grantStarts: ({ date }) => `starts ${date}`,
   exportCsv: 'Export CSV',
   exportJson: 'Export JSON',
-  upgrade: 'Upgrade plan',
-  topUp: 'Buy tokens',
   announceBalance: ({ name, available }) => `${name}: ${available} left`,
-  fallbackName: 'AI',
-  promptTitle: {
-    plan_blocked: ({ name }) => `${name} isn’t included in your plan`,
-    insufficient_tokens: ({ name }) => `You’re out of ${name} tokens`,
-    member_quota_exceeded: () => 'You’ve reached your personal limit',
-    not_a_member: () => 'You’re not a member of this organization',
-    low: ({ name }) => `You’re running low on ${name} tokens`,
-  },
-  promptBody: {
-    plan_blocked: ({ name }) => `Your current plan doesn’t include ${name}. Upgrade your plan to use it.`,
-    insufficient_tokens: ({ available, cost, refreshDate }) =>
-      `${cost ? `This needs ${cost} tokens` : 'This needs more tokens'}${available ? ` and you have ${available} left` : ''}. Buy more tokens${untilRefresh(refreshDate)}.`,
-    member_quota_exceeded: ({ name, refreshDate }) =>
-      `Your organization caps how many ${name} tokens each member can use. Ask an admin to raise your limit${untilRefresh(refreshDate)}.`,
-    not_a_member: () => 'Ask an owner or admin of the organization to invite you, or switch to an organization you belong to.',
-    low: ({ available }) =>
-      `${available ? `Only ${available} tokens are left. ` : ''}Buy more tokens or upgrade your plan so your work isn’t interrupted.`,
-  },
-  close: 'Close',
   buttonCost: ({ cost, count }) => `(${cost} ${count === 1 ? 'token' : 'tokens'})`,
   buttonCostPending: '(… tokens)',
   buttonCostUnknown: '(— tokens)',
@@ -272,23 +248,3 @@ export type MessageOverrides = Partial<Omit<TokenGateMessages, 'promptTitle' | '
   promptTitle?: Partial<TokenGateMessages['promptTitle']>;
   promptBody?: Partial<TokenGateMessages['promptBody']>;
 };
-
-/**
- * Merges overrides over a base set of messages (later wins).
- *
- * @example
- * const m = mergeMessages(defaultMessages, { retry: 'Erneut versuchen' });
- */
-export function mergeMessages(base: TokenGateMessages, ...overrides: (MessageOverrides | undefined)[]): TokenGateMessages {
-  let out = base;
-  for (const o of overrides) {
-    if (!o) continue;
-    out = {
-      ...out,
-      ...(o as Partial<TokenGateMessages>),
-      promptTitle: { ...out.promptTitle, ...o.promptTitle },
-      promptBody: { ...out.promptBody, ...o.promptBody },
-    };
-  }
-  return out;
-}

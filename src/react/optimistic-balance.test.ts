@@ -2,7 +2,8 @@ import { QueryClient } from '@tanstack/react-query';
 import { describe, expect, it } from 'vitest';
 import { lowBalances } from '../components/fixtures.ts';
 import type { Balances } from '../core/types.ts';
-import { applyOptimisticCharge, setCachedBalance } from './optimistic-balance.ts';
+import { applyOptimisticCharge } from './optimistic-balance.ts';
+import { setCachedBalance } from './set-cached-balance.ts';
 
 const KEY = ['tokengate', 'org_fixture', 'balances'];
 /** lowBalances with an any-type pool of 20 counted in every balance, and quest_generation's allowance nearly spent. */

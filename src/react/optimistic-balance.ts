@@ -78,30 +78,13 @@ export function applyOptimisticCharge(
 }
 
 /**
- * Put a server-reported balance into the cache: a whole `TokenBalance` (from a deduct/commit
- * answer), or just `available` (from the guard's `x-tokengate-available` header). A whole balance
- * also brings the any-type pool (`shared`) every other balance counts.
+ * Internal: the organization's any-type pool counts in every metered balance: move it (and
+ * `available`) by `delta` in all of them.
  *
  * @example
- * setCachedBalance(queryClient, key, 'quest_generation', { available: 57 });
+ * shiftShared(balances, -3); // 3 tokens of the pool spent
  */
-export function setCachedBalance(
-  queryClient: QueryClient,
-  key: QueryKey,
-  tokenType: TokenTypeId,
-  next: TokenBalance | { available: number },
-): void {
-  queryClient.setQueryData<Balances>(key, (old) => {
-    if (!old) return old;
-    const mine = old.tokenTypes.find((b) => b.tokenType === tokenType);
-    const pool = 'tokenType' in next && next.shared !== undefined && mine?.shared !== undefined ? next.shared - mine.shared : 0;
-    const updated = shiftShared(old, pool);
-    return { ...updated, tokenTypes: updated.tokenTypes.map((b) => (b.tokenType === tokenType ? ('tokenType' in next ? next : { ...b, ...next }) : b)) };
-  });
-}
-
-/** The organization's any-type pool counts in every metered balance: move it (and `available`) by `delta` in all of them. */
-function shiftShared(balances: Balances, delta: number): Balances {
+export function shiftShared(balances: Balances, delta: number): Balances {
   if (delta === 0) return balances;
   return {
     ...balances,

@@ -1,11 +1,11 @@
 'use client';
 import { useQueryClient } from '@tanstack/react-query';
 import { useCallback, useRef } from 'react';
-import { readGuardInfo } from '../core/create-token-client.ts';
+import { readGuardInfo } from '../core/read-guard-info.ts';
 import { tokenGateKeys } from '../core/query-keys.ts';
 import { stripChargeEvent } from '../core/strip-charge-event.ts';
 import type { TokenTypeId } from '../core/types.ts';
-import { setCachedBalance } from './optimistic-balance.ts';
+import { setCachedBalance } from './set-cached-balance.ts';
 import { settleBalances } from './settle-balances.ts';
 import { useTokenGateContext } from './token-gate-context.ts';
 

@@ -1,13 +1,14 @@
 'use client';
 import { useMutation, useQueryClient } from '@tanstack/react-query';
-import { useCallback, useReducer, useRef } from 'react';
+import { useCallback, useEffect, useReducer, useRef } from 'react';
 import type { ChargeEvent } from '../core/charge-event.ts';
-import { readGuardInfo } from '../core/create-token-client.ts';
 import { tokenGateKeys } from '../core/query-keys.ts';
 import { TokenGateError } from '../core/token-gate-error.ts';
 import type { Balances, DeductResult, DenialReason, ReserveResult, TokenBalance, TokenTypeId } from '../core/types.ts';
 import { DENIAL_CODES, denialReason } from './denial-reason.ts';
-import { applyOptimisticCharge, setCachedBalance } from './optimistic-balance.ts';
+import { loadOnce } from './load-once.ts';
+import { applyOptimisticCharge } from './optimistic-balance.ts';
+import type { Run } from './run-token-gate.ts';
 import { settleBalances } from './settle-balances.ts';
 import { useTokenGateContext } from './token-gate-context.ts';
 import { useTokenBalances } from './use-token-balances.ts';
@@ -23,6 +24,9 @@ import { useTokenBalances } from './use-token-balances.ts';
  * };
  */
 export type TokenGateReason = DenialReason | 'not_a_member';
+
+/** The run's work (run-token-gate.ts), loaded on demand: most renders of a gate never run it. */
+const loadRun = /* @__PURE__ */ loadOnce(() => import('./run-token-gate.ts'), 'The run could not start: its code did not load.');
 
 /** Every `TokenGateReason`: the error codes that mean "this caller cannot run it now" (the rest are failures). */
 const GATE_REASONS: readonly TokenGateReason[] = [...DENIAL_CODES, 'not_a_member'];
@@ -198,6 +202,8 @@ export function useTokenGate(
   const inflight = useRef<Promise<unknown>>(null);
   const aborter = useRef<AbortController>(undefined);
   const [, rerender] = useReducer((n: number) => n + 1, 0);
+  // Loaded while the user looks at the button, not after the click (a failure shows at the run).
+  useEffect(() => void loadRun().catch(() => {}), []);
 
   const mutation = useMutation<unknown, TokenGateError, Run, () => void>({
     // A run is the user's click: never paused while offline, never retried (one run, one charge).
@@ -213,50 +219,8 @@ export function useTokenGate(
       await Promise.all([balancesKey, grantsKey].map((queryKey) => queryClient.cancelQueries({ queryKey })));
       return applyOptimisticCharge(queryClient, balancesKey, type, cost, grantsKey);
     },
-    mutationFn: async (r) => {
-      const { o, org, type, signal, idempotencyKey } = r;
-      const call = { idempotencyKey, orgId: org, signal };
-      let reported: TokenBalance | { available: number } | undefined;
-      const onCharge = (charge: ChargeEvent) => {
-        if (typeof charge.available === 'number') reported = { available: charge.available };
-        r.unsettled = false;
-      };
-      const fetch = async (url: string, init: RequestInit = {}) => {
-        const response = await client.callGuarded(url, { ...init, ...call, signal: init.signal ?? signal });
-        const info = readGuardInfo(response);
-        r.charged = true;
-        if (typeof info.available === 'number') reported = { available: info.available };
-        // No charge headers: a streamed answer, which the guard charges when its stream ends.
-        if (info.charged === null && !info.replayed) r.unsettled = true;
-        return response;
-      };
-      try {
-        const reservation = o.action && o.mode === 'reserve' ? await client.reserve(type, { ...call, estimate: r.estimate }) : null;
-        r.started = true;
-        let result: unknown;
-        if (!o.action) {
-          result = await client.deduct(type, { ...call, units: o.units });
-          reported = (result as DeductResult).balance;
-        } else {
-          try {
-            result = await o.action({ idempotencyKey, signal, fetch, reservation, onCharge }, ...r.args);
-            if (reservation && signal.aborted) throw new TokenGateError('aborted', 'The run was cancelled.');
-          } catch (error) {
-            // Not under the aborted signal: the refund must reach the server.
-            if (reservation) await client.release(reservation.reservationId, { orgId: org }).catch(() => {});
-            throw error;
-          }
-          const actual = reservation && (o.actualUsage ? o.actualUsage(result) : reservation.estimate);
-          if (reservation) reported = (await client.commit(reservation.reservationId, { actual: actual!, orgId: org })).balance;
-        }
-        r.charged ||= !!reported;
-        if (reported) setCachedBalance(queryClient, tokenGateKeys.balances(org), type, reported);
-        return result;
-      } catch (error) {
-        const message = signal.aborted ? 'The run was cancelled.' : error instanceof Error ? error.message : 'The action failed.';
-        throw error instanceof TokenGateError ? error : new TokenGateError(signal.aborted ? 'aborted' : 'internal', message, { cause: error });
-      }
-    },
+    // Loaded on demand, and preloaded when the hook mounts (below).
+    mutationFn: async (r) => (await loadRun()).runTokenGate(r, client, queryClient),
     onError: (_error, r, undo) => void (r.charged || undo?.()),
     // The server is the truth: refetch the org after every run the cache let through (settle a streamed charge not seen).
     onSettled: (_data, _error, r, undo) => {
@@ -329,20 +293,6 @@ export function useTokenGate(
     balance,
     isLoading: balances.isPending,
   };
-}
-
-/** One run: the mutation's variables (`args`: `run`'s arguments) and what it learns (`unsettled`: a streamed charge not seen yet). */
-interface Run {
-  args: unknown[];
-  o: Partial<UseTokenGateOptions<unknown[], unknown>> & UseTokenGateDeductOptions;
-  org: string;
-  type: TokenTypeId;
-  estimate: number | undefined;
-  signal: AbortSignal;
-  idempotencyKey: string;
-  started?: boolean;
-  charged?: boolean;
-  unsettled?: boolean;
 }
 
 function isDenial(code: string): code is TokenGateReason {

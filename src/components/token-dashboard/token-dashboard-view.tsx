@@ -3,13 +3,13 @@ import { lazy, Suspense, useId, type ComponentProps, type ReactNode } from 'reac
 import type { TokenGateError } from '../../core/token-gate-error.ts';
 import type { Balances, Grant, Stats, TokenBalance } from '../../core/types.ts';
 import type { Formatter } from '../../i18n/create-formatter.ts';
-import { useTokenGateI18n } from '../../i18n/i18n-context.tsx';
+import { useTokenGateI18n } from '../../i18n/use-token-gate-i18n.ts';
 import type { MessageOverrides, TokenGateMessages } from '../../i18n/messages.ts';
-import { cn } from '../cn.ts';
 import { Button } from '../ui/button.tsx';
-import { Skeleton } from '../ui/skeleton.tsx';
 import { VisuallyHidden } from '../ui/visually-hidden.tsx';
 import { TokenBalanceRow } from './token-balance-row.tsx';
+import { TokenDashboardFrame } from './token-dashboard-frame.tsx';
+import { TokenDashboardSkeleton } from './token-dashboard-skeleton.tsx';
 import { useBalanceAnnouncement } from './use-balance-announcement.ts';
 import { useLandmarkNumber } from './use-landmark-number.ts';
 
@@ -130,17 +130,7 @@ export function TokenDashboardView({
       </div>
     );
   } else if (!balances) {
-    body = (
-      <div data-slot="token-dashboard-skeleton" className="flex flex-col gap-4">
-        <VisuallyHidden>{m.loading}</VisuallyHidden>
-        {[0, 1].map((i) => (
-          <div key={i} data-slot="token-dashboard-skeleton-row" className="flex flex-col gap-2">
-            <Skeleton className="h-4 w-32" />
-            <Skeleton className="h-2 w-full" />
-          </div>
-        ))}
-      </div>
-    );
+    body = <TokenDashboardSkeleton label={m.loading} />;
   } else {
     body = (
       <>
@@ -192,36 +182,33 @@ export function TokenDashboardView({
   }
 
   return (
-    <section
-      // An app's aria-label must win, and aria-labelledby would beat it.
-      aria-labelledby={props['aria-label'] === undefined ? titleId : undefined}
-      aria-busy={status === 'loading' ? true : undefined}
-      data-slot="token-dashboard"
-      data-state={status}
-      data-variant={variant}
-      className={cn(
-        'flex flex-col gap-4 rounded-tg border border-tg-border bg-tg-surface p-4 text-tg-foreground',
-        className,
-      )}
+    <TokenDashboardFrame
       {...props}
-    >
-      <header data-slot="token-dashboard-header" className="flex flex-wrap items-center justify-between gap-2">
-        <div data-slot="token-dashboard-heading" className="flex items-center gap-2">
-          <h2 id={titleId} className={cn('text-base font-semibold', !full && 'sr-only')}>
-            {heading}
-            {number > 1 && <VisuallyHidden>{m.dashboardNumber({ n: f.number(number) })}</VisuallyHidden>}
-          </h2>
-          {balances && (
-            <span
-              data-slot="plan-badge"
-              data-state={balances.plan.access}
-              className="rounded-full bg-tg-primary-subtle px-2 py-0.5 text-xs font-medium text-tg-primary-subtle-foreground"
-            >
-              {m.planBadge({ plan: balances.plan.name })}
-            </span>
-          )}
-        </div>
-        {balances && access !== 'unlimited' && (onUpgrade || (onTopUp && access === 'metered')) && (
+      titleId={titleId}
+      heading={
+        <>
+          {heading}
+          {number > 1 && <VisuallyHidden>{m.dashboardNumber({ n: f.number(number) })}</VisuallyHidden>}
+        </>
+      }
+      status={status}
+      variant={variant}
+      className={className}
+      badge={
+        balances && (
+          <span
+            data-slot="plan-badge"
+            data-state={balances.plan.access}
+            className="rounded-full bg-tg-primary-subtle px-2 py-0.5 text-xs font-medium text-tg-primary-subtle-foreground"
+          >
+            {m.planBadge({ plan: balances.plan.name })}
+          </span>
+        )
+      }
+      actions={
+        balances &&
+        access !== 'unlimited' &&
+        (onUpgrade || (onTopUp && access === 'metered')) && (
           <div data-slot="token-dashboard-actions" className="flex gap-2">
             {onTopUp && access === 'metered' && <Button onClick={onTopUp}>{topUpLabel ?? m.topUp}</Button>}
             {onUpgrade && (
@@ -230,12 +217,11 @@ export function TokenDashboardView({
               </Button>
             )}
           </div>
-        )}
-      </header>
+        )
+      }
+      announcement={announcement}
+    >
       {body}
-      <div aria-live="polite" aria-atomic="true" data-slot="token-dashboard-live" className="sr-only">
-        {announcement}
-      </div>
-    </section>
+    </TokenDashboardFrame>
   );
 }

@@ -1,9 +1,14 @@
 'use client';
+import { lazy, Suspense } from 'react';
 import type { DateRange } from '../../core/create-token-client.ts';
 import type { Stats } from '../../core/types.ts';
-import { useGrants, useTokenBalances, useTokenClient, useTokenStats } from '../../react/index.ts';
-import { GrantsDisclosure } from './grants-disclosure.tsx';
-import { TokenDashboardView, type ExportFormat, type TokenDashboardViewProps } from './token-dashboard-view.tsx';
+import { useGrants, useTokenBalances, useTokenStats } from '../../react/index.ts';
+import { TokenDashboardLoading } from './token-dashboard-loading.tsx';
+import type { ExportFormat, TokenDashboardViewProps } from './token-dashboard-view.tsx';
+
+// The view (balances, grants, their strings) loads on demand, in parallel with the data the hooks
+// fetch up front; meanwhile the view's own loading state shows (TokenDashboardLoading).
+const TokenDashboardViewWithGrants = /* @__PURE__ */ lazy(() => import('./token-dashboard-view-with-grants.tsx'));
 
 /** Props of {@link TokenDashboard}: the view's props, minus the data the hooks supply. */
 export interface TokenDashboardProps
@@ -65,9 +70,7 @@ function FullDashboard(props: InnerProps) {
       variant="full"
       stats={stats.data}
       grants={forecastNeedsGrants ? grants.data : undefined}
-      renderGrants={(b, { messages, format, now }) => (
-        <GrantsDisclosure tokenType={b.tokenType} name={b.name} messages={messages} format={format} now={now} />
-      )}
+      withGrants
       refetchStats={() => void stats.refetch()}
     />
   );
@@ -77,32 +80,28 @@ function Dashboard({
   range,
   stats,
   refetchStats,
+  withGrants = false,
   onExport,
   ...props
-}: InnerProps & { stats: Stats | undefined; refetchStats: (() => void) | undefined }) {
+}: InnerProps & { stats: Stats | undefined; refetchStats: (() => void) | undefined; withGrants?: boolean }) {
   const balances = useTokenBalances();
-  const client = useTokenClient();
   const status = balances.isError ? 'error' : balances.data ? 'success' : 'loading';
-  const download = async (format: ExportFormat) => {
-    const blob = await (await client.exportUsage(range, { format })).blob();
-    const url = URL.createObjectURL(blob);
-    const a = Object.assign(document.createElement('a'), { href: url, download: `tokengate-usage-${range.from}-${range.to}.${format}` });
-    a.click();
-    // Revoked a moment later: some browsers start the download asynchronously after click().
-    setTimeout(() => URL.revokeObjectURL(url), 1000);
-  };
   return (
-    <TokenDashboardView
-      {...props}
-      balances={balances.data}
-      stats={stats}
-      status={status}
-      error={balances.error}
-      onRetry={() => {
-        void balances.refetch();
-        refetchStats?.();
-      }}
-      onExport={onExport === false ? undefined : (format) => (onExport ? onExport(format, range) : void download(format))}
-    />
+    <Suspense fallback={<TokenDashboardLoading {...props} />}>
+      <TokenDashboardViewWithGrants
+        {...props}
+        withGrants={withGrants}
+        balances={balances.data}
+        stats={stats}
+        status={status}
+        error={balances.error}
+        onRetry={() => {
+          void balances.refetch();
+          refetchStats?.();
+        }}
+        range={range}
+        onExport={onExport}
+      />
+    </Suspense>
   );
 }

@@ -1,7 +1,7 @@
 'use client';
 import type { MouseEvent } from 'react';
 import type { TokenGateStatus } from '../../react/use-token-gate.ts';
-import { useTokenGateI18n } from '../../i18n/i18n-context.tsx';
+import { useTokenGateI18n } from '../../i18n/use-token-gate-i18n.ts';
 import type { MessageOverrides } from '../../i18n/messages.ts';
 import { Button, type ButtonProps } from '../ui/button.tsx';
 

@@ -1,7 +1,8 @@
 'use client';
 import { lazy, Suspense, useId, type ReactNode } from 'react';
 import type { TokenBalance, TokenTypeId } from '../../core/types.ts';
-import { useTokenGateI18n } from '../../i18n/i18n-context.tsx';
+import { baseMessages } from '../../i18n/base-messages.ts';
+import { useI18n } from '../../i18n/i18n-context.tsx';
 import type { MessageOverrides, PromptArgs, UpgradeReason } from '../../i18n/messages.ts';
 import { cn } from '../cn.ts';
 import { Button } from '../ui/button.tsx';
@@ -70,7 +71,8 @@ export function UpgradePrompt({
   messages: overrides,
   className,
 }: UpgradePromptProps) {
-  const { messages: m, format: f } = useTokenGateI18n({ locale, messages: overrides });
+  // Only the strings it shows: the dashboard's travel with the dashboard's view, loaded on demand.
+  const { messages: m, format: f } = useI18n({ locale, messages: overrides }, baseMessages);
   const titleId = useId();
   const bodyId = useId();
   const catalogName = useCatalogName(balance ? undefined : tokenType);
