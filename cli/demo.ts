@@ -1,5 +1,5 @@
 /**
- * `tokengate demo`: starts the playground (`demo/server.ts`) when run from the repository.
+ * `tokengate demo`: starts the playground (`demo/start.mjs`, as `npm start` does) when run from the repository.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -31,7 +31,7 @@ export async function demo(argv: string[], io: Io): Promise<number> {
     return 0;
   }
   const port = values.port === undefined ? undefined : intOption('demo', 'port', values.port, 0, 65_535);
-  const server = path.join(ROOT, 'demo', 'server.ts');
+  const server = path.join(ROOT, 'demo', 'start.mjs');
   const tsx = path.join(ROOT, 'node_modules', '.bin', 'tsx');
   if (!existsSync(server) || !existsSync(tsx)) {
     throw new CommandError(
@@ -41,7 +41,8 @@ export async function demo(argv: string[], io: Io): Promise<number> {
     );
   }
   const args = [server, ...(port === undefined ? [] : ['--port', String(port)]), ...(values.reset ? ['--reset'] : [])];
-  const child = spawn(tsx, args, { cwd: ROOT, stdio: 'inherit' });
+  // start.mjs registers tsx itself (a dev dependency: checked above).
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: 'inherit' });
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal);
   const onInt = forward('SIGINT');
   const onTerm = forward('SIGTERM');

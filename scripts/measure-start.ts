@@ -1,6 +1,6 @@
 /**
  * Time-to-ready of `npm start`: runs `npm start -- --port <free port>` (or, with `--direct`,
- * `node --import tsx demo/server.ts` as the e2e suite does) and polls until it is usable — the page (`GET /`) answers
+ * `node demo/start.mjs` as the e2e suite does) and polls until it is usable — the page (`GET /`) answers
  * 200 and a real API call (the Pro organization's balances, with a token from the demo's user
  * switcher) answers 200 — then stops it. A refused or failed try is repeated 10 ms later.
  *
@@ -73,7 +73,7 @@ export async function timeStart(dir: string, direct = false): Promise<{ readyMs:
   const base = `http://127.0.0.1:${port}`;
   const started = performance.now();
   const [command, args] = direct
-    ? [process.execPath, ['--import', 'tsx', 'demo/server.ts', '--port', String(port)]]
+    ? [process.execPath, ['demo/start.mjs', '--port', String(port)]]
     : ['npm', ['start', '--silent', '--', '--port', String(port)]];
   // Its own process group, so that stopping it stops npm's child too.
   const child = spawn(command, args, {
@@ -127,7 +127,7 @@ async function main(): Promise<void> {
   });
   const runs = Number(values.runs);
   const load = os.loadavg().map((n) => n.toFixed(2)).join(' ');
-  const how = values.direct ? 'node --import tsx demo/server.ts' : 'npm start';
+  const how = values.direct ? 'node demo/start.mjs' : 'npm start';
   console.log(`${how}: time to ready · ${os.cpus().length} CPUs · load average ${load} · Node ${process.versions.node}`);
   const cold: number[] = [];
   const warm: number[] = [];

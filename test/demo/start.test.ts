@@ -1,5 +1,5 @@
 /**
- * `npm start` without a browser: `demo/server.ts` started as the e2e suite starts it (a fresh data
+ * `npm start` without a browser: `demo/start.mjs` (what `npm start` runs) started as the e2e suite starts it (a fresh data
  * folder, a free loopback port), on embedded PGlite. A new data folder comes from the migrated
  * dump and is seeded in the background: requests that touch the database wait for the seed, so
  * the first answers already see the seeded organizations. Restarts — after a clean stop, and
@@ -28,7 +28,7 @@ interface Running {
 /** Start the playground on `dir`; resolves once it printed its URL. */
 async function start(dir: string): Promise<Running> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts', '--port', String(port)], {
+  const child = spawn(process.execPath, ['demo/start.mjs', '--port', String(port)], {
     cwd: ROOT,
     env: { ...process.env, TOKENGATE_DEMO_DIR: dir, TOKENGATE_DEMO_AI_DELAY_MS: '0', DATABASE_URL: '', PORT: '' },
     stdio: ['ignore', 'pipe', 'pipe'],

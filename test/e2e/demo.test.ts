@@ -1,5 +1,5 @@
 /**
- * The playground end to end: `demo/server.ts` started as `npm start` would (fresh data dir, free
+ * The playground end to end: `demo/start.mjs` started as `npm start` does (fresh data dir, free
  * loopback port, fast fake model), driven in Chromium (found by test/find-browser.ts) with
  * playwright-core. Every page state is checked with axe-core and screenshotted to
  * test-results/screenshots/ (git-ignored).
@@ -42,7 +42,7 @@ let context: BrowserContext;
 async function startDemo(): Promise<string> {
   const port = await freePort();
   const started = Date.now();
-  child = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts', '--port', String(port)], {
+  child = spawn(process.execPath, ['demo/start.mjs', '--port', String(port)], {
     cwd: ROOT,
     env: { ...process.env, TOKENGATE_DEMO_DIR: dataDir, TOKENGATE_DEMO_AI_DELAY_MS: '50', DATABASE_URL: '', PORT: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
