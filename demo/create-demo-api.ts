@@ -304,8 +304,8 @@ export async function createDemoApi({ db, dir, url, aiDelayMs, wordMs, log }: De
     if (pathname === '/api/tokengate' || pathname.startsWith('/api/tokengate/')) return void api(req, res);
     const ai = /^\/api\/ai\/([a-z_]+)$/.exec(pathname);
     if (ai) {
-      const route = aiRoutes.get(ai[1] as AiFeature);
-      if (route) return void route(req, res);
+      const aiRoute = aiRoutes.get(ai[1] as AiFeature);
+      if (aiRoute) return void aiRoute(req, res);
     }
     if (pathname.startsWith('/api/demo/operator-view/operator/')) return void operatorView(req, res);
     if (pathname.startsWith('/api/demo/')) return void demoApi(req, res);
