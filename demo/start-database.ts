@@ -61,6 +61,11 @@ interface OpenDatabase {
   close(): Promise<void>;
 }
 
+/** Written once the data folder holds a migrated PGlite database (its migrations' fingerprint). */
+const MIGRATED_MARK = 'migrations.sha256';
+/** Written once the PGlite database is seeded. */
+const SEEDED_MARK = 'seeded';
+
 /**
  * Whether the data folder holds a PGlite database that was created and seeded before (so opening it
  * is only PGlite's start-up: no dump to extract, no seed to write).
@@ -69,7 +74,7 @@ interface OpenDatabase {
  * if (isPgliteStarted('.tokengate')) void startDatabase({ dir: '.tokengate', log });
  */
 export function isPgliteStarted(dir: string, databaseUrl?: string): boolean {
-  return !databaseUrl && existsSync(path.join(dir, 'migrations.sha256')) && existsSync(path.join(dir, 'seeded'));
+  return !databaseUrl && existsSync(path.join(dir, MIGRATED_MARK)) && existsSync(path.join(dir, SEEDED_MARK));
 }
 
 /**
@@ -82,7 +87,7 @@ export function isPgliteStarted(dir: string, databaseUrl?: string): boolean {
 export async function startDatabase(options: StartDatabaseOptions): Promise<DemoDatabase> {
   const opened = options.databaseUrl ? await openPostgres(options) : await openPglite(options);
   // Seeding is idempotent per organization; the marker only saves the check on later starts.
-  const seededMark = path.join(options.dir, opened.kind === 'pglite' ? 'seeded' : 'seeded-postgres');
+  const seededMark = path.join(options.dir, opened.kind === 'pglite' ? SEEDED_MARK : 'seeded-postgres');
   const seeded =
     opened.kind === 'pglite' && existsSync(seededMark)
       ? Promise.resolve()
@@ -159,7 +164,7 @@ async function openPglite(options: StartDatabaseOptions): Promise<OpenDatabase> 
   const dataDir = path.join(options.dir, 'pgdata');
   // Written once the data folder holds a migrated database: without it, a first start was
   // interrupted and the data is discarded.
-  const markFile = path.join(options.dir, 'migrations.sha256');
+  const markFile = path.join(options.dir, MIGRATED_MARK);
   const fresh = !existsSync(markFile);
   const [{ PGlite }, dump] = await Promise.all([
     import('@electric-sql/pglite'),
