@@ -1,7 +1,7 @@
 /**
  * Child processes for the package tests that run an installed app's own tools (`next build`,
  * `vite build`, `next start`, the installed `tokengate` bin) the way a user's shell would.
- * The same helpers as consumer-install.test.ts keeps inline.
+ * Shared by consumer-install.test.ts and init-scaffold.test.ts.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { expect } from 'vitest';

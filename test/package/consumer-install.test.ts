@@ -16,7 +16,7 @@
  * app's other packages at the versions this repository installed from package-lock.json. No npm
  * cache and no network are involved, so the test passes with an empty cache too.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,7 @@ import pg from 'pg';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureBuilt, ROOT } from './build.ts';
+import { cleanEnv, ok, run, start, stop } from './child-processes.ts';
 import { installFromProject } from './install-from-project.ts';
 import { CHROMIUM_FLAGS, findBrowser, requireBrowser } from '../find-browser.ts';
 import { configuredDatabaseUrl, connectClient, withDatabase } from '../db.ts';
@@ -34,67 +35,6 @@ const APPS = path.join(ROOT, 'test', 'package', 'consumer-apps');
 /** Without a browser the Vite app's test is skipped locally; under CI it runs and fails (requireBrowser). */
 const browserSearch = findBrowser();
 const skipBrowser = browserSearch.path === null && process.env.CI !== 'true';
-
-/** A child environment without Vitest's variables (NODE_ENV=test would change what Vite and Next build). */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!/^(VITEST|NODE_ENV$|TEST$|__)/.test(key)) env[key] = value;
-  return { ...env, NEXT_TELEMETRY_DISABLED: '1', ...extra };
-}
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }): Promise<Result> {
-  return new Promise((resolve) => {
-    execFile(command, args, { cwd: options.cwd, env: options.env ?? cleanEnv(), timeout: options.timeout ?? 180_000, maxBuffer: 32 * 1024 * 1024 }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : null) : 0, stdout, stderr });
-    });
-  });
-}
-
-/** Runs and expects exit code 0 (the output is in the failure message). */
-async function ok(command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv; timeout?: number }): Promise<Result> {
-  const result = await run(command, args, options);
-  expect(result.code, `${command} ${args.join(' ')}\n${result.stdout}\n${result.stderr}`).toBe(0);
-  return result;
-}
-
-/** Starts a long-running child and resolves when its output matches `ready`. */
-function start(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; match: RegExpExecArray }> {
-  const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let output = '';
-  return new Promise((resolve, reject) => {
-    // A deadline for a server that never comes up, generous for a loaded machine; readiness is its output.
-    const timer = setTimeout(() => reject(new Error(`${command} not ready after 120 s:\n${output}`)), 120_000);
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = ready.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, match });
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${command} exited with ${code}:\n${output}`));
-    });
-  });
-}
-
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-}
 
 const serverUrl = configuredDatabaseUrl();
 const dbName = `tokengate_consumer_${process.pid}_${Date.now()}`;
