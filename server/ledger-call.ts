@@ -43,7 +43,10 @@ export type LedgerFunction =
   | 'operator_near_exhaustion'
   | 'operator_spikes'
   | 'operator_expiring_grants'
-  | 'catalog_apply';
+  | 'catalog_apply'
+  | 'watch'
+  | 'renew_watches'
+  | 'unwatch';
 
 /** Named arguments of a ledger function, e.g. `{ p_org_id, p_user_id }`. */
 export type LedgerArgs = Record<string, unknown>;

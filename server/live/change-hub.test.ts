@@ -164,6 +164,39 @@ describe('createChangeHub on PGlite', () => {
     expect(await listeningChannels()).toEqual([]);
   });
 
+  it('leases each subscribed organization, renews it, takes a lapsed one again with onGap, and drops leases nobody needs', async () => {
+    const hub = createChangeHub(store, { lingerMs: 60_000, leaseSeconds: 10 });
+    const leases = async () =>
+      (await db.query<{ org_id: string; live: boolean }>(`select org_id, expires_at > now() as live from tokengate.watches order by org_id`)).map(
+        (r) => `${r.org_id}:${r.live ? 'live' : 'lapsed'}`,
+      );
+    const orgC = randomUUID();
+    const orgD = randomUUID();
+    expect(await leases()).toEqual([]);
+    const gaps: string[] = [];
+    const stopC = await hub.subscribe(orgC, { onChange: () => {}, onGap: () => gaps.push('c') });
+    const stopD = await hub.subscribe(orgD, { onChange: () => {}, onGap: () => gaps.push('d') });
+    // Leased before subscribe resolved: every change committed from now on notifies.
+    expect(await leases()).toEqual([`${orgC}:live`, `${orgD}:live`].sort());
+
+    // A lease that lapsed (say the database was unreachable for longer than leaseSeconds) is taken
+    // again at the next renewal, and its subscribers resynchronise.
+    await db.query(`update tokengate.watches set expires_at = now() - interval '1 second' where org_id = $1`, [orgC]);
+    await waitFor(() => gaps.includes('c'), { what: 'onGap for the lapsed lease' });
+    expect(gaps).toEqual(['c']);
+    expect(await leases()).toEqual([`${orgC}:live`, `${orgD}:live`].sort());
+
+    // An organization nobody subscribes to any more is dropped at the next renewal…
+    stopD();
+    await waitFor(async () => (await leases()).length === 1, { what: "the renewal dropping orgD's lease" });
+    expect(await leases()).toEqual([`${orgC}:live`]);
+    // …and closing the hub drops the rest.
+    stopC();
+    await hub.close();
+    expect(await leases()).toEqual([]);
+    expect(() => createChangeHub(store, { leaseSeconds: 5 })).toThrow(/leaseSeconds/);
+  });
+
   it('one shared hub per store; a store that cannot listen has none', () => {
     expect(sharedChangeHub(store)).toBe(sharedChangeHub(store));
     expect(sharedChangeHub(pgliteStore(asPglite(db)))).not.toBe(sharedChangeHub(store));

@@ -3,6 +3,7 @@ import type { TokenStore } from '../store.ts';
 import { databaseError } from '../stores/database-error.ts';
 import type { BalanceChange } from '../../src/core/types.ts';
 import { parseBalanceChange } from './parse-balance-change.ts';
+import { createFeedLeases } from './feed-leases.ts';
 
 /**
  * The notification channel the ledger sends every balance change on.
@@ -25,6 +26,13 @@ export interface ChangeHubOptions {
    * there instead of opening a database connection again. 0 unlistens at once.
    */
   lingerMs?: number;
+  /**
+   * How long each lease on an organization lasts, seconds (10 to 3600). Default 120. The ledger
+   * notifies a change only when its organization is watched (`tokengate.watch`): the hub takes a
+   * lease for every organization with a subscriber, renews them every quarter of this, and drops
+   * those without subscribers at the next renewal.
+   */
+  leaseSeconds?: number;
 }
 
 /**
@@ -71,6 +79,12 @@ export interface ChangeHub {
  * is dropped), serialised once, and handed to the subscribers of its organization only. The LISTEN
  * starts with the first subscriber and stops `lingerMs` after the last one left.
  *
+ * The ledger notifies only organizations someone watches (Postgres serialises notifying commits, so
+ * a charge nobody watches should not notify): the hub holds a lease (`tokengate.watch`) on each
+ * organization it has subscribers for, renewed in the background. A lease that lapsed anyway (the
+ * database was unreachable for longer than `leaseSeconds`) is taken again, and that organization's
+ * subscribers get `onGap`.
+ *
  * `createHandler` uses one hub per store (`sharedChangeHub`); create your own only to push changes
  * somewhere else (a WebSocket server, a job queue).
  *
@@ -80,10 +94,15 @@ export interface ChangeHub {
  */
 export function createChangeHub(store: TokenStore, options: ChangeHubOptions = {}): ChangeHub {
   const lingerMs = options.lingerMs ?? 10_000;
+  const leaseSeconds = options.leaseSeconds ?? 120;
   if (typeof store?.listen !== 'function') throw new TypeError('createChangeHub: the store cannot listen (use postgresStore or pgliteStore)');
   if (!Number.isFinite(lingerMs) || lingerMs < 0) throw new TypeError('createChangeHub: lingerMs must be 0 or more');
+  if (!Number.isInteger(leaseSeconds) || leaseSeconds < 10 || leaseSeconds > 3600) throw new TypeError('createChangeHub: leaseSeconds must be an integer from 10 to 3600');
   const listen = store.listen.bind(store);
   const byOrg = new Map<string, Set<ChangeSubscriber>>();
+  const leases = createFeedLeases(store, leaseSeconds, (orgId) => byOrg.has(orgId), (orgId) => {
+    for (const s of [...(byOrg.get(orgId) ?? [])]) each(s, (x) => x.onGap());
+  });
   let subscribers = 0;
   let active: Promise<() => Promise<void>> | null = null;
   let linger: ReturnType<typeof setTimeout> | undefined;
@@ -132,6 +151,7 @@ export function createChangeHub(store: TokenStore, options: ChangeHubOptions = {
       const stopping = active;
       active = null;
       stopping.then((unlisten) => unlisten()).catch(() => {});
+      void leases.dropAll();
     }, lingerMs);
     linger.unref?.();
   }
@@ -157,6 +177,8 @@ export function createChangeHub(store: TokenStore, options: ChangeHubOptions = {
       };
       try {
         await startListening();
+        // Listening first, then the lease: every change that commits after the lease notifies.
+        await leases.watch(key);
       } catch (error) {
         unsubscribe();
         throw databaseError(error);
@@ -177,7 +199,7 @@ export function createChangeHub(store: TokenStore, options: ChangeHubOptions = {
       subscribers = 0;
       const stopping = active;
       active = null;
-      await stopping?.then((unlisten) => unlisten()).catch(() => {});
+      await Promise.all([stopping?.then((unlisten) => unlisten()).catch(() => {}), leases.dropAll()]);
     },
   };
   return hub;

@@ -4,6 +4,7 @@
  * client resuming, each alert is written once per crossing per period — under 50 concurrent
  * charges too — and the outbox's delivery functions lease, retry, fail and replay as documented.
  */
+import { randomUUID } from 'node:crypto';
 import { expect, it } from 'vitest';
 import type { BalanceChange } from '../../src/core/types.ts';
 import { concurrencyPoolSize, describeEachDb, describeServer, type TestDb } from '../db.ts';
@@ -12,13 +13,22 @@ import { waitFor } from '../wait-for.ts';
 
 const CHANNEL = 'tokengate_changes';
 
-/** Listen to the feed; `drain()` waits until everything committed so far has arrived and returns it. */
-async function feed(db: TestDb) {
+/**
+ * Listen to the feed and watch `orgIds` (a lease each, as the change hub takes them: the ledger
+ * notifies watched organizations only); `drain()` waits until everything committed so far has
+ * arrived and returns it.
+ */
+async function feed(db: TestDb, ...orgIds: string[]) {
   const received: string[] = [];
-  const stop = await db.listen(CHANNEL, (payload) => received.push(payload));
+  const unlisten = await db.listen(CHANNEL, (payload) => received.push(payload));
+  const watcher = randomUUID();
+  for (const orgId of orgIds) await db.query(`select tokengate.watch($1, $2)`, [orgId, watcher]);
   let fence = 0;
   return {
-    stop,
+    async stop() {
+      await db.query(`select tokengate.unwatch($1)`, [watcher]);
+      await unlisten();
+    },
     /** Every change received since the last drain (notifications arrive in commit order: a fence notified last marks the end). */
     async drain(): Promise<BalanceChange[]> {
       const marker = `fence-${++fence}`;
@@ -47,7 +57,7 @@ describeEachDb('live: change feed', (db) => {
     const user = org.members[0]!;
     const o = { p_org_id: org.orgId, p_token_type: 'quest_generation' };
     await call(db(), 'balances', { p_org_id: org.orgId, p_user_id: user }); // provisions the buckets (refresh entries)
-    const f = await feed(db());
+    const f = await feed(db(), org.orgId);
     try {
       const kinds = async (fn: () => Promise<unknown>) => {
         await fn();
@@ -133,7 +143,7 @@ describeEachDb('live: change feed', (db) => {
   it('tokengate.live = off silences the feed (the alerts are still written)', async () => {
     await db().setNow('2028-05-10T12:00:00Z');
     const org = await createOrg(db(), { plan: 'pro', anchor: '2028-05-01T00:00:00Z' });
-    const f = await feed(db());
+    const f = await feed(db(), org.orgId);
     try {
       await db().exec(`set tokengate.live = off`);
       await call(db(), 'grant_tokens', { p_org_id: org.orgId, p_actor_id: null, p_token_type: 'goal_generation', p_amount: 1, p_idempotency_key: 'g' });
@@ -149,12 +159,88 @@ describeEachDb('live: change feed', (db) => {
     await call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: org.owner, p_token_type: 'lead_generation', p_idempotency_key: 'on' });
   });
 
+  it('only watched organizations notify: no lease, a lapsed lease or unwatch says nothing; tokengate.live = all notifies every one', async () => {
+    await db().setNow('2028-05-10T12:00:00Z');
+    const watched = await createOrg(db(), { plan: 'pro', anchor: '2028-05-01T00:00:00Z' });
+    const unwatched = await createOrg(db(), { plan: 'pro', anchor: '2028-05-01T00:00:00Z' });
+    const f = await feed(db(), watched.orgId);
+    const charge = (org: typeof watched, key: string) =>
+      call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: org.owner, p_token_type: 'goal_generation', p_idempotency_key: key });
+    const grant = (org: typeof watched, key: string) =>
+      call(db(), 'grant_tokens', { p_org_id: org.orgId, p_actor_id: null, p_token_type: 'goal_generation', p_amount: 5, p_idempotency_key: key });
+    const orgsNotified = async () => (await f.drain()).map((c) => `${c.orgId === watched.orgId ? 'watched' : 'unwatched'}:${c.kind}`);
+    try {
+      // The first charge of each opens its buckets (refresh entries): only the watched org's say so.
+      await charge(watched, 'w0');
+      await charge(unwatched, 'u0');
+      expect((await orgsNotified()).every((c) => c.startsWith('watched:'))).toBe(true);
+      await charge(watched, 'w1');
+      await charge(unwatched, 'u1');
+      await grant(unwatched, 'ug1');
+      expect(await orgsNotified()).toEqual(['watched:deduct']);
+
+      // Every change, for raw listeners that take no lease.
+      await db().exec(`set tokengate.live = 'all'`);
+      await charge(unwatched, 'u2');
+      await grant(unwatched, 'ug2');
+      await db().exec(`reset tokengate.live`);
+      expect(await orgsNotified()).toEqual(['unwatched:deduct', 'unwatched:grant']);
+
+      // A lapsed lease notifies nothing; renew_watches reports it (and drops it), and extends live ones.
+      const other = randomUUID();
+      await db().query(`select tokengate.watch($1, $2, 10)`, [unwatched.orgId, other]);
+      await charge(unwatched, 'u3');
+      expect(await orgsNotified()).toEqual(['unwatched:deduct']);
+      await db().query(`update tokengate.watches set expires_at = now() - interval '1 second' where watcher = $1`, [other]);
+      await charge(unwatched, 'u4');
+      await grant(unwatched, 'ug4');
+      expect(await orgsNotified()).toEqual([]);
+      const [renewed] = await db().query<{ lapsed: string[] }>(`select tokengate.renew_watches($1, array[$2, $3]::uuid[], 60) as lapsed`, [
+        other,
+        unwatched.orgId,
+        watched.orgId,
+      ]);
+      expect(renewed!.lapsed).toEqual([unwatched.orgId, watched.orgId].sort());
+      expect(await db().query(`select org_id from tokengate.watches where watcher = $1`, [other])).toEqual([]);
+
+      // unwatch ends a lease; the other watchers' leases stay.
+      await db().query(`select tokengate.watch($1, $2)`, [watched.orgId, other]);
+      const [dropped] = await db().query<{ n: number }>(`select tokengate.unwatch($1, array[$2]::uuid[]) as n`, [other, watched.orgId]);
+      expect(dropped!.n).toBe(1);
+      await charge(watched, 'w5');
+      expect(await orgsNotified()).toEqual(['watched:deduct']);
+    } finally {
+      await f.stop();
+    }
+    await charge(watched, 'w6');
+    expect(await db().query(`select 1 from tokengate.watches`)).toEqual([]);
+    for (const org of [watched, unwatched]) await expectReconciled(db(), org.orgId);
+  });
+
+  it('leases are the server’s: clients can neither take one nor read them, and arguments are checked', async () => {
+    const org = await createOrg(db(), { plan: 'pro' });
+    for (const who of [{ role: 'authenticated', userId: org.owner }, { role: 'anon' }] as const) {
+      await expect(
+        db().as(who, (q) => q.query(`select tokengate.watch($1, $2)`, [org.orgId, randomUUID()])),
+      ).rejects.toThrow(/permission denied/);
+      await expect(db().as(who, (q) => q.query(`select * from tokengate.watches`))).rejects.toThrow(/permission denied/);
+    }
+    for (const [sql, params] of [
+      [`select tokengate.watch($1, $2, 5)`, [org.orgId, randomUUID()]],
+      [`select tokengate.watch($1, null)`, [org.orgId]],
+      [`select tokengate.renew_watches($1, null)`, [randomUUID()]],
+      [`select tokengate.unwatch(null)`, []],
+    ] as const) {
+      await expect(db().as({ role: 'service_role' }, (q) => q.query(sql, [...params]))).rejects.toThrow(/invalid_argument|p_/);
+    }
+  });
+
   it('changes() replays the entries after an id, in order and paged, to members only', async () => {
     await db().setNow('2028-05-10T12:00:00Z');
     const org = await createOrg(db(), { plan: 'pro', anchor: '2028-05-01T00:00:00Z' });
     const other = await createOrg(db(), { plan: 'pro', anchor: '2028-05-01T00:00:00Z' });
     const user = org.members[0]!;
-    const f = await feed(db());
+    const f = await feed(db(), org.orgId, other.orgId);
     let live: BalanceChange[];
     try {
       await call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: user, p_token_type: 'goal_generation', p_idempotency_key: 'x1' });
@@ -327,7 +413,7 @@ describeEachDb('live: alerts outbox', (db) => {
     await db().setNow('2028-05-10T12:00:00Z');
     const org = await createOrg(db(), { plan: 'pro', anchor: '2028-05-01T00:00:00Z' });
     const other = await createOrg(db(), { plan: 'pro', anchor: '2028-05-01T00:00:00Z' });
-    const f = await feed(db());
+    const f = await feed(db(), org.orgId, other.orgId);
     let change: BalanceChange;
     try {
       await call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: org.owner, p_token_type: 'goal_generation', p_idempotency_key: 'rt' });
@@ -357,13 +443,63 @@ describeEachDb('live: alerts outbox', (db) => {
   });
 });
 
+describeServer('live: a lease taken while changes are in flight loses none of them', (db) => {
+  it.each([
+    ['a charge (deduct)', `select tokengate.deduct($1, $2, 'goal_generation', 'in-flight')`],
+    ['a grant (every other path)', `select tokengate.grant_tokens($1, null, 'goal_generation', 5, 'in-flight') where $2::uuid is not null`],
+  ])('watch() waits for %s in flight; a change after it notifies', async (_, inFlightSql) => {
+    await db().setNow('2028-05-10T12:00:00Z');
+    const org = await createOrg(db(), { plan: 'pro', anchor: '2028-05-01T00:00:00Z' });
+    await call(db(), 'balances', { p_org_id: org.orgId, p_user_id: org.owner }); // provisions the buckets
+    const f = await feed(db());
+    const pool = db().pool(concurrencyPoolSize(3));
+    const inFlight = await pool.connect();
+    try {
+      // A charge of the unwatched organization, not committed yet: it looked for a lease and found none.
+      await inFlight.query('begin');
+      await inFlight.query(`select set_config('tokengate.now', '2028-05-10T12:00:00Z', true)`);
+      await inFlight.query(inFlightSql, [org.orgId, org.owner]);
+      const watcher = randomUUID();
+      let answered = false;
+      const watching = pool.query(`select tokengate.watch($1, $2) as lease`, [org.orgId, watcher]).then((r) => {
+        answered = true;
+        return r;
+      });
+      // The barrier: watch() waits on the feed lock the charge holds (it would answer at once without it).
+      await waitFor(
+        async () =>
+          (
+            await db().query(`select 1 from pg_stat_activity where wait_event_type = 'Lock' and wait_event = 'advisory' and query like '%tokengate.watch(%'`)
+          ).length === 1,
+        { what: 'watch() waiting for the charge in flight' },
+      );
+      expect(answered).toBe(false);
+      await inFlight.query('commit');
+      await watching;
+      // So a subscriber reading balances now sees the in-flight charge (it did not notify)…
+      const [seen] = await db().query<{ n: number }>(`select count(*)::int as n from tokengate.ledger where org_id = $1 and idempotency_key = 'in-flight'`, [org.orgId]);
+      expect(seen!.n).toBe(1);
+      expect(await f.drain()).toEqual([]);
+      // …and every charge after the lease notifies.
+      await call(db(), 'deduct', { p_org_id: org.orgId, p_user_id: org.owner, p_token_type: 'goal_generation', p_idempotency_key: 'after' });
+      expect((await f.drain()).map((c) => [c.orgId, c.kind])).toEqual([[org.orgId, 'deduct']]);
+      await db().query(`select tokengate.unwatch($1)`, [watcher]);
+    } finally {
+      inFlight.release();
+      await f.stop();
+      await pool.end();
+    }
+    await expectReconciled(db(), org.orgId);
+  });
+});
+
 describeServer('live: alerts under 50 concurrent charges', (db) => {
   it('each threshold is written once, by the charge that crossed it, and the feed carries every charge once', async () => {
     await db().setNow('2028-05-10T12:00:00Z');
     const org = await createOrg(db(), { plan: 'pro', anchor: '2028-05-01T00:00:00Z' });
     // strategy_analysis: allowance 100, cost 10 → 10 uses; low below 20 (the use leaving 10).
     await call(db(), 'grant_tokens', { p_org_id: org.orgId, p_actor_id: null, p_token_type: 'strategy_analysis', p_amount: 20, p_idempotency_key: 'g' });
-    const f = await feed(db());
+    const f = await feed(db(), org.orgId);
     const pool = db().pool(concurrencyPoolSize(8));
     let outcomes: PromiseSettledResult<unknown>[];
     let changes: BalanceChange[];
