@@ -44,7 +44,8 @@ create table tokengate.watches (
   primary key (org_id, watcher)
 );
 alter table tokengate.watches enable row level security;
-revoke all on tokengate.watches from public, anon, authenticated;
+revoke all on tokengate.watches from public, anon, authenticated, service_role;
+grant select on tokengate.watches to service_role;
 comment on table tokengate.watches is
   'Leases of the change feed: a change notifies (pg_notify) only when its organization has a live lease. Server-only.';
 

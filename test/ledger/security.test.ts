@@ -17,7 +17,7 @@ import type { CatalogTable, ClientRole } from '../security-catalog.ts';
 /** Tables everyone (anon included) reads in full. */
 const CATALOG_TABLES = ['plans', 'token_types', 'plan_allowances', 'error_codes', 'token_type_prices'];
 /** Tables only the server reads. */
-const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks', 'ledger_archived', 'alerts', 'webhook_deliveries', 'catalog_history'];
+const SERVER_ONLY_TABLES = ['idempotency_keys', 'guard_requests', 'usage_marks', 'ledger_archived', 'alerts', 'webhook_deliveries', 'catalog_history', 'watches'];
 /** Server-only tables that belong to no organization (operators' records): seeded non-empty instead of per organization. */
 const SERVER_ONLY_GLOBAL_TABLES = ['catalog_history'];
 /** Every other table must have an org_id: members read their own organizations' rows. */
@@ -32,7 +32,7 @@ const SERVER_API = [
   'changes', 'claim_alerts', 'record_delivery', 'list_alerts', 'alert_deliveries', 'replay_alert',
   'clawback_grant', 'grants', 'expire_grants',
   'operator_top', 'operator_near_exhaustion', 'operator_spikes', 'operator_expiring_grants',
-  'catalog_apply',
+  'catalog_apply', 'watch', 'renew_watches', 'unwatch',
 ];
 /** What authenticated (and only it) executes: the RLS helper. Everything else: nobody. */
 const CLIENT_FUNCTIONS = ['my_org_ids'];
@@ -202,6 +202,8 @@ describeEachDb('security: RLS, grants, append-only ledger, linter rules', (db) =
       // An alert (the member reaches a quota), delivered once: the outbox and its delivery log.
       await call(db(), 'set_member_quota', { ...o, p_actor_id: org.admin, p_user_id: user, p_token_type: 'revenue_forecast', p_quota: 5 });
       await call(db(), 'deduct', { ...o, p_user_id: user, p_token_type: 'revenue_forecast', p_idempotency_key: 'seed-alert' });
+      // A change hub's lease on the organization's feed.
+      await call(db(), 'watch', { ...o, p_watcher: org.owner });
     }
     for (const alert of await call<{ alertId: number }[]>(db(), 'claim_alerts', {})) {
       await call(db(), 'record_delivery', { p_alert_id: alert.alertId, p_ok: true, p_status: 200 });
