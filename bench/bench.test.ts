@@ -93,7 +93,7 @@ describe('npm run bench --quick', () => {
         expect(pgbench.rows).toHaveLength(2 * QUICK.connections.length);
         for (const row of pgbench.rows) {
           expect(row.failed).toBe(0);
-          expect([row.floorTps, row.deductTps, row.ratio, row.quietTps, row.quietRatio].every(positive), JSON.stringify(row)).toBe(true);
+          expect([row.floorTps, row.deductTps, row.ratio, row.quietTps, row.quietRatio, row.watchedTps, row.watchedRatio].every(positive), JSON.stringify(row)).toBe(true);
         }
         expect(markdown).toContain('with pgbench');
       }

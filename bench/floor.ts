@@ -19,7 +19,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type pg from 'pg';
+import pg from 'pg';
+import { randomUUID } from 'node:crypto';
 import { round } from './measure.ts';
 import type { Profile } from './options.ts';
 import type { Log } from './report.ts';
@@ -80,6 +81,28 @@ export async function floorCharge(pool: pg.Pool, org: { orgId: string; userId: s
   if (rows[0]?.charged !== true) throw new Error('the floor charged nothing');
 }
 
+/** The watcher the benchmark's leases are taken as (one per run). */
+const BENCH_WATCHER = randomUUID();
+
+/**
+ * Lease the feed of the workload's organizations (`n` of 1 … `spread` are the first `spread`
+ * organizations, 0 the hot one), as a change hub with a subscriber in each would; or drop the leases.
+ */
+async function watchAll(url: string, spread: number, on: boolean): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(
+      on
+        ? `select tokengate.watch(o.org_id, $1::uuid, 3600) from bench.orgs o where o.n <= $2`
+        : `select tokengate.unwatch($1::uuid)`,
+      on ? [BENCH_WATCHER, spread] : [BENCH_WATCHER],
+    );
+  } finally {
+    await client.end();
+  }
+}
+
 /** One pgbench cell: both scripts on one workload and client count. */
 export interface PgbenchRow {
   workload: 'spread' | 'hot';
@@ -96,6 +119,13 @@ export interface PgbenchRow {
    */
   quietTps: number;
   quietRatio: number;
+  /**
+   * `tokengate.deduct()` with every organization of the workload watched (a change hub's lease,
+   * `tokengate.watch`): each charge notifies, as one a live client watches does. The default
+   * column (`deductTps`) is the feed on with nobody watching: no notification.
+   */
+  watchedTps: number;
+  watchedRatio: number;
   /** Failed transactions reported by pgbench (a healthy run has 0). */
   failed: number;
 }
@@ -113,7 +143,7 @@ export interface PgbenchResults {
 
 /**
  * The floor and `tokengate.deduct()` with pgbench, in the scratch database at `url` (which holds
- * `bench.orgs` and `bench_floor`). Two halves per cell in the order floor, deduct, deduct with `tokengate.live = off`, the same again, deduct, floor.
+ * `bench.orgs` and `bench_floor`). Two halves per cell in the order floor, deduct (nobody watching), deduct with `tokengate.live = off`, deduct with every organization watched, the same again backwards.
  * Returns `version: null` without running when pgbench is missing.
  *
  * @example
@@ -164,16 +194,22 @@ export async function runPgbenchFloor(url: string, profile: Profile, spreadOrgs:
     for (const workload of ['spread', 'hot'] as const) {
       for (const clients of profile.connections) {
         const zero = () => ({ transactions: 0, seconds: 0, failed: 0 });
-        const totals = { floor: zero(), deduct: zero(), quiet: zero() };
-        for (const which of ['floor', 'deduct', 'quiet', 'quiet', 'deduct', 'floor'] as const) {
-          const r = await once(`${which === 'quiet' ? 'deduct' : which}-${workload}`, clients, which !== 'quiet');
-          totals[which].transactions += r.transactions;
-          totals[which].seconds += r.seconds;
-          totals[which].failed += r.failed;
+        const totals = { floor: zero(), deduct: zero(), quiet: zero(), watched: zero() };
+        for (const which of ['floor', 'deduct', 'quiet', 'watched', 'watched', 'quiet', 'deduct', 'floor'] as const) {
+          if (which === 'watched') await watchAll(url, workload === 'spread' ? orgs : 0, true);
+          try {
+            const r = await once(`${which === 'floor' ? 'floor' : 'deduct'}-${workload}`, clients, which !== 'quiet');
+            totals[which].transactions += r.transactions;
+            totals[which].seconds += r.seconds;
+            totals[which].failed += r.failed;
+          } finally {
+            if (which === 'watched') await watchAll(url, 0, false);
+          }
         }
         const floorTps = round(totals.floor.transactions / totals.floor.seconds, 1);
         const deductTps = round(totals.deduct.transactions / totals.deduct.seconds, 1);
         const quietTps = round(totals.quiet.transactions / totals.quiet.seconds, 1);
+        const watchedTps = round(totals.watched.transactions / totals.watched.seconds, 1);
         const row: PgbenchRow = {
           workload,
           clients,
@@ -182,12 +218,15 @@ export async function runPgbenchFloor(url: string, profile: Profile, spreadOrgs:
           ratio: round(deductTps / floorTps, 2),
           quietTps,
           quietRatio: round(quietTps / floorTps, 2),
-          failed: totals.floor.failed + totals.deduct.failed + totals.quiet.failed,
+          watchedTps,
+          watchedRatio: round(watchedTps / floorTps, 2),
+          failed: totals.floor.failed + totals.deduct.failed + totals.quiet.failed + totals.watched.failed,
         };
         rows.push(row);
         log(
           `  pgbench ${workload.padEnd(6)} ${String(clients).padStart(2)} clients  floor ${floorTps.toFixed(0).padStart(6)} tps  ` +
-            `tokengate.deduct() ${deductTps.toFixed(0).padStart(6)} tps  ×${row.ratio.toFixed(2)}  live off ${quietTps.toFixed(0).padStart(6)} tps  ×${row.quietRatio.toFixed(2)}${row.failed > 0 ? `  FAILED ${row.failed}` : ''}`,
+            `tokengate.deduct() ${deductTps.toFixed(0).padStart(6)} tps  ×${row.ratio.toFixed(2)}  live off ${quietTps.toFixed(0).padStart(6)} tps  ×${row.quietRatio.toFixed(2)}  ` +
+            `all watched ${watchedTps.toFixed(0).padStart(6)} tps  ×${row.watchedRatio.toFixed(2)}${row.failed > 0 ? `  FAILED ${row.failed}` : ''}`,
         );
       }
     }

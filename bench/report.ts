@@ -110,10 +110,10 @@ export function renderMarkdown(r: BenchResults): string {
       out.push('', `### The floor vs tokengate.deduct() with pgbench: not run (pgbench is not installed)`);
     } else {
       out.push('', `### The floor vs \`tokengate.deduct()\` with pgbench, same run: TPS`, '');
-      out.push(`${pgb.version}, \`-M prepared\`, as \`service_role\`, ${pgb.window} in the order floor, deduct, deduct with the change feed off, the same again, deduct, floor. spread = the first ${int(pgb.spreadOrgs)} organizations at random; hot = one. No Node.js on the client side: this is the database's own cost. "live off" = \`tokengate.live = off\` (no NOTIFY: Postgres serialises the commits of notifying transactions).`, '');
-      out.push(`| workload · clients | floor TPS | \`tokengate.deduct()\` TPS | deduct ÷ floor | live off TPS | live off ÷ floor |`, `|---|---:|---:|---:|---:|---:|`);
+      out.push(`${pgb.version}, \`-M prepared\`, as \`service_role\`, ${pgb.window} in the order floor, deduct, deduct with the change feed off, deduct with every organization watched, the same again backwards. spread = the first ${int(pgb.spreadOrgs)} organizations at random; hot = one. No Node.js on the client side: this is the database's own cost. "deduct" = the feed on, nobody watching (no NOTIFY); "live off" = \`tokengate.live = off\`; "all watched" = every organization leased (\`tokengate.watch\`): each charge notifies, and Postgres serialises the commits of notifying transactions.`, '');
+      out.push(`| workload · clients | floor TPS | \`tokengate.deduct()\` TPS | deduct ÷ floor | live off TPS | live off ÷ floor | all watched TPS | all watched ÷ floor |`, `|---|---:|---:|---:|---:|---:|---:|---:|`);
       for (const row of pgb.rows) {
-        out.push(`| ${row.workload} · ${row.clients} | ${int(row.floorTps)} | ${int(row.deductTps)} | ×${row.ratio.toFixed(2)} | ${int(row.quietTps)} | ×${row.quietRatio.toFixed(2)}${row.failed > 0 ? ` ⚠ ${row.failed} failed` : ''} |`);
+        out.push(`| ${row.workload} · ${row.clients} | ${int(row.floorTps)} | ${int(row.deductTps)} | ×${row.ratio.toFixed(2)} | ${int(row.quietTps)} | ×${row.quietRatio.toFixed(2)} | ${int(row.watchedTps)} | ×${row.watchedRatio.toFixed(2)}${row.failed > 0 ? ` ⚠ ${row.failed} failed` : ''} |`);
       }
     }
     const inProcess = DEDUCT_VARIANTS.handler;
