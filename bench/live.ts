@@ -10,8 +10,9 @@
  *
  * Then the cost of the change feed on charges: deduct throughput through the gate with
  * `tokengate.live` on and off (set per session), alternating halves, on `lanes` connections over
- * many organizations, with nobody listening: Postgres serialises the commits of transactions that
- * sent a notification.
+ * many organizations, every one of them watched (a lease each, as a hub with subscribers in all of
+ * them takes: each charge notifies; a charge of an organization nobody watches does not): Postgres
+ * serialises the commits of transactions that sent a notification.
  */
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
@@ -160,7 +161,7 @@ export async function runLiveSection(profile: Profile, databaseUrl: string, log:
   }
 }
 
-/** Deduct throughput through the gate with `tokengate.live` on vs off, alternating halves. */
+/** Deduct throughput through the gate with `tokengate.live` on (every organization watched) vs off, alternating halves. */
 async function measureFeedCost(profile: Profile, url: string, log: Log): Promise<LiveResults['feedCost']> {
   const lanes = Math.max(...profile.connections);
   const orgs = Array.from({ length: 100 }, () => ({ orgId: randomUUID(), userId: randomUUID() }));
@@ -168,6 +169,8 @@ async function measureFeedCost(profile: Profile, url: string, log: Log): Promise
   await setup.connect();
   try {
     for (const o of orgs) await setup.query(`select tokengate.create_account($1::uuid, 'enterprise', $2::uuid)`, [o.orgId, o.userId]);
+    // Every organization watched: each charge with the feed on notifies (the most the feed costs).
+    await setup.query(`select tokengate.watch(o, $2::uuid, 3600) from unnest($1::uuid[]) o`, [orgs.map((o) => o.orgId), randomUUID()]);
   } finally {
     await setup.end();
   }

@@ -6,10 +6,13 @@ import { parseBalanceChange } from './parse-balance-change.ts';
 import { createFeedLeases } from './feed-leases.ts';
 
 /**
- * The notification channel the ledger sends every balance change on.
+ * The notification channel the ledger sends the balance changes of watched organizations on (see
+ * `createChangeHub`, which takes the leases; a raw listener calls `tokengate.watch` itself, or sets
+ * `tokengate.live = all`).
  *
  * @example
  * await store.listen!(CHANGES_CHANNEL, (payload) => console.log(payload));
+ * await store.rpc('watch', { p_org_id: orgId, p_watcher: crypto.randomUUID(), p_seconds: 120 });
  */
 export const CHANGES_CHANNEL = 'tokengate_changes';
 
