@@ -172,6 +172,40 @@ describeEachDb('grants', (db) => {
     await expectReconciled(db(), org.orgId);
   });
 
+  it('the grant rules hold for every writer, the owner included: each broken rule is a check violation', async () => {
+    const org = await spentOrg();
+    await grant(org, 'g', 10, { p_expires_at: at(30) });
+    await deduct(org, 'd1');
+    const [g] = await db().query<{ id: string }>(`select id from tokengate.grants where org_id = $1`, [org.orgId]);
+    const broken = [
+      `amount = 0`,
+      `remaining = -1`,
+      `priority = 101`,
+      `source = 'gift'`,
+      `status = 'pending'`,
+      `expired = -1`,
+      `clawed_back = -1`,
+      `clawback_shortfall = -1`,
+      `forfeited = -1`,
+      `expires_at = effective_at`,
+      `ended_at = now()`, // still active
+      `status = 'expired'`, // ended, but no ended_at and tokens remaining
+      `status = 'expired', ended_at = now()`, // tokens remaining
+    ];
+    for (const set of broken) {
+      const error = await db()
+        .query(`update tokengate.grants set ${set} where org_id = $1 and id = $2`, [org.orgId, g!.id])
+        .then(() => null, (e: { code?: string }) => e);
+      expect(error?.code, set).toBe('23514');
+    }
+    const entry = await db()
+      .query(`update tokengate.grant_entries set delta = 0 where org_id = $1`, [org.orgId])
+      .then(() => null, (e: { code?: string }) => e);
+    expect(entry?.code, 'a grant entry of 0').toBe('23514');
+    // The rules allow what the ledger does: an expired grant with nothing left.
+    await db().query(`update tokengate.grants set status = 'expired', ended_at = now(), expired = remaining, remaining = 0 where org_id = $1 and id = $2`, [org.orgId, g!.id]);
+  });
+
   it('refuses bad grants with named errors and writes nothing', async () => {
     const org = await spentOrg();
     const before = await fingerprint(db());
