@@ -350,8 +350,8 @@ describeEachDb('HTTP operator routes', (getDb) => {
     for (const [org, type, source, amount, remaining, status, expires] of grants) {
       await db.query(
         `insert into tokengate.grants (org_id, token_type_id, source, amount, remaining, status, effective_at, expires_at, created_at, ended_at)
-         values ($1, $2, $3, $4, $5, $6, $7::timestamptz - interval '30 days', $8, $7::timestamptz - interval '30 days',
-                 case when $6 = 'active' then null else $7::timestamptz end)`,
+         values ($1, $2, $3, $4, $5, $6::text, $7::timestamptz - interval '30 days', $8, $7::timestamptz - interval '30 days',
+                 case when $6::text = 'active' then null else $7::timestamptz end)`,
         [org.orgId, type, source, amount, remaining, status, NOW, expires === null ? null : at(expires)],
       );
     }
