@@ -197,6 +197,36 @@ describe('createChangeHub on PGlite', () => {
     expect(() => createChangeHub(store, { leaseSeconds: 5 })).toThrow(/leaseSeconds/);
   });
 
+  it('a lease that cannot be taken again (the database refused) is retried at the next renewal, then its subscribers resynchronise', async () => {
+    let refuseWatch = 0;
+    // The real store, with a fault injected into `watch` calls while refuseWatch > 0.
+    const faulty: TokenStore = {
+      ...store,
+      listen: store.listen!.bind(store),
+      rpc: (fn, args, options) => {
+        if (fn === 'watch' && refuseWatch > 0) {
+          refuseWatch--;
+          return Promise.reject(new Error('connection refused'));
+        }
+        return store.rpc(fn, args, options);
+      },
+    };
+    const hub = createChangeHub(faulty, { lingerMs: 60_000, leaseSeconds: 10 });
+    const org = randomUUID();
+    const gaps: number[] = [];
+    const stop = await hub.subscribe(org, { onChange: () => {}, onGap: () => gaps.push(Date.now()) });
+    const live = async () => (await db.query(`select 1 from tokengate.watches where org_id = $1 and expires_at > now()`, [org])).length === 1;
+    expect(await live()).toBe(true);
+    refuseWatch = 1;
+    await db.query(`update tokengate.watches set expires_at = now() - interval '1 second' where org_id = $1`, [org]);
+    await waitFor(() => refuseWatch === 0, { what: 'the renewal trying to take the lapsed lease again' });
+    expect(gaps).toEqual([]);
+    await waitFor(() => gaps.length === 1, { what: 'the next renewal taking it, and onGap' });
+    expect(await live()).toBe(true);
+    stop();
+    await hub.close();
+  });
+
   it('one shared hub per store; a store that cannot listen has none', () => {
     expect(sharedChangeHub(store)).toBe(sharedChangeHub(store));
     expect(sharedChangeHub(pgliteStore(asPglite(db)))).not.toBe(sharedChangeHub(store));

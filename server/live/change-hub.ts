@@ -103,7 +103,7 @@ export function createChangeHub(store: TokenStore, options: ChangeHubOptions = {
   if (!Number.isInteger(leaseSeconds) || leaseSeconds < 10 || leaseSeconds > 3600) throw new TypeError('createChangeHub: leaseSeconds must be an integer from 10 to 3600');
   const listen = store.listen.bind(store);
   const byOrg = new Map<string, Set<ChangeSubscriber>>();
-  const leases = createFeedLeases(store, leaseSeconds, (orgId) => byOrg.has(orgId), (orgId) => {
+  const leases = createFeedLeases(store, leaseSeconds, () => byOrg.keys(), (orgId) => {
     for (const s of [...(byOrg.get(orgId) ?? [])]) each(s, (x) => x.onGap());
   });
   let subscribers = 0;

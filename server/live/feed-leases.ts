@@ -20,16 +20,16 @@ export interface FeedLeases {
 /**
  * Leases on the change feed for one process: `watch` takes one per organization (the ledger waits
  * for that organization's changes in flight, so none is lost); every quarter of `leaseSeconds` one
- * call renews those `wanted` still and drops the others; an organization whose lease had lapsed is
- * watched again and passed to `onLapsed` (its subscribers missed changes).
+ * call renews those still `subscribed` and drops the others; an organization whose lease had lapsed,
+ * or could not be taken, is watched again and passed to `onLapsed` (its subscribers missed changes).
  *
  * @example
- * const leases = createFeedLeases(store, 120, (org) => subscribers.has(org), (org) => resync(org));
+ * const leases = createFeedLeases(store, 120, () => subscribers.keys(), (org) => resync(org));
  */
 export function createFeedLeases(
   store: TokenStore,
   leaseSeconds: number,
-  wanted: (orgId: string) => boolean,
+  subscribed: () => Iterable<string>,
   onLapsed: (orgId: string) => void,
 ): FeedLeases {
   const watcher = globalThis.crypto.randomUUID();
@@ -67,21 +67,26 @@ export function createFeedLeases(
     if (renewing) return;
     renewing = true;
     try {
-      const orgs = [...leased.keys()];
-      const unwanted = orgs.filter((org) => !wanted(org));
+      const wanted = new Set(subscribed());
+      const unwanted = [...leased.keys()].filter((org) => !wanted.has(org));
       for (const org of unwanted) leased.delete(org);
       if (unwanted.length > 0) await rpc('unwatch', { p_watcher: watcher, p_org_ids: unwanted });
-      if (leased.size === 0) {
+      const lapsed = leased.size === 0 ? [] : await rpc<string[]>('renew_watches', { p_watcher: watcher, p_org_ids: [...leased.keys()], p_seconds: leaseSeconds });
+      // Lapsed, or never taken (a watch that failed while its subscribers stayed): watch again.
+      const missing = new Set([...lapsed.filter((org) => wanted.has(org)), ...[...wanted].filter((org) => !leased.has(org))]);
+      for (const org of lapsed) leased.delete(org);
+      for (const org of missing) {
+        leased.delete(org);
+        try {
+          await watch(org);
+          onLapsed(org);
+        } catch {
+          // Still unreachable: the next renewal finds it missing again.
+        }
+      }
+      if (leased.size === 0 && missing.size === 0) {
         clearInterval(timer);
         timer = undefined;
-        return;
-      }
-      const lapsed = await rpc<string[]>('renew_watches', { p_watcher: watcher, p_org_ids: [...leased.keys()], p_seconds: leaseSeconds });
-      for (const org of lapsed) {
-        leased.delete(org);
-        if (!wanted(org)) continue;
-        await watch(org);
-        onLapsed(org);
       }
     } catch {
       // The database is unreachable: the next renewal tries again; a lease that lapses meanwhile is
