@@ -17,6 +17,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { configuredDatabaseUrl, connectClient, serverAvailable } from '../test/db.ts';
 import { ADAPTER_VARIANTS } from './adapters.ts';
 import { BATCH_VARIANTS } from './batch.ts';
+import { findWrk } from './wrk-client.ts';
 import { STREAM_VARIANTS } from './stream.ts';
 import { DEDUCT_VARIANTS } from './deduct.ts';
 import { profileFor, REPO_ROOT } from './options.ts';
@@ -65,10 +66,14 @@ describe('npm run bench --quick', () => {
     if (serverAvailable) {
       // 1. deduct: every variant × workload × connection count, with a ratio to the floor.
       const rows = results.deduct!.rows;
-      expect(rows).toHaveLength(Object.keys(DEDUCT_VARIANTS).length * 2 * QUICK.connections.length);
+      // wrk's rows when it is installed (.ci/run installs it), none otherwise.
+      const wrk = await findWrk();
+      expect(results.deduct!.wrk).toBe(wrk?.version ?? null);
+      const variants = Object.values(DEDUCT_VARIANTS).filter((v) => v !== DEDUCT_VARIANTS.wrk || wrk !== null);
+      expect(rows).toHaveLength(variants.length * 2 * QUICK.connections.length);
       for (const workload of ['spread', 'hot']) {
         for (const connections of QUICK.connections) {
-          for (const variant of Object.values(DEDUCT_VARIANTS)) {
+          for (const variant of variants) {
             const row = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === variant);
             expect(row, `${variant} ${workload} ${connections}`).toBeDefined();
             expect(row!.errors).toBe(0);
@@ -78,7 +83,7 @@ describe('npm run bench --quick', () => {
           const floor = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === DEDUCT_VARIANTS.floor)!;
           expect(floor.ratioToFloor).toBe(1);
           // The loopback rows (client in its own process) and the in-process row carry the server's CPU per deduct.
-          for (const variant of [DEDUCT_VARIANTS.handler, DEDUCT_VARIANTS.http, DEDUCT_VARIANTS.hono]) {
+          for (const variant of [DEDUCT_VARIANTS.handler, DEDUCT_VARIANTS.http, DEDUCT_VARIANTS.hono, ...(wrk ? [DEDUCT_VARIANTS.wrk] : [])]) {
             const row = rows.find((r) => r.workload === workload && r.connections === connections && r.variant === variant)!;
             expect(positive(row.cpuMicrosPerOp), JSON.stringify(row)).toBe(true);
           }

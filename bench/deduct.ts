@@ -24,6 +24,7 @@ import { createBenchDatabase, type BenchDatabase } from './database.ts';
 import { createFloor, floorCharge, runPgbenchFloor, type PgbenchResults } from './floor.ts';
 import { createBenchIssuer } from './jwt.ts';
 import { startLoopbackClient, type LoopbackClient, type LoopbackRequest } from './loopback-client.ts';
+import { findWrk, runWrk } from './wrk-client.ts';
 import { round, runLoad, sampleLoad, summarizeSamples, withCpu, type Measurement, type Samples } from './measure.ts';
 import type { Profile } from './options.ts';
 import type { Log } from './report.ts';
@@ -42,6 +43,7 @@ export const DEDUCT_VARIANTS = {
   handler: 'd. HTTP handler, in-process Request',
   http: 'd. HTTP handler over loopback (toNodeHandler: srvx)',
   hono: 'd. HTTP handler over loopback (@hono/node-server)',
+  wrk: 'd. HTTP handler over loopback (toNodeHandler: srvx, wrk client)',
   naive: 'e. naive check → update → log (3 round trips)',
 } as const;
 /** One deduct variant. */
@@ -52,9 +54,10 @@ export type DeductVariant = keyof typeof DEDUCT_VARIANTS;
  * same handler, store and pool called in-process) in the same run: a plain `node:http` server with
  * `toNodeHandler` (srvx) or `@hono/node-server`'s `getRequestListener`; the client is undici's
  * Pool (keep-alive, one connection per lane) in a child process (bench/loopback-client.ts), on the
- * same cores. (The adapters section compares Node adapters without the database.)
+ * same cores — and, when wrk is installed, wrk (a C client: bench/wrk-client.ts) against the srvx
+ * server. (The adapters section compares Node adapters without the database.)
  */
-export const LOOPBACK_VARIANTS = ['http', 'hono'] as const satisfies readonly DeductVariant[];
+export const LOOPBACK_VARIANTS = ['http', 'hono', 'wrk'] as const satisfies readonly DeductVariant[];
 type LoopbackVariant = (typeof LOOPBACK_VARIANTS)[number];
 
 /** One workload: many organizations at random, or one. */
@@ -102,6 +105,8 @@ export interface ServerResults {
     };
     /** The floor and tokengate.deduct() with pgbench (server-side only, C client). */
     pgbench: PgbenchResults;
+    /** wrk's version line when it ran the `wrk` variant; null when it is not installed (no such rows). */
+    wrk: string | null;
   };
   reserve?: { rows: LoadRow[] };
 }
@@ -150,11 +155,14 @@ export async function runServerSections(
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     };
+    const srvx = await listen(toNodeHandler(handler));
     const origin: Record<LoopbackVariant, string> = {
-      http: await listen(toNodeHandler(handler)),
+      http: srvx,
       hono: await listen(getRequestListener(handler, { overrideGlobalObjects: false }) as http.RequestListener),
+      wrk: srvx,
     };
     client = startLoopbackClient();
+    const wrk = await findWrk();
 
     const pick: Record<Workload, () => Org> = {
       spread: () => spread[Math.floor(Math.random() * spread.length)]!,
@@ -189,9 +197,10 @@ export async function runServerSections(
         },
         gate: (org) => gate.deduct(org.ctx, TOKEN_TYPE, { idempotencyKey: nextKey() }),
         handler: async (org) => expectOk(await handler(deductRequest(`http://localhost${BASE}`, org, nextKey())), 200),
-        // Served over loopback by the client process (see `measure` below), never called here.
+        // Served over loopback by the client process or wrk (see `measure` below), never called here.
         http: () => Promise.reject(new Error('loopback variant')),
         hono: () => Promise.reject(new Error('loopback variant')),
+        wrk: () => Promise.reject(new Error('loopback variant')),
         naive: (org) => naiveDeduct(pool, org, 1),
       };
       const requestsOf: Record<Workload, LoopbackRequest[]> = {
@@ -199,13 +208,14 @@ export async function runServerSections(
         hot: [deductLoopbackRequest(hot)],
       };
       const measure = (variant: DeductVariant, workload: Workload, half: { lanes: number; durationMs: number; warmupMs: number }) =>
-        withCpu(() =>
-          (LOOPBACK_VARIANTS as readonly DeductVariant[]).includes(variant)
-            ? client!.run({ origin: origin[variant as LoopbackVariant], ...half, requests: requestsOf[workload], expectStatus: 200, keyPrefix: `${nextKey()}-${variant}` })
-            : sampleLoad(half, () => ops[variant](pick[workload]())),
-        );
+        withCpu(() => {
+          if (!(LOOPBACK_VARIANTS as readonly DeductVariant[]).includes(variant)) return sampleLoad(half, () => ops[variant](pick[workload]()));
+          const spec = { origin: origin[variant as LoopbackVariant], ...half, requests: requestsOf[workload], expectStatus: 200, keyPrefix: `${nextKey()}-${variant}` };
+          return variant === 'wrk' ? runWrk(wrk!.path, spec) : client!.run(spec);
+        });
       const rows: LoadRow[] = [];
-      const variants = Object.keys(DEDUCT_VARIANTS) as DeductVariant[];
+      // wrk's rows only when it is installed.
+      const variants = (Object.keys(DEDUCT_VARIANTS) as DeductVariant[]).filter((v) => v !== 'wrk' || wrk !== null);
       for (const workload of ['spread', 'hot'] as const) {
         for (const connections of profile.connections) {
           // Two rounds of half the window each, the second in reverse order (a b c c d, d c c b a),
@@ -240,16 +250,17 @@ export async function runServerSections(
           }
           const inProcess = summarizeSamples(samples.get('handler')!).opsPerSec;
           const cpuOf = (v: DeductVariant) => cpu.get(v)!.micros / Math.max(cpu.get(v)!.ops, 1);
-          for (const variant of LOOPBACK_VARIANTS) {
+          for (const variant of LOOPBACK_VARIANTS.filter((v) => variants.includes(v))) {
             const over = summarizeSamples(samples.get(variant)!).opsPerSec;
-            log(`  loopback ÷ in-process ${workload} ${connections} conn, ${variant === 'http' ? 'toNodeHandler (srvx)' : '@hono/node-server'}: ×${(over / Math.max(inProcess, 1)).toFixed(2)} req/s, ×${(cpuOf('handler') / Math.max(cpuOf(variant), 1)).toFixed(2)} CPU`);
+            const name = { http: 'toNodeHandler (srvx)', hono: '@hono/node-server', wrk: 'toNodeHandler (srvx), wrk client' }[variant];
+            log(`  loopback ÷ in-process ${workload} ${connections} conn, ${name}: ×${(over / Math.max(inProcess, 1)).toFixed(2)} req/s, ×${(cpuOf('handler') / Math.max(cpuOf(variant), 1)).toFixed(2)} CPU`);
           }
         }
       }
       log(`overspend race: ${profile.overspendAllowance * 2} deducts of 1 token on a bucket holding ${profile.overspendAllowance}, ${profile.overspendConnections} connections…`);
       const overspend = await overspendRace(db, pool, gate, profile.overspendAllowance, profile.overspendConnections);
       log(`  ours: ${overspend.ours.succeeded} succeeded, overspend ${overspend.ours.overspend}; naive: ${overspend.naive.succeeded} succeeded, overspend ${overspend.naive.overspend}`);
-      results.deduct = { rows, overspend, pgbench: pgbench! };
+      results.deduct = { rows, overspend, pgbench: pgbench!, wrk: wrk?.version ?? null };
     }
 
     if (which.reserve) {

@@ -118,7 +118,7 @@ export function renderMarkdown(r: BenchResults): string {
     }
     const inProcess = DEDUCT_VARIANTS.handler;
     out.push('', `### HTTP over loopback ÷ the same handler in-process (same run; goal ≥ 0.80)`, '');
-    out.push(`Same handler, store, pool and lanes. The client is undici's \`Pool\` (keep-alive, one connection per lane) in a child process, on the same cores. req/s: loopback ÷ in-process throughput. CPU: in-process CPU per deduct ÷ loopback CPU per deduct, of the benchmark process (the server; not Postgres, not the client) — the server's own cost, which a loaded machine distorts less.`, '');
+    out.push(`Same handler, store, pool and lanes. The client is undici's \`Pool\` (keep-alive, one connection per lane) in a child process, on the same cores; "wrk client" rows: ${r.deduct.wrk === null ? 'not run (wrk is not installed: \`apt-get install wrk\`)' : `${r.deduct.wrk.split(' [')[0]}, a C client (one thread, one connection per lane), against the srvx server`}. req/s: loopback ÷ in-process throughput. CPU: in-process CPU per deduct ÷ loopback CPU per deduct, of the benchmark process (the server; not Postgres, not the client) — the server's own cost, which a loaded machine distorts less.`, '');
     out.push(`| Node adapter | ${header(cols)} |`, `|---|${cols.map(() => '---:').join('|')}|`);
     for (const key of LOOPBACK_VARIANTS) {
       const variant = DEDUCT_VARIANTS[key];
