@@ -36,6 +36,8 @@ export function createFeedLeases(
   const leased = new Map<string, Promise<void>>();
   let timer: ReturnType<typeof setInterval> | undefined;
   let renewing = false;
+  // Bumped by dropAll: a renewal that started before it must not take leases again afterwards.
+  let generation = 0;
   // Lease calls run one at a time, in order: an unwatch sent when the last subscriber left must not
   // overtake the watch of the next subscriber (they may run on different connections).
   let queue: Promise<unknown> = Promise.resolve();
@@ -66,16 +68,19 @@ export function createFeedLeases(
   async function renew(): Promise<void> {
     if (renewing) return;
     renewing = true;
+    const started = generation;
     try {
       const wanted = new Set(subscribed());
       const unwanted = [...leased.keys()].filter((org) => !wanted.has(org));
       for (const org of unwanted) leased.delete(org);
       if (unwanted.length > 0) await rpc('unwatch', { p_watcher: watcher, p_org_ids: unwanted });
       const lapsed = leased.size === 0 ? [] : await rpc<string[]>('renew_watches', { p_watcher: watcher, p_org_ids: [...leased.keys()], p_seconds: leaseSeconds });
+      if (generation !== started) return;
       // Lapsed, or never taken (a watch that failed while its subscribers stayed): watch again.
       const missing = new Set([...lapsed.filter((org) => wanted.has(org)), ...[...wanted].filter((org) => !leased.has(org))]);
       for (const org of lapsed) leased.delete(org);
       for (const org of missing) {
+        if (generation !== started) return;
         leased.delete(org);
         try {
           await watch(org);
@@ -99,6 +104,7 @@ export function createFeedLeases(
   return {
     watch,
     async dropAll() {
+      generation++;
       clearInterval(timer);
       timer = undefined;
       if (leased.size === 0) return;
