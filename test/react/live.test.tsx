@@ -275,6 +275,9 @@ describe('TokenGateProvider live (server-sent events)', () => {
         </QueryClientProvider>
       ),
     });
+    // The expired session's stream is refused ('off' is also the status before any attempt, so wait
+    // for the request itself: the feed loads after the first render).
+    await waitFor(() => expect(server.state.events.map((e) => e.authorization)).toEqual(['Bearer an-expired-token']));
     await waitFor(() => expect(result.current.status).toBe('off'));
     client = server.client(ORG);
     rerender();
