@@ -22,7 +22,7 @@
   is still broadcast to its organization's private topic.
 
   No change is lost by a subscriber that starts watching while changes are in flight. Each change
-  takes a shared advisory lock on its organization (tokengate._feed_on; key 1952934006 and hashtext(org_id)) before the statement that
+  takes a shared advisory lock on its organization (key 1952934006 and hashtext(org_id)) before the statement that
   looks for a lease, and holds it to its commit; watch() takes the same lock exclusively after
   writing its lease, and commits. So for every change either
     - it took the shared lock first: watch() waits for it to commit, so the subscriber's snapshot,
@@ -48,27 +48,6 @@ revoke all on tokengate.watches from public, anon, authenticated, service_role;
 grant select on tokengate.watches to service_role;
 comment on table tokengate.watches is
   'Leases of the change feed: a change notifies (pg_notify) only when its organization has a live lease. Server-only.';
-
-/*
-  Whether a change of p_org_id notifies: takes the organization's feed lock (shared, to this
-  transaction's end) first, then looks for a lease in a snapshot taken after it.
-*/
-create function tokengate._feed_on(p_org_id uuid)
-returns boolean
-language plpgsql
-set search_path = pg_catalog, pg_temp
-as $$
-declare
-  v_live text := current_setting('tokengate.live', true);
-begin
-  if v_live = 'off' then
-    return false;
-  end if;
-  perform pg_advisory_xact_lock_shared(1952934006, hashtext(p_org_id::text));
-  return v_live = 'all'
-    or exists (select 1 from tokengate.watches w where w.org_id = p_org_id and w.expires_at > now());
-end
-$$;
 
 /*
   Watch an organization's changes for p_seconds (10 to 3600) as p_watcher: every change that commits
@@ -150,8 +129,7 @@ begin
 end
 $$;
 
-revoke all on function tokengate._feed_on(uuid),
-  tokengate.watch(uuid, uuid, int), tokengate.renew_watches(uuid, uuid[], int), tokengate.unwatch(uuid, uuid[])
+revoke all on function tokengate.watch(uuid, uuid, int), tokengate.renew_watches(uuid, uuid[], int), tokengate.unwatch(uuid, uuid[])
   from public, anon, authenticated;
 grant execute on function tokengate.watch(uuid, uuid, int), tokengate.renew_watches(uuid, uuid[], int),
   tokengate.unwatch(uuid, uuid[]) to service_role;
@@ -167,12 +145,14 @@ begin
     select * from (values
       ('tokengate._signal(tokengate.buckets, text, bigint, bigint, uuid, uuid)', 1,
        E'  if current_setting(\'tokengate.live\', true) is distinct from \'off\' then\n    perform pg_notify(',
-       E'  if tokengate._feed_on(p_bucket.org_id) then\n    perform pg_notify('),
+       -- Inline, not a function with SET search_path (which costs ~200k instructions a call): the
+       -- feed lock, then the lease, looked for in the next statement's (later) snapshot.
+       E'  if current_setting(\'tokengate.live\', true) is distinct from \'off\' then\n    perform pg_advisory_xact_lock_shared(1952934006, hashtext(p_bucket.org_id::text));\n  end if;\n  if current_setting(\'tokengate.live\', true) = \'all\'\n     or (current_setting(\'tokengate.live\', true) is distinct from \'off\'\n         and exists (select 1 from tokengate.watches w where w.org_id = p_bucket.org_id and w.expires_at > now())) then\n    perform pg_notify('),
       -- deduct: the feed lock first (before any row lock: it is this organization's first lock),
-      -- in the statement that locks the shared pool.
+      -- in the statement that locks the shared pool; the lease in its read statement.
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 1,
        E'  select case when b.grants_due_at <= v_now then -1 else b.purchased_remaining end into v_shared\n  from tokengate.buckets b where b.org_id = p_org_id and b.token_type_id = \'*\' for update;\n',
-       E'  --    (With the change feed\'s lock, shared, unless the feed is off: see tokengate._feed_on.)\n  select s.v into v_shared\n  from (select case when v_live = \'off\' then null else pg_advisory_xact_lock_shared(1952934006, hashtext(p_org_id::text)) end) f\n  left join lateral (select case when b.grants_due_at <= v_now then -1 else b.purchased_remaining end as v\n                     from tokengate.buckets b where b.org_id = p_org_id and b.token_type_id = \'*\' for update) s on true;\n'),
+       E'  --    (With the change feed\'s lock, shared, unless the feed is off: see the header of ..._watched_feed.sql.)\n  select s.v into v_shared\n  from (select case when v_live = \'off\' then null else pg_advisory_xact_lock_shared(1952934006, hashtext(p_org_id::text)) end) f\n  left join lateral (select case when b.grants_due_at <= v_now then -1 else b.purchased_remaining end as v\n                     from tokengate.buckets b where b.org_id = p_org_id and b.token_type_id = \'*\' for update) s on true;\n'),
       ('tokengate.deduct(uuid, uuid, text, text, jsonb, integer)', 2,
        E'                   and x.expires_at <= v_now) as lapsed\n',
        E'                   and x.expires_at <= v_now) as lapsed,\n         -- The change feed: a lease, looked for in this snapshot (after the feed lock above).\n         v_live = \'all\' or (v_live is distinct from \'off\'\n           and exists (select 1 from tokengate.watches w where w.org_id = p_org_id and w.expires_at > now())) as notify\n'),
